@@ -1,0 +1,152 @@
+//! `edgeq-bench`: the device-side tool. `infer` runs a model on NumPy inputs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context, Result};
+use clap::{Parser, Subcommand};
+use edgeq_runtime::{load_model_file, DType, Interpreter, Model, TensorInfo};
+use npyz::WriterBuilder;
+
+#[derive(Parser)]
+#[command(
+    name = "edgeq-bench",
+    version,
+    about = "Run edgeq models on the device"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one inference: read the input from a .npy file, write the output as .npy.
+    ///
+    /// Arrays are in the model's own input/output dtype (int8 for int8 models, float32 for
+    /// models with QUANTIZE/DEQUANTIZE at their boundaries) and must match its shape
+    /// (or at least its element count).
+    Infer {
+        /// The .eqm model.
+        model: PathBuf,
+        /// Input array (.npy).
+        #[arg(short, long)]
+        input: PathBuf,
+        /// Where to write the output array (.npy). Without it, the output is printed.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Elements of a .npy file, in one of the dtypes edgeq models take.
+enum Array {
+    I8(Vec<i8>),
+    F32(Vec<f32>),
+}
+
+fn read_npy(path: &Path) -> Result<(Array, Vec<u64>)> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let npy = npyz::NpyFile::new(&bytes[..])
+        .with_context(|| format!("{} is not a .npy file", path.display()))?;
+    let shape = npy.shape().to_vec();
+    ensure!(
+        npy.order() == npyz::Order::C,
+        "{}: Fortran-ordered arrays are not supported",
+        path.display()
+    );
+    let descr = npy.dtype().descr();
+    let array = match descr.as_str() {
+        "'|i1'" | "'i1'" => Array::I8(npy.into_vec::<i8>()?),
+        "'<f4'" => Array::F32(npy.into_vec::<f32>()?),
+        other => bail!(
+            "{}: dtype {other} is not supported (int8 or little-endian float32)",
+            path.display()
+        ),
+    };
+    Ok((array, shape))
+}
+
+fn write_npy<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
+    path: &Path,
+    shape: &[usize],
+    data: &[T],
+) -> Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut writer = npyz::WriteOptions::<T>::new()
+        .default_dtype()
+        .shape(&shape.iter().map(|&d| d as u64).collect::<Vec<_>>())
+        .writer(std::io::BufWriter::new(file))
+        .begin_nd()?;
+    writer.extend(data.iter().copied())?;
+    writer.finish()?;
+    Ok(())
+}
+
+fn check_shape(info: &TensorInfo, shape: &[u64], len: usize) -> Result<()> {
+    ensure!(
+        len == info.len(),
+        "input has {len} elements (shape {shape:?}); the model takes {} (shape {:?})",
+        info.len(),
+        info.shape()
+    );
+    Ok(())
+}
+
+fn infer(model_path: &Path, input: &Path, output: Option<&Path>) -> Result<()> {
+    let bytes =
+        load_model_file(model_path).with_context(|| format!("reading {}", model_path.display()))?;
+    let model = Model::from_bytes(bytes.bytes())
+        .with_context(|| format!("loading {}", model_path.display()))?;
+    ensure!(
+        model.input_count() == 1 && model.output_count() == 1,
+        "infer handles models with one input and one output (this one has {} and {})",
+        model.input_count(),
+        model.output_count()
+    );
+    let mut arena = vec![0u8; model.arena_size()];
+    let mut interp = Interpreter::new(&model, &mut arena)?;
+    let info = model.input(0)?;
+    let (array, shape) = read_npy(input)?;
+    match (array, info.dtype) {
+        (Array::I8(v), DType::I8) => {
+            check_shape(&info, &shape, v.len())?;
+            interp.input_i8_mut(0)?.copy_from_slice(&v);
+        }
+        (Array::F32(v), DType::F32) => {
+            check_shape(&info, &shape, v.len())?;
+            interp.set_input_f32(0, &v)?;
+        }
+        (_, dtype) => bail!("{}: the model's input is {}", input.display(), dtype.name()),
+    }
+    interp.invoke()?;
+    let out = model.output(0)?;
+    match out.dtype {
+        DType::I8 => {
+            let y = interp.output_i8(0)?;
+            match output {
+                Some(path) => write_npy(path, out.shape(), y)?,
+                None => println!("{y:?}"),
+            }
+        }
+        DType::F32 => {
+            let mut y = vec![0f32; out.len()];
+            interp.get_output_f32(0, &mut y)?;
+            match output {
+                Some(path) => write_npy(path, out.shape(), &y)?,
+                None => println!("{y:?}"),
+            }
+        }
+        other => bail!("output dtype {} is not supported by infer", other.name()),
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Infer {
+            model,
+            input,
+            output,
+        } => infer(&model, &input, output.as_deref()),
+    }
+}

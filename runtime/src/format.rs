@@ -1,0 +1,430 @@
+//! The `.eqm` file layout: fixed-size little-endian records, read in place (zero-copy).
+//!
+//! `docs/FORMAT.md` is the normative description; the structs here are its code form and are
+//! shared with the host-side exporter so the two can never disagree.
+//!
+//! ```text
+//! Header (32 B) | SectionEntry x section_count (16 B each) | sections, each 16-byte aligned
+//! ```
+
+use bytemuck::{Pod, Zeroable};
+
+/// First eight bytes of every `.eqm` file.
+pub const MAGIC: [u8; 8] = *b"EDGEQMDL";
+/// Format version this runtime reads. Bumped on any incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+/// Alignment of every section and of every constant blob inside the `CONST` section.
+pub const ALIGN: usize = 16;
+/// "No tensor" in an operator's input list (an optional input left out).
+pub const NO_TENSOR: u16 = u16::MAX;
+/// Upper bound on the tensor and operator counts (keeps load-time checks cheap).
+pub const MAX_TENSORS: usize = 4096;
+/// Upper bound on the operator count.
+pub const MAX_OPS: usize = 4096;
+/// Maximum tensor rank.
+pub const MAX_RANK: usize = 4;
+
+/// File header, at offset 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct Header {
+    /// [`MAGIC`].
+    pub magic: [u8; 8],
+    /// [`FORMAT_VERSION`].
+    pub version: u32,
+    /// Number of [`SectionEntry`] records following the header.
+    pub section_count: u32,
+    /// Bytes of arena the model needs (activations and per-op scratch).
+    pub arena_size: u32,
+    /// Total file size in bytes (a cheap truncation check).
+    pub file_size: u32,
+    /// Reserved, zero.
+    pub reserved: [u32; 2],
+}
+
+/// One entry of the section table.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct SectionEntry {
+    /// A [`SectionKind`] value.
+    pub kind: u32,
+    /// Byte offset from the start of the file; a multiple of [`ALIGN`].
+    pub offset: u32,
+    /// Length in bytes.
+    pub size: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+}
+
+/// Section kinds. Each kind appears at most once; unknown kinds are ignored (forward
+/// compatibility for optional metadata).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum SectionKind {
+    /// `[TensorDesc]`.
+    Tensors = 1,
+    /// `[OpDesc]`, in execution order.
+    Ops = 2,
+    /// Constant data (weights, biases, requantization tables); tensors point into it.
+    Const = 3,
+    /// `[IoList]` followed by `u16` tensor indices: inputs, then outputs.
+    Io = 4,
+    /// Optional: tensor names, `u32` offsets table (one per tensor + 1) then UTF-8 bytes.
+    Names = 5,
+}
+
+impl SectionKind {
+    /// The kind for a raw value, if known.
+    pub fn from_u32(v: u32) -> Option<Self> {
+        Some(match v {
+            1 => Self::Tensors,
+            2 => Self::Ops,
+            3 => Self::Const,
+            4 => Self::Io,
+            5 => Self::Names,
+            _ => return None,
+        })
+    }
+}
+
+/// Element type of a tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum DType {
+    /// Signed 8-bit integer.
+    I8 = 1,
+    /// Unsigned 8-bit integer.
+    U8 = 2,
+    /// Signed 32-bit integer (biases, requantization tables).
+    I32 = 3,
+    /// IEEE 754 single precision (model boundaries only).
+    F32 = 4,
+}
+
+impl DType {
+    /// The dtype for a raw value, if known.
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            1 => Self::I8,
+            2 => Self::U8,
+            3 => Self::I32,
+            4 => Self::F32,
+            _ => return None,
+        })
+    }
+
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            Self::I8 | Self::U8 => 1,
+            Self::I32 | Self::F32 => 4,
+        }
+    }
+
+    /// Lower-case name, as in NumPy (`int8`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::I8 => "int8",
+            Self::U8 => "uint8",
+            Self::I32 => "int32",
+            Self::F32 => "float32",
+        }
+    }
+}
+
+/// Where a tensor's bytes live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Storage {
+    /// In the caller's arena, at `TensorDesc::offset` (activations).
+    Arena = 0,
+    /// In the `CONST` section, at `TensorDesc::offset` (weights and tables).
+    Const = 1,
+}
+
+/// One tensor (48 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct TensorDesc {
+    /// A [`DType`] value.
+    pub dtype: u8,
+    /// Number of used entries in `dims` (0..=4).
+    pub rank: u8,
+    /// A [`Storage`] value.
+    pub storage: u8,
+    /// Reserved, zero.
+    pub reserved0: u8,
+    /// Shape; activations are NHWC. Unused entries are 1.
+    pub dims: [u32; 4],
+    /// Byte offset in the arena or the `CONST` section.
+    pub offset: u32,
+    /// Byte length: product of dims times the element size.
+    pub size: u32,
+    /// Per-tensor quantization: `real = scale * (q - zero_point)`. Informative for the
+    /// runtime (ops carry precomputed integer parameters); used at model boundaries.
+    pub scale: f32,
+    /// Per-tensor zero point.
+    pub zero_point: i32,
+    /// Reserved, zero.
+    pub reserved1: u32,
+    /// Arena tensors: first operator step at which the bytes are live (the writer's index;
+    /// 0 for model inputs). The loader checks it against the data flow.
+    pub live_from: u32,
+    /// Arena tensors: last operator step at which the bytes are live (the last reader's
+    /// index; the operator count for model outputs).
+    pub live_to: u32,
+}
+
+/// The `IO` section's leading record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct IoList {
+    /// Number of model inputs.
+    pub inputs: u32,
+    /// Number of model outputs.
+    pub outputs: u32,
+}
+
+/// Operator kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u16)]
+pub enum OpKind {
+    /// 2-D convolution, int8, per-channel requantization. Params: [`ConvParams`].
+    Conv2d = 1,
+    /// Depthwise 2-D convolution, int8. Params: [`ConvParams`].
+    DepthwiseConv2d = 2,
+    /// Fully connected, int8. Params: [`FullyConnectedParams`].
+    FullyConnected = 3,
+    /// Element-wise add of two int8 tensors of equal shape. Params: [`AddParams`].
+    Add = 4,
+    /// Average pooling, int8. Params: [`PoolParams`].
+    AveragePool2d = 5,
+    /// Max pooling, int8. Params: [`PoolParams`].
+    MaxPool2d = 6,
+    /// Byte copy to a new shape. No params.
+    Reshape = 7,
+    /// Softmax over the last axis, int8 in, int8 out (scale 1/256, zero point -128).
+    /// Params: [`SoftmaxParams`].
+    Softmax = 8,
+    /// f32 to int8. Params: [`AffineParams`].
+    Quantize = 9,
+    /// int8 to f32. Params: [`AffineParams`].
+    Dequantize = 10,
+}
+
+impl OpKind {
+    /// The kind for a raw value, if known.
+    pub fn from_u16(v: u16) -> Option<Self> {
+        Some(match v {
+            1 => Self::Conv2d,
+            2 => Self::DepthwiseConv2d,
+            3 => Self::FullyConnected,
+            4 => Self::Add,
+            5 => Self::AveragePool2d,
+            6 => Self::MaxPool2d,
+            7 => Self::Reshape,
+            8 => Self::Softmax,
+            9 => Self::Quantize,
+            10 => Self::Dequantize,
+            _ => return None,
+        })
+    }
+
+    /// Upper-case name, as in TFLite's builtin operator list.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Conv2d => "CONV_2D",
+            Self::DepthwiseConv2d => "DEPTHWISE_CONV_2D",
+            Self::FullyConnected => "FULLY_CONNECTED",
+            Self::Add => "ADD",
+            Self::AveragePool2d => "AVERAGE_POOL_2D",
+            Self::MaxPool2d => "MAX_POOL_2D",
+            Self::Reshape => "RESHAPE",
+            Self::Softmax => "SOFTMAX",
+            Self::Quantize => "QUANTIZE",
+            Self::Dequantize => "DEQUANTIZE",
+        }
+    }
+}
+
+/// Bytes of operator-specific parameters in an [`OpDesc`].
+pub const OP_PARAMS_BYTES: usize = 56;
+/// Maximum number of inputs of an operator.
+pub const MAX_OP_INPUTS: usize = 5;
+
+/// One operator (80 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct OpDesc {
+    /// An [`OpKind`] value.
+    pub kind: u16,
+    /// Number of used entries in `inputs`.
+    pub input_count: u8,
+    /// Reserved, zero.
+    pub reserved0: u8,
+    /// Input tensor indices; [`NO_TENSOR`] for an optional input left out.
+    pub inputs: [u16; MAX_OP_INPUTS],
+    /// Output tensor index.
+    pub output: u16,
+    /// Arena offset of this operator's scratch buffer (0 when `scratch_size` is 0).
+    pub scratch_offset: u32,
+    /// Bytes of scratch this operator needs while it runs.
+    pub scratch_size: u32,
+    /// Operator parameters, one of the `*Params` structs below, zero-padded.
+    pub params: [u8; OP_PARAMS_BYTES],
+}
+
+/// Params of [`OpKind::Conv2d`] and [`OpKind::DepthwiseConv2d`].
+///
+/// Inputs: `[input i8 NHWC, filter i8, bias i32 [Cout] or NO_TENSOR, multiplier i32 [Cout],
+/// shift i32 [Cout]]`. Conv filter is OHWI; depthwise filter is `[1, KH, KW, Cout]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct ConvParams {
+    /// Input zero point.
+    pub input_zero_point: i32,
+    /// Output zero point.
+    pub output_zero_point: i32,
+    /// Output clamp (fused activation folded in).
+    pub act_min: i32,
+    /// Output clamp (fused activation folded in).
+    pub act_max: i32,
+    /// Strides.
+    pub stride_h: u16,
+    /// Strides.
+    pub stride_w: u16,
+    /// Dilations.
+    pub dilation_h: u16,
+    /// Dilations.
+    pub dilation_w: u16,
+    /// Zero padding before the first row.
+    pub pad_top: u16,
+    /// Zero padding before the first column.
+    pub pad_left: u16,
+    /// Depthwise only: output channels per input channel.
+    pub depth_multiplier: u16,
+    /// Weight layout; 0 = the plain layout above (the only one in format version 1).
+    pub weight_layout: u16,
+    /// Requantization rounding: 0 double (TFLite conv), 1 single (see `quant::Rounding`).
+    pub rounding: u16,
+    /// Reserved, zero.
+    pub reserved: u16,
+}
+
+/// Params of [`OpKind::FullyConnected`].
+///
+/// Inputs: `[input i8 [.., K], weights i8 [N, K], bias i32 [N] or NO_TENSOR,
+/// multiplier i32 [N], shift i32 [N]]`. The input is read as `[rows, K]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct FullyConnectedParams {
+    /// Input zero point.
+    pub input_zero_point: i32,
+    /// Weight zero point (TFLite int8 requires 0; kept for generality).
+    pub weight_zero_point: i32,
+    /// Output zero point.
+    pub output_zero_point: i32,
+    /// Output clamp.
+    pub act_min: i32,
+    /// Output clamp.
+    pub act_max: i32,
+    /// Requantization rounding: 0 double, 1 single (TFLite's FC; see `quant::Rounding`).
+    pub rounding: u16,
+    /// Reserved, zero.
+    pub reserved: u16,
+}
+
+/// Params of [`OpKind::Add`] (TFLite's int8 ADD: both inputs rescaled to a common scale).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct AddParams {
+    /// Zero point of input 1.
+    pub input1_zero_point: i32,
+    /// Zero point of input 2.
+    pub input2_zero_point: i32,
+    /// Output zero point.
+    pub output_zero_point: i32,
+    /// Left shift applied to both offset inputs (20 for int8).
+    pub left_shift: i32,
+    /// Input 1 requantization.
+    pub input1_multiplier: i32,
+    /// Input 1 requantization.
+    pub input1_shift: i32,
+    /// Input 2 requantization.
+    pub input2_multiplier: i32,
+    /// Input 2 requantization.
+    pub input2_shift: i32,
+    /// Output requantization.
+    pub output_multiplier: i32,
+    /// Output requantization.
+    pub output_shift: i32,
+    /// Output clamp.
+    pub act_min: i32,
+    /// Output clamp.
+    pub act_max: i32,
+}
+
+/// Params of the pooling ops. Input and output share scale and zero point.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct PoolParams {
+    /// Window size.
+    pub filter_h: u16,
+    /// Window size.
+    pub filter_w: u16,
+    /// Strides.
+    pub stride_h: u16,
+    /// Strides.
+    pub stride_w: u16,
+    /// Padding before the first row.
+    pub pad_top: u16,
+    /// Padding before the first column.
+    pub pad_left: u16,
+    /// Output clamp.
+    pub act_min: i32,
+    /// Output clamp.
+    pub act_max: i32,
+}
+
+/// Params of [`OpKind::Softmax`] (TFLite's reference int8 softmax, beta folded in).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct SoftmaxParams {
+    /// `beta * input_scale` as a Q0.31 multiplier ...
+    pub input_multiplier: i32,
+    /// ... and a left shift (0..=31).
+    pub input_left_shift: i32,
+    /// Differences to the row maximum below this give probability 0.
+    pub diff_min: i32,
+}
+
+/// Params of [`OpKind::Quantize`] and [`OpKind::Dequantize`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq)]
+pub struct AffineParams {
+    /// Scale of the integer side.
+    pub scale: f32,
+    /// Zero point of the integer side.
+    pub zero_point: i32,
+}
+
+/// Reads a params struct out of an operator's parameter bytes.
+pub fn read_params<P: Pod>(op: &OpDesc) -> P {
+    bytemuck::pod_read_unaligned(&op.params[..core::mem::size_of::<P>()])
+}
+
+/// Writes a params struct into parameter bytes (host side).
+pub fn write_params<P: Pod>(params: &P) -> [u8; OP_PARAMS_BYTES] {
+    let mut out = [0u8; OP_PARAMS_BYTES];
+    let bytes = bytemuck::bytes_of(params);
+    out[..bytes.len()].copy_from_slice(bytes);
+    out
+}
+
+// The record sizes are part of the format.
+const _: () = assert!(core::mem::size_of::<Header>() == 32);
+const _: () = assert!(core::mem::size_of::<SectionEntry>() == 16);
+const _: () = assert!(core::mem::size_of::<TensorDesc>() == 48);
+const _: () = assert!(core::mem::size_of::<OpDesc>() == 80);
+const _: () = assert!(core::mem::size_of::<ConvParams>() <= OP_PARAMS_BYTES);
+const _: () = assert!(core::mem::size_of::<AddParams>() <= OP_PARAMS_BYTES);

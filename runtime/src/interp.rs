@@ -1,0 +1,114 @@
+//! The interpreter: runs a validated model in a caller-owned arena.
+
+use crate::error::{Error, Result};
+use crate::format::DType;
+use crate::model::{Model, TensorInfo};
+use crate::ops;
+
+/// Runs a [`Model`] in an arena the caller owns (stack, static, or heap). Nothing allocates.
+pub struct Interpreter<'m, 'a> {
+    model: &'m Model<'m>,
+    arena: &'a mut [u8],
+}
+
+impl<'m, 'a> Interpreter<'m, 'a> {
+    /// Binds `model` to `arena`, which must hold at least `model.arena_size()` bytes.
+    pub fn new(model: &'m Model<'m>, arena: &'a mut [u8]) -> Result<Self> {
+        if arena.len() < model.arena_size() {
+            return Err(Error::ArenaTooSmall {
+                need: model.arena_size(),
+                have: arena.len(),
+            });
+        }
+        Ok(Self { model, arena })
+    }
+
+    /// The model this interpreter runs.
+    pub fn model(&self) -> &'m Model<'m> {
+        self.model
+    }
+
+    /// Runs every operator once. Inputs must have been written.
+    pub fn invoke(&mut self) -> Result<()> {
+        for (i, op) in self.model.ops.iter().enumerate() {
+            ops::run(self.model, i, op, self.arena)?;
+        }
+        Ok(())
+    }
+
+    fn range(&self, info: &TensorInfo, tensor: usize) -> core::ops::Range<usize> {
+        let offset = self.model.tensors[tensor].offset as usize;
+        offset..offset + info.size
+    }
+
+    /// Raw bytes of model input `i` (little-endian elements), for writing.
+    pub fn input_bytes_mut(&mut self, i: usize) -> Result<&mut [u8]> {
+        let info = self.model.input(i)?;
+        let t = usize::from(self.model.inputs[i]);
+        let r = self.range(&info, t);
+        Ok(&mut self.arena[r])
+    }
+
+    /// Raw bytes of model output `i`, after `invoke`.
+    pub fn output_bytes(&self, i: usize) -> Result<&[u8]> {
+        let info = self.model.output(i)?;
+        let t = usize::from(self.model.outputs[i]);
+        Ok(&self.arena[self.range(&info, t)])
+    }
+
+    /// Model input `i` as int8.
+    pub fn input_i8_mut(&mut self, i: usize) -> Result<&mut [i8]> {
+        expect(self.model.input(i)?.dtype, DType::I8)?;
+        Ok(bytemuck::cast_slice_mut(self.input_bytes_mut(i)?))
+    }
+
+    /// Model output `i` as int8.
+    pub fn output_i8(&self, i: usize) -> Result<&[i8]> {
+        expect(self.model.output(i)?.dtype, DType::I8)?;
+        Ok(bytemuck::cast_slice(self.output_bytes(i)?))
+    }
+
+    /// Copies `values` into float input `i` (the arena has no alignment guarantee, so float
+    /// tensors are copied rather than borrowed).
+    pub fn set_input_f32(&mut self, i: usize, values: &[f32]) -> Result<()> {
+        expect(self.model.input(i)?.dtype, DType::F32)?;
+        let bytes = self.input_bytes_mut(i)?;
+        if bytes.len() != values.len() * 4 {
+            return Err(Error::LengthMismatch {
+                expected: bytes.len() / 4,
+                actual: values.len(),
+            });
+        }
+        for (chunk, v) in bytes.chunks_exact_mut(4).zip(values) {
+            chunk.copy_from_slice(&v.to_le_bytes());
+        }
+        Ok(())
+    }
+
+    /// Copies float output `i` into `values`.
+    pub fn get_output_f32(&self, i: usize, values: &mut [f32]) -> Result<()> {
+        expect(self.model.output(i)?.dtype, DType::F32)?;
+        let bytes = self.output_bytes(i)?;
+        if bytes.len() != values.len() * 4 {
+            return Err(Error::LengthMismatch {
+                expected: bytes.len() / 4,
+                actual: values.len(),
+            });
+        }
+        for (chunk, v) in bytes.chunks_exact(4).zip(values) {
+            *v = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        }
+        Ok(())
+    }
+}
+
+fn expect(actual: DType, expected: DType) -> Result<()> {
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(Error::DTypeMismatch {
+            expected: expected.name(),
+            actual: actual.name(),
+        })
+    }
+}

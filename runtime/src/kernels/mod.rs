@@ -1,0 +1,91 @@
+//! Integer kernels: `scalar` is the oracle; per-ISA kernels (AVX2, NEON) plug in behind the
+//! same signatures and must agree with it bit for bit.
+
+pub mod scalar;
+
+/// Shape and stride facts of a (depthwise) convolution, checked by the op at load.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// Batch size.
+    pub batch: usize,
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+    /// Input channels.
+    pub in_c: usize,
+    /// Output height.
+    pub out_h: usize,
+    /// Output width.
+    pub out_w: usize,
+    /// Output channels.
+    pub out_c: usize,
+    /// Kernel height.
+    pub kernel_h: usize,
+    /// Kernel width.
+    pub kernel_w: usize,
+    /// Vertical stride.
+    pub stride_h: usize,
+    /// Horizontal stride.
+    pub stride_w: usize,
+    /// Vertical dilation.
+    pub dilation_h: usize,
+    /// Horizontal dilation.
+    pub dilation_w: usize,
+    /// Rows of zero padding above the input.
+    pub pad_top: usize,
+    /// Columns of zero padding left of the input.
+    pub pad_left: usize,
+    /// Depthwise: output channels per input channel.
+    pub depth_multiplier: usize,
+}
+
+/// Shape facts of a pooling op.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolGeometry {
+    /// Batch size.
+    pub batch: usize,
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+    /// Channels (input = output).
+    pub channels: usize,
+    /// Output height.
+    pub out_h: usize,
+    /// Output width.
+    pub out_w: usize,
+    /// Window height.
+    pub filter_h: usize,
+    /// Window width.
+    pub filter_w: usize,
+    /// Vertical stride.
+    pub stride_h: usize,
+    /// Horizontal stride.
+    pub stride_w: usize,
+    /// Padding rows above.
+    pub pad_top: usize,
+    /// Padding columns left.
+    pub pad_left: usize,
+}
+
+/// Per-output-channel requantization of an int32 accumulator to int8.
+#[derive(Clone, Copy, Debug)]
+pub struct Requant<'a> {
+    /// Optional bias added to the accumulator, one per output channel.
+    pub bias: Option<&'a [i32]>,
+    /// Q0.31 multipliers, one per output channel.
+    pub multiplier: &'a [i32],
+    /// Power-of-two exponents (-31..=30), one per output channel.
+    pub shift: &'a [i32],
+    /// Input zero point (subtracted from every input value).
+    pub input_zero_point: i32,
+    /// Output zero point.
+    pub output_zero_point: i32,
+    /// Output clamp, fused activation included.
+    pub act_min: i32,
+    /// Output clamp, fused activation included.
+    pub act_max: i32,
+    /// The rounding rule of the multiplication by `multiplier`.
+    pub rounding: crate::quant::Rounding,
+}

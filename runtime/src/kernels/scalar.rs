@@ -1,0 +1,272 @@
+//! Scalar reference kernels: the oracle.
+//!
+//! Straight loops with TFLite's reference int8 semantics, written for clarity. Every SIMD
+//! kernel must agree with these bit for bit. Callers (the ops) guarantee the slice lengths
+//! match the geometry; the loops still index through bounds-checked slices.
+
+use super::{ConvGeometry, PoolGeometry, Requant};
+use crate::format::{AddParams, SoftmaxParams};
+use crate::quant::{self, fixed, multiply_by_quantized_multiplier as mbqm};
+
+#[inline(always)]
+fn requantize(acc: i32, q: &Requant<'_>, channel: usize) -> i8 {
+    let acc = match q.bias {
+        Some(bias) => acc.wrapping_add(bias[channel]),
+        None => acc,
+    };
+    let scaled = q
+        .rounding
+        .apply(acc, q.multiplier[channel], q.shift[channel]);
+    scaled
+        .saturating_add(q.output_zero_point)
+        .clamp(q.act_min, q.act_max) as i8
+}
+
+/// 2-D convolution. Input NHWC, filter OHWI, output NHWC.
+pub fn conv2d(g: &ConvGeometry, q: &Requant<'_>, input: &[i8], filter: &[i8], output: &mut [i8]) {
+    let input_offset = -q.input_zero_point;
+    for b in 0..g.batch {
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                for oc in 0..g.out_c {
+                    let mut acc: i32 = 0;
+                    for ky in 0..g.kernel_h {
+                        let iy =
+                            (oy * g.stride_h + ky * g.dilation_h) as isize - g.pad_top as isize;
+                        if iy < 0 || iy >= g.in_h as isize {
+                            continue;
+                        }
+                        for kx in 0..g.kernel_w {
+                            let ix = (ox * g.stride_w + kx * g.dilation_w) as isize
+                                - g.pad_left as isize;
+                            if ix < 0 || ix >= g.in_w as isize {
+                                continue;
+                            }
+                            let in_base =
+                                ((b * g.in_h + iy as usize) * g.in_w + ix as usize) * g.in_c;
+                            let f_base = ((oc * g.kernel_h + ky) * g.kernel_w + kx) * g.in_c;
+                            let x = &input[in_base..in_base + g.in_c];
+                            let w = &filter[f_base..f_base + g.in_c];
+                            for (&xv, &wv) in x.iter().zip(w) {
+                                acc += i32::from(wv) * (i32::from(xv) + input_offset);
+                            }
+                        }
+                    }
+                    output[((b * g.out_h + oy) * g.out_w + ox) * g.out_c + oc] =
+                        requantize(acc, q, oc);
+                }
+            }
+        }
+    }
+}
+
+/// Depthwise 2-D convolution. Input NHWC, filter `[1, KH, KW, out_c]`, output NHWC with
+/// `out_c = in_c * depth_multiplier`.
+pub fn depthwise_conv2d(
+    g: &ConvGeometry,
+    q: &Requant<'_>,
+    input: &[i8],
+    filter: &[i8],
+    output: &mut [i8],
+) {
+    let input_offset = -q.input_zero_point;
+    for b in 0..g.batch {
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                for ic in 0..g.in_c {
+                    for m in 0..g.depth_multiplier {
+                        let oc = ic * g.depth_multiplier + m;
+                        let mut acc: i32 = 0;
+                        for ky in 0..g.kernel_h {
+                            let iy =
+                                (oy * g.stride_h + ky * g.dilation_h) as isize - g.pad_top as isize;
+                            if iy < 0 || iy >= g.in_h as isize {
+                                continue;
+                            }
+                            for kx in 0..g.kernel_w {
+                                let ix = (ox * g.stride_w + kx * g.dilation_w) as isize
+                                    - g.pad_left as isize;
+                                if ix < 0 || ix >= g.in_w as isize {
+                                    continue;
+                                }
+                                let xv = input[((b * g.in_h + iy as usize) * g.in_w + ix as usize)
+                                    * g.in_c
+                                    + ic];
+                                let wv = filter[(ky * g.kernel_w + kx) * g.out_c + oc];
+                                acc += i32::from(wv) * (i32::from(xv) + input_offset);
+                            }
+                        }
+                        output[((b * g.out_h + oy) * g.out_w + ox) * g.out_c + oc] =
+                            requantize(acc, q, oc);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Fully connected: `output[r, n] = requant(sum_k (w[n, k] - w_zp) * (x[r, k] - x_zp))`.
+pub fn fully_connected(
+    rows: usize,
+    depth: usize,
+    units: usize,
+    weight_zero_point: i32,
+    q: &Requant<'_>,
+    input: &[i8],
+    weights: &[i8],
+    output: &mut [i8],
+) {
+    let input_offset = -q.input_zero_point;
+    let weight_offset = -weight_zero_point;
+    for r in 0..rows {
+        let x = &input[r * depth..(r + 1) * depth];
+        for n in 0..units {
+            let w = &weights[n * depth..(n + 1) * depth];
+            let mut acc: i32 = 0;
+            for (&xv, &wv) in x.iter().zip(w) {
+                acc += (i32::from(wv) + weight_offset) * (i32::from(xv) + input_offset);
+            }
+            output[r * units + n] = requantize(acc, q, n);
+        }
+    }
+}
+
+/// Element-wise add of two int8 tensors at different scales (TFLite's int8 ADD).
+pub fn add(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) {
+    for ((&x, &y), out) in a.iter().zip(b).zip(output.iter_mut()) {
+        let x = (i32::from(x) - p.input1_zero_point) * (1 << p.left_shift);
+        let y = (i32::from(y) - p.input2_zero_point) * (1 << p.left_shift);
+        let x = mbqm(x, p.input1_multiplier, p.input1_shift);
+        let y = mbqm(y, p.input2_multiplier, p.input2_shift);
+        let sum = mbqm(x.wrapping_add(y), p.output_multiplier, p.output_shift);
+        *out = sum
+            .saturating_add(p.output_zero_point)
+            .clamp(p.act_min, p.act_max) as i8;
+    }
+}
+
+/// Calls `f(input_index)` for every input element under the pooling window of one output
+/// element, skipping padding.
+#[inline(always)]
+fn pool_window(
+    g: &PoolGeometry,
+    b: usize,
+    oy: usize,
+    ox: usize,
+    c: usize,
+    mut f: impl FnMut(usize),
+) {
+    let y0 = (oy * g.stride_h) as isize - g.pad_top as isize;
+    let x0 = (ox * g.stride_w) as isize - g.pad_left as isize;
+    let y_start = y0.max(0) as usize;
+    let y_end = (y0 + g.filter_h as isize).clamp(0, g.in_h as isize) as usize;
+    let x_start = x0.max(0) as usize;
+    let x_end = (x0 + g.filter_w as isize).clamp(0, g.in_w as isize) as usize;
+    for y in y_start..y_end {
+        for x in x_start..x_end {
+            f(((b * g.in_h + y) * g.in_w + x) * g.channels + c);
+        }
+    }
+}
+
+/// Average pooling; padding is not counted; rounds half away from zero.
+pub fn average_pool(g: &PoolGeometry, act_min: i32, act_max: i32, input: &[i8], output: &mut [i8]) {
+    for b in 0..g.batch {
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                for c in 0..g.channels {
+                    let (mut acc, mut count) = (0i32, 0i32);
+                    pool_window(g, b, oy, ox, c, |i| {
+                        acc += i32::from(input[i]);
+                        count += 1;
+                    });
+                    let avg = if count == 0 {
+                        0
+                    } else if acc > 0 {
+                        (acc + count / 2) / count
+                    } else {
+                        (acc - count / 2) / count
+                    };
+                    output[((b * g.out_h + oy) * g.out_w + ox) * g.channels + c] =
+                        avg.clamp(act_min, act_max) as i8;
+                }
+            }
+        }
+    }
+}
+
+/// Max pooling.
+pub fn max_pool(g: &PoolGeometry, act_min: i32, act_max: i32, input: &[i8], output: &mut [i8]) {
+    for b in 0..g.batch {
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                for c in 0..g.channels {
+                    let mut max = i32::from(i8::MIN);
+                    pool_window(g, b, oy, ox, c, |i| max = max.max(i32::from(input[i])));
+                    output[((b * g.out_h + oy) * g.out_w + ox) * g.channels + c] =
+                        max.clamp(act_min, act_max) as i8;
+                }
+            }
+        }
+    }
+}
+
+/// Softmax over rows of `depth` elements: TFLite's reference int8 algorithm (gemmlowp
+/// fixed point), output scale 1/256 and zero point -128.
+pub fn softmax(p: &SoftmaxParams, depth: usize, input: &[i8], output: &mut [i8]) {
+    const ACCUMULATION_INTEGER_BITS: i32 = 12;
+    let rescale = |diff: i32| {
+        // MultiplyByQuantizedMultiplierGreaterThanOne: Q5.26 result.
+        quant::sat_rounding_doubling_high_mul(
+            diff.wrapping_mul(1 << p.input_left_shift),
+            p.input_multiplier,
+        )
+    };
+    for (row, out_row) in input
+        .chunks_exact(depth)
+        .zip(output.chunks_exact_mut(depth))
+    {
+        let max = row.iter().copied().max().unwrap_or(0);
+        let mut sum_of_exps: i32 = 0; // Q12.19
+        for &x in row {
+            let diff = i32::from(x) - i32::from(max);
+            if diff >= p.diff_min {
+                let e = fixed::exp_on_negative_values_q5(rescale(diff));
+                sum_of_exps = sum_of_exps.wrapping_add(quant::rounding_divide_by_pot(e, 12));
+            }
+        }
+        let (shifted_scale, num_bits_over_unit) =
+            fixed::reciprocal(sum_of_exps, ACCUMULATION_INTEGER_BITS);
+        let exponent = (num_bits_over_unit + 31 - 8).clamp(0, 31) as u32;
+        for (&x, out) in row.iter().zip(out_row.iter_mut()) {
+            let diff = i32::from(x) - i32::from(max);
+            *out = if diff >= p.diff_min {
+                let e = fixed::exp_on_negative_values_q5(rescale(diff));
+                let unsat = quant::rounding_divide_by_pot(
+                    quant::sat_rounding_doubling_high_mul(shifted_scale, e),
+                    exponent,
+                );
+                (unsat - 128).clamp(-128, 127) as i8
+            } else {
+                i8::MIN
+            };
+        }
+    }
+}
+
+/// f32 to int8: `clamp(round(x / scale) + zero_point)`, round half away from zero.
+pub fn quantize(scale: f32, zero_point: i32, input: &[u8], output: &mut [i8]) {
+    for (bytes, out) in input.chunks_exact(4).zip(output.iter_mut()) {
+        let x = f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        let q = quant::round_half_away_f32_to_i32(x / scale).saturating_add(zero_point);
+        *out = q.clamp(-128, 127) as i8;
+    }
+}
+
+/// int8 to f32: `scale * (q - zero_point)`, computed in double as TFLite does.
+pub fn dequantize(scale: f32, zero_point: i32, input: &[i8], output: &mut [u8]) {
+    for (&q, bytes) in input.iter().zip(output.chunks_exact_mut(4)) {
+        let x = (f64::from(scale) * f64::from(i32::from(q) - zero_point)) as f32;
+        bytes.copy_from_slice(&x.to_le_bytes());
+    }
+}

@@ -1,0 +1,113 @@
+//! CONV_2D and DEPTHWISE_CONV_2D.
+
+use super::{check_clamp, check_shifts, check_zero_point, dims, Check, Io};
+use crate::error::Result;
+use crate::format::{ConvParams, DType, OpKind, Storage};
+use crate::kernels::{scalar, ConvGeometry, Requant};
+use crate::quant::Rounding;
+
+/// Largest reduction (kernel_h * kernel_w * in_c) accepted: keeps the int32 accumulator
+/// from overflowing for any int8 values (255 * 128 * 65536 < 2^31).
+const MAX_REDUCTION: usize = 1 << 16;
+
+fn geometry(c: &Check<'_, '_>) -> Result<(ConvGeometry, ConvParams)> {
+    let p: ConvParams = c.params();
+    let input = c.input(0, DType::I8, "input must be int8")?;
+    let filter = c.input(1, DType::I8, "filter must be int8")?;
+    let output = c.output(DType::I8, "output must be int8")?;
+    if input.rank != 4 || filter.rank != 4 || output.rank != 4 {
+        return Err(c.err("input, filter and output must be rank 4"));
+    }
+    if filter.storage != Storage::Const as u8 {
+        return Err(c.err("filter must be constant"));
+    }
+    let [n, in_h, in_w, in_c] = dims(input);
+    let [fo, kernel_h, kernel_w, fi] = dims(filter);
+    let [on, out_h, out_w, out_c] = dims(output);
+    let depthwise = c.kind == OpKind::DepthwiseConv2d;
+    let depth_multiplier = usize::from(p.depth_multiplier);
+    let channels_ok = if depthwise {
+        fo == 1 && fi == out_c && depth_multiplier >= 1 && in_c * depth_multiplier == out_c
+    } else {
+        fo == out_c && fi == in_c
+    };
+    if n != on || !channels_ok {
+        return Err(c.err("input, filter and output shapes disagree"));
+    }
+    if p.stride_h == 0 || p.stride_w == 0 || p.dilation_h == 0 || p.dilation_w == 0 {
+        return Err(c.err("stride and dilation must be at least 1"));
+    }
+    let reduction = kernel_h * kernel_w * if depthwise { 1 } else { in_c };
+    if reduction > MAX_REDUCTION {
+        return Err(c.err("kernel reduction above 65536 elements"));
+    }
+    if p.weight_layout != 0 {
+        return Err(c.err("unknown weight layout"));
+    }
+    let g = ConvGeometry {
+        batch: n,
+        in_h,
+        in_w,
+        in_c,
+        out_h,
+        out_w,
+        out_c,
+        kernel_h,
+        kernel_w,
+        stride_h: usize::from(p.stride_h),
+        stride_w: usize::from(p.stride_w),
+        dilation_h: usize::from(p.dilation_h),
+        dilation_w: usize::from(p.dilation_w),
+        pad_top: usize::from(p.pad_top),
+        pad_left: usize::from(p.pad_left),
+        depth_multiplier: depth_multiplier.max(1),
+    };
+    Ok((g, p))
+}
+
+pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
+    let (g, p) = geometry(c)?;
+    check_zero_point(c, p.input_zero_point)?;
+    check_zero_point(c, p.output_zero_point)?;
+    check_clamp(c, p.act_min, p.act_max)?;
+    if Rounding::from_u16(p.rounding).is_none() {
+        return Err(c.err("unknown rounding rule"));
+    }
+    c.const_table(2, DType::I32, g.out_c, "bias must be constant int32 [Cout]")?;
+    let table = |slot| {
+        c.const_table(
+            slot,
+            DType::I32,
+            g.out_c,
+            "requantization tables must be constant int32 [Cout]",
+        )?
+        .ok_or(c.err("requantization tables missing"))
+    };
+    table(3)?;
+    let shifts = c.const_i32(table(4)?)?;
+    check_shifts(c, shifts)
+}
+
+pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
+    let ins = &io.inputs;
+    let (g, p) = geometry(&ins.check)?;
+    let missing = ins.check.err("requantization tables missing");
+    let q = Requant {
+        bias: ins.table_i32(2)?,
+        multiplier: ins.table_i32(3)?.ok_or(missing)?,
+        shift: ins.table_i32(4)?.ok_or(missing)?,
+        input_zero_point: p.input_zero_point,
+        output_zero_point: p.output_zero_point,
+        act_min: p.act_min,
+        act_max: p.act_max,
+        rounding: Rounding::from_u16(p.rounding).ok_or(ins.check.err("unknown rounding rule"))?,
+    };
+    let (input, filter) = (ins.input_i8(0)?, ins.input_i8(1)?);
+    let output: &mut [i8] = bytemuck::cast_slice_mut(io.output);
+    if ins.check.kind == OpKind::DepthwiseConv2d {
+        scalar::depthwise_conv2d(&g, &q, input, filter, output);
+    } else {
+        scalar::conv2d(&g, &q, input, filter, output);
+    }
+    Ok(())
+}

@@ -1,0 +1,402 @@
+//! Writing `.eqm` files: a graph builder, the arena planner, and the serializer.
+//!
+//! Importers and the exporter describe a graph with [`ModelBuilder`]; [`ModelBuilder::finish`]
+//! plans the arena and lays the file out with the record types of `edgeq_runtime::format`,
+//! so writer and reader share one definition of the format.
+
+use anyhow::{bail, ensure, Context, Result};
+use edgeq_runtime::format::*;
+
+/// A tensor as the builder sees it.
+#[derive(Clone, Debug)]
+pub struct TensorSpec {
+    /// Name (kept in the file's NAMES section for inspection).
+    pub name: String,
+    /// Element type.
+    pub dtype: DType,
+    /// Shape (rank 0..=4); activations NHWC.
+    pub dims: Vec<usize>,
+    /// Per-tensor scale (0 for float or unquantized tensors).
+    pub scale: f32,
+    /// Per-tensor zero point.
+    pub zero_point: i32,
+    /// Constant contents (little-endian), or `None` for an activation in the arena.
+    pub data: Option<Vec<u8>>,
+}
+
+impl TensorSpec {
+    /// An activation (arena) tensor.
+    pub fn activation(
+        name: &str,
+        dtype: DType,
+        dims: &[usize],
+        scale: f32,
+        zero_point: i32,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            dtype,
+            dims: dims.to_vec(),
+            scale,
+            zero_point,
+            data: None,
+        }
+    }
+
+    /// A constant int8 tensor.
+    pub fn const_i8(name: &str, dims: &[usize], values: &[i8]) -> Self {
+        Self {
+            name: name.to_string(),
+            dtype: DType::I8,
+            dims: dims.to_vec(),
+            scale: 0.0,
+            zero_point: 0,
+            data: Some(bytemuck::cast_slice(values).to_vec()),
+        }
+    }
+
+    /// A constant int32 vector.
+    pub fn const_i32(name: &str, values: &[i32]) -> Self {
+        Self {
+            name: name.to_string(),
+            dtype: DType::I32,
+            dims: vec![values.len()],
+            scale: 0.0,
+            zero_point: 0,
+            data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        }
+    }
+
+    fn elements(&self) -> usize {
+        self.dims.iter().product()
+    }
+
+    fn bytes(&self) -> usize {
+        self.elements() * self.dtype.size()
+    }
+}
+
+/// An operator as the builder sees it.
+#[derive(Clone, Debug)]
+pub struct OpSpec {
+    /// Kind.
+    pub kind: OpKind,
+    /// Input tensors (`None` for an optional input left out).
+    pub inputs: Vec<Option<usize>>,
+    /// Output tensor.
+    pub output: usize,
+    /// Parameters (see `edgeq_runtime::format::write_params`).
+    pub params: [u8; OP_PARAMS_BYTES],
+    /// Scratch bytes the operator needs while it runs.
+    pub scratch: usize,
+}
+
+/// Builds a model graph, then writes it as `.eqm` bytes.
+#[derive(Default, Debug)]
+pub struct ModelBuilder {
+    tensors: Vec<TensorSpec>,
+    ops: Vec<OpSpec>,
+    inputs: Vec<usize>,
+    outputs: Vec<usize>,
+}
+
+/// Where the planner put a buffer, and for which operator steps it is live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// Arena offset.
+    pub offset: usize,
+    /// First live step.
+    pub from: usize,
+    /// Last live step.
+    pub to: usize,
+}
+
+impl ModelBuilder {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a tensor; returns its index.
+    pub fn add_tensor(&mut self, t: TensorSpec) -> usize {
+        self.tensors.push(t);
+        self.tensors.len() - 1
+    }
+
+    /// Adds an operator (execution order is insertion order).
+    pub fn add_op(
+        &mut self,
+        kind: OpKind,
+        inputs: &[Option<usize>],
+        output: usize,
+        params: [u8; OP_PARAMS_BYTES],
+    ) {
+        self.ops.push(OpSpec {
+            kind,
+            inputs: inputs.to_vec(),
+            output,
+            params,
+            scratch: 0,
+        });
+    }
+
+    /// Declares the model inputs and outputs.
+    pub fn set_io(&mut self, inputs: &[usize], outputs: &[usize]) {
+        self.inputs = inputs.to_vec();
+        self.outputs = outputs.to_vec();
+    }
+
+    /// The tensors added so far.
+    pub fn tensor(&self, i: usize) -> &TensorSpec {
+        &self.tensors[i]
+    }
+
+    /// Lifetimes of arena buffers in operator steps: tensors first, then op scratch.
+    /// Returns `(size, from, to)` per buffer, `None` for constants and unused tensors.
+    fn lifetimes(&self) -> Vec<Option<(usize, usize, usize)>> {
+        let n_ops = self.ops.len();
+        let mut from = vec![None; self.tensors.len()];
+        let mut to = vec![None; self.tensors.len()];
+        for &t in &self.inputs {
+            from[t] = Some(0);
+            to[t] = Some(0);
+        }
+        for (i, op) in self.ops.iter().enumerate() {
+            for t in op.inputs.iter().flatten() {
+                to[*t] = Some(i.max(to[*t].unwrap_or(0)));
+            }
+            from[op.output] = Some(i);
+            to[op.output] = Some(i.max(to[op.output].unwrap_or(0)));
+        }
+        for &t in &self.outputs {
+            to[t] = Some(n_ops);
+        }
+        let mut out: Vec<_> = self
+            .tensors
+            .iter()
+            .enumerate()
+            .map(|(t, spec)| match (spec.data.is_none(), from[t], to[t]) {
+                (true, Some(f), Some(e)) => Some((spec.bytes(), f, e)),
+                _ => None,
+            })
+            .collect();
+        out.extend(
+            self.ops
+                .iter()
+                .enumerate()
+                .map(|(i, op)| (op.scratch > 0).then_some((op.scratch, i, i))),
+        );
+        out
+    }
+
+    /// Greedy-by-size arena plan (TFLite Micro's strategy): largest buffers first, each at the
+    /// lowest 16-byte aligned offset that no buffer live at the same time occupies.
+    /// Returns the placements (tensors, then op scratch) and the arena size.
+    pub fn plan(&self) -> (Vec<Option<Placement>>, usize) {
+        let lives = self.lifetimes();
+        let mut order: Vec<usize> = (0..lives.len()).filter(|&i| lives[i].is_some()).collect();
+        order.sort_by_key(|&i| (std::cmp::Reverse(lives[i].map_or(0, |l| l.0)), i));
+        let mut placed: Vec<Option<Placement>> = vec![None; lives.len()];
+        let mut arena = 0usize;
+        let align = |x: usize| x.div_ceil(ALIGN) * ALIGN;
+        for &i in &order {
+            let (size, from, to) = lives[i].expect("filtered");
+            // Conflicting intervals, sorted by offset; first-fit into the gaps.
+            let mut busy: Vec<(usize, usize)> = order
+                .iter()
+                .filter_map(|&j| {
+                    let p = placed[j]?;
+                    let (s, f, e) = lives[j]?;
+                    (f <= to && from <= e).then_some((p.offset, p.offset + s))
+                })
+                .collect();
+            busy.sort_unstable();
+            let mut offset = 0;
+            for (start, end) in busy {
+                if offset + size <= start {
+                    break;
+                }
+                offset = offset.max(align(end));
+            }
+            placed[i] = Some(Placement { offset, from, to });
+            arena = arena.max(align(offset + size));
+        }
+        (placed, arena)
+    }
+
+    /// Plans the arena and serializes the model.
+    pub fn finish(&self) -> Result<Vec<u8>> {
+        ensure!(
+            !self.inputs.is_empty() && !self.outputs.is_empty(),
+            "model has no inputs or outputs"
+        );
+        ensure!(
+            self.tensors.len() <= MAX_TENSORS,
+            "more than {MAX_TENSORS} tensors"
+        );
+        ensure!(self.ops.len() <= MAX_OPS, "more than {MAX_OPS} operators");
+        let (placements, arena_size) = self.plan();
+        let align = |v: &mut Vec<u8>| v.resize(v.len().div_ceil(ALIGN) * ALIGN, 0);
+
+        let mut consts = Vec::new();
+        let mut tensors = Vec::with_capacity(self.tensors.len());
+        for (i, t) in self.tensors.iter().enumerate() {
+            ensure!(
+                t.dims.len() <= MAX_RANK,
+                "tensor {i} '{}' has rank {}",
+                t.name,
+                t.dims.len()
+            );
+            let mut dims = [1u32; 4];
+            for (d, &v) in dims.iter_mut().zip(&t.dims) {
+                *d = u32::try_from(v).context("dimension too large")?;
+            }
+            let (storage, offset, live_from, live_to) = match (&t.data, placements[i]) {
+                (Some(data), _) => {
+                    ensure!(
+                        data.len() == t.bytes(),
+                        "tensor {i} '{}': data size mismatch",
+                        t.name
+                    );
+                    align(&mut consts);
+                    let offset = consts.len();
+                    consts.extend_from_slice(data);
+                    (Storage::Const, offset, 0, 0)
+                }
+                (None, Some(p)) => (Storage::Arena, p.offset, p.from, p.to),
+                // An activation nothing reads or writes: give it an empty lifetime slot at 0.
+                (None, None) => bail!("tensor {i} '{}' is neither constant nor used", t.name),
+            };
+            tensors.push(TensorDesc {
+                dtype: t.dtype as u8,
+                rank: t.dims.len() as u8,
+                storage: storage as u8,
+                reserved0: 0,
+                dims,
+                offset: offset as u32,
+                size: t.bytes() as u32,
+                scale: t.scale,
+                zero_point: t.zero_point,
+                reserved1: 0,
+                live_from: live_from as u32,
+                live_to: live_to as u32,
+            });
+        }
+        align(&mut consts);
+
+        let n_tensors = self.tensors.len();
+        let ops: Vec<OpDesc> = self
+            .ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| {
+                ensure!(
+                    op.inputs.len() <= MAX_OP_INPUTS,
+                    "operator {i} has too many inputs"
+                );
+                let mut inputs = [NO_TENSOR; MAX_OP_INPUTS];
+                for (slot, t) in inputs.iter_mut().zip(&op.inputs) {
+                    *slot = t.map_or(NO_TENSOR, |t| t as u16);
+                }
+                let scratch = placements[n_tensors + i];
+                Ok(OpDesc {
+                    kind: op.kind as u16,
+                    input_count: op.inputs.len() as u8,
+                    reserved0: 0,
+                    inputs,
+                    output: op.output as u16,
+                    scratch_offset: scratch.map_or(0, |p| p.offset as u32),
+                    scratch_size: op.scratch as u32,
+                    params: op.params,
+                })
+            })
+            .collect::<Result<_>>()?;
+
+        let mut io = bytemuck::bytes_of(&IoList {
+            inputs: self.inputs.len() as u32,
+            outputs: self.outputs.len() as u32,
+        })
+        .to_vec();
+        for &t in self.inputs.iter().chain(&self.outputs) {
+            io.extend_from_slice(&(t as u16).to_le_bytes());
+        }
+
+        let mut names_offsets = vec![0u32];
+        let mut names_text = Vec::new();
+        for t in &self.tensors {
+            names_text.extend_from_slice(t.name.as_bytes());
+            names_offsets.push(names_text.len() as u32);
+        }
+        let mut names = bytemuck::cast_slice::<u32, u8>(&names_offsets).to_vec();
+        names.extend_from_slice(&names_text);
+
+        let sections: [(SectionKind, &[u8]); 5] = [
+            (SectionKind::Tensors, bytemuck::cast_slice(&tensors)),
+            (SectionKind::Ops, bytemuck::cast_slice(&ops)),
+            (SectionKind::Io, &io),
+            (SectionKind::Names, &names),
+            (SectionKind::Const, &consts),
+        ];
+        let table_end = 32 + 16 * sections.len();
+        let mut file = vec![0u8; table_end];
+        let mut entries = Vec::new();
+        for (kind, data) in sections {
+            align(&mut file);
+            entries.push(SectionEntry {
+                kind: kind as u32,
+                offset: file.len() as u32,
+                size: data.len() as u32,
+                reserved: 0,
+            });
+            file.extend_from_slice(data);
+        }
+        align(&mut file);
+        let header = Header {
+            magic: MAGIC,
+            version: FORMAT_VERSION,
+            section_count: sections.len() as u32,
+            arena_size: arena_size as u32,
+            file_size: file.len() as u32,
+            reserved: [0; 2],
+        };
+        file[..32].copy_from_slice(bytemuck::bytes_of(&header));
+        file[32..table_end].copy_from_slice(bytemuck::cast_slice(&entries));
+        Ok(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chain a -> b -> c -> d: b and d may share bytes, c may not share with b.
+    #[test]
+    fn planner_reuses_memory_of_dead_buffers() {
+        let mut m = ModelBuilder::new();
+        let t: Vec<usize> = (0..4)
+            .map(|i| {
+                m.add_tensor(TensorSpec::activation(
+                    &format!("t{i}"),
+                    DType::I8,
+                    &[100],
+                    1.0,
+                    0,
+                ))
+            })
+            .collect();
+        for w in t.windows(2) {
+            m.add_op(OpKind::Reshape, &[Some(w[0])], w[1], [0; OP_PARAMS_BYTES]);
+        }
+        m.set_io(&[t[0]], &[t[3]]);
+        let (p, arena) = m.plan();
+        assert_eq!(arena, 2 * 112, "two live buffers of 100 bytes, 16-aligned");
+        let off = |i: usize| p[t[i]].unwrap().offset;
+        assert_ne!(off(0), off(1));
+        assert_ne!(off(1), off(2));
+        assert_ne!(off(2), off(3));
+        // And the runtime accepts the plan.
+        let bytes = edgeq_runtime::ModelBytes::copy_from(&m.finish().unwrap());
+        let model = edgeq_runtime::Model::from_bytes(bytes.bytes()).unwrap();
+        assert_eq!(model.arena_size(), 224);
+    }
+}

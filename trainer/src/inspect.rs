@@ -1,0 +1,123 @@
+//! `edgeq inspect`: a human-readable summary of an `.eqm` file.
+
+use std::fmt::Write;
+
+use anyhow::Result;
+use edgeq_runtime::format::*;
+use edgeq_runtime::Model;
+
+fn shape(model: &Model<'_>, t: usize) -> String {
+    model
+        .tensor_info(t)
+        .map(|i| format!("{:?}", i.shape()))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Formats the model's operators, tensors, quantization and memory as text.
+pub fn describe(model: &Model<'_>) -> Result<String> {
+    let mut s = String::new();
+    let (mut weight_bytes, mut table_bytes) = (0usize, 0usize);
+    for t in 0..model.tensor_count() {
+        let d = model.tensor_desc(t).expect("in range");
+        if d.storage == Storage::Const as u8 {
+            if d.dtype == DType::I8 as u8 {
+                weight_bytes += d.size as usize;
+            } else {
+                table_bytes += d.size as usize;
+            }
+        }
+    }
+    writeln!(s, "format version   {FORMAT_VERSION}")?;
+    writeln!(s, "operators        {}", model.op_count())?;
+    writeln!(s, "tensors          {}", model.tensor_count())?;
+    writeln!(s, "arena bytes      {}", model.arena_size())?;
+    writeln!(s, "weight bytes     {weight_bytes} (int8 weights)")?;
+    writeln!(
+        s,
+        "table bytes      {table_bytes} (int32 bias and requantization)"
+    )?;
+    let inputs = (0..model.input_count()).map(|i| ("input ", i, model.input_tensor_index(i)));
+    let outputs = (0..model.output_count()).map(|i| ("output", i, model.output_tensor_index(i)));
+    for (what, i, t) in inputs.chain(outputs) {
+        let t = t.expect("in range");
+        let info = model.tensor_info(t)?;
+        writeln!(
+            s,
+            "{what} {i}         {} {} {:?} scale {} zero point {}",
+            model.tensor_name(t).unwrap_or(""),
+            info.dtype.name(),
+            info.shape(),
+            info.scale,
+            info.zero_point
+        )?;
+    }
+    writeln!(s)?;
+    writeln!(
+        s,
+        "{:>3}  {:<18} {:<22} {:<22} details",
+        "#", "op", "input", "output"
+    )?;
+    for i in 0..model.op_count() {
+        let op = model.op_desc(i).expect("in range");
+        let kind = OpKind::from_u16(op.kind).expect("validated");
+        let input = usize::from(op.inputs[0]);
+        let output = usize::from(op.output);
+        let out_info = model.tensor_info(output)?;
+        let details = match kind {
+            OpKind::Conv2d | OpKind::DepthwiseConv2d => {
+                let p: ConvParams = read_params(op);
+                format!(
+                    "filter {} stride {}x{} dilation {}x{} pad {},{} clamp [{}, {}] out scale {} zp {}",
+                    shape(model, usize::from(op.inputs[1])),
+                    p.stride_h, p.stride_w, p.dilation_h, p.dilation_w, p.pad_top, p.pad_left,
+                    p.act_min, p.act_max, out_info.scale, out_info.zero_point
+                )
+            }
+            OpKind::FullyConnected => {
+                let p: FullyConnectedParams = read_params(op);
+                format!(
+                    "weights {} clamp [{}, {}] out scale {} zp {}",
+                    shape(model, usize::from(op.inputs[1])),
+                    p.act_min,
+                    p.act_max,
+                    out_info.scale,
+                    out_info.zero_point
+                )
+            }
+            OpKind::Add => {
+                let p: AddParams = read_params(op);
+                format!(
+                    "in zps {}, {} clamp [{}, {}]",
+                    p.input1_zero_point, p.input2_zero_point, p.act_min, p.act_max
+                )
+            }
+            OpKind::AveragePool2d | OpKind::MaxPool2d => {
+                let p: PoolParams = read_params(op);
+                format!(
+                    "window {}x{} stride {}x{} pad {},{}",
+                    p.filter_h, p.filter_w, p.stride_h, p.stride_w, p.pad_top, p.pad_left
+                )
+            }
+            OpKind::Softmax => {
+                let p: SoftmaxParams = read_params(op);
+                format!(
+                    "multiplier {} left shift {} diff_min {}",
+                    p.input_multiplier, p.input_left_shift, p.diff_min
+                )
+            }
+            OpKind::Quantize | OpKind::Dequantize => {
+                let p: AffineParams = read_params(op);
+                format!("scale {} zero point {}", p.scale, p.zero_point)
+            }
+            OpKind::Reshape => String::new(),
+        };
+        writeln!(
+            s,
+            "{i:>3}  {:<18} {:<22} {:<22} {details}",
+            kind.name(),
+            shape(model, input),
+            shape(model, output)
+        )?;
+    }
+    Ok(s)
+}

@@ -1,0 +1,70 @@
+//! `edgeq`: the host-side command line.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use edgeq_runtime::{load_model_file, Model};
+
+#[derive(Parser)]
+#[command(
+    name = "edgeq",
+    version,
+    about = "edgeq host tools: import models to .eqm and inspect them"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert a model (TFLite int8 .tflite) to edgeq's .eqm format.
+    ///
+    /// Every requantization constant is computed here, exactly as TFLite's reference kernels
+    /// compute it, so the runtime reproduces TFLite's int8 outputs bit for bit.
+    Import {
+        /// The model to import (.tflite).
+        model: PathBuf,
+        /// Where to write the .eqm file (default: the model's path with .eqm).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Print a model's operators, shapes, quantization, weight bytes and arena bytes.
+    Inspect {
+        /// The .eqm file.
+        model: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Import { model, output } => {
+            let bytes = edgeq_trainer::import::import_file(&model)
+                .with_context(|| format!("importing {}", model.display()))?;
+            let output = output.unwrap_or_else(|| model.with_extension("eqm"));
+            // Load what we wrote with the runtime's own validator before reporting success.
+            let aligned = edgeq_runtime::ModelBytes::copy_from(&bytes);
+            let m = Model::from_bytes(aligned.bytes())
+                .context("internal error: the runtime rejects the imported model")?;
+            std::fs::write(&output, &bytes)
+                .with_context(|| format!("writing {}", output.display()))?;
+            println!(
+                "wrote {} ({} bytes: {} ops, arena {} bytes, constants {} bytes)",
+                output.display(),
+                bytes.len(),
+                m.op_count(),
+                m.arena_size(),
+                m.const_size()
+            );
+        }
+        Command::Inspect { model } => {
+            let bytes =
+                load_model_file(&model).with_context(|| format!("reading {}", model.display()))?;
+            let m = Model::from_bytes(bytes.bytes())
+                .with_context(|| format!("loading {}", model.display()))?;
+            print!("{}", edgeq_trainer::inspect::describe(&m)?);
+        }
+    }
+    Ok(())
+}
