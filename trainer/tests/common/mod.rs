@@ -1,0 +1,63 @@
+//! Shared test helpers: paths to the bundled MLPerf Tiny data and the two command-line tools.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `examples/data/mlperf-tiny` in this repository.
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/mlperf-tiny")
+}
+
+/// The bundled models and their golden folders: `(golden dir, model file)`.
+pub const MODELS: &[(&str, &str)] = &[
+    ("ic", "pretrainedResnet_quant.tflite"),
+    ("kws", "kws_ref_model.tflite"),
+    ("vww", "vww_96_int8.tflite"),
+    ("ad", "ad01_int8.tflite"),
+    ("ad_float_io", "model_ToyCar_quant_fullint_micro.tflite"),
+];
+
+/// The `edgeq` binary of this package.
+pub fn edgeq() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_edgeq"))
+}
+
+/// The `edgeq-bench` binary, built next to `edgeq` (`cargo test --workspace` builds it; when
+/// testing this package alone it is built here with the same profile).
+pub fn edgeq_bench() -> Command {
+    let edgeq = Path::new(env!("CARGO_BIN_EXE_edgeq"));
+    let dir = edgeq.parent().expect("binary directory");
+    let bench = dir.join(format!("edgeq-bench{}", std::env::consts::EXE_SUFFIX));
+    if !bench.exists() {
+        let profile = match dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => "dev".to_string(),
+            Some(other) => other.to_string(),
+            None => "dev".to_string(),
+        };
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "edgeq-bench", "--profile", &profile])
+            .status()
+            .expect("running cargo to build edgeq-bench");
+        assert!(status.success(), "building edgeq-bench failed");
+    }
+    Command::new(bench)
+}
+
+/// Runs a command; panics with its stderr if it fails.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("spawning command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Imports a bundled model with the library (no CLI), returning `.eqm` bytes.
+pub fn import_bundled(model: &str) -> Vec<u8> {
+    let path = data_dir().join("models").join(model);
+    edgeq_trainer::import::import_file(&path).expect("import")
+}

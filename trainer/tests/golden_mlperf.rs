@@ -1,0 +1,150 @@
+//! Every golden pair of the bundled MLPerf Tiny models (outputs of TFLite's reference kernels)
+//! is reproduced with 0 LSB difference through `edgeq import` + `edgeq-bench infer`.
+
+mod common;
+
+use common::*;
+
+/// The raw element bytes of a .npy file, with its shape and dtype description.
+fn npy(path: &std::path::Path) -> (Vec<u64>, String, Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file = npyz::NpyFile::new(&bytes[..]).expect("npy header");
+    let shape = file.shape().to_vec();
+    let descr = file.dtype().descr();
+    let data = match descr.as_str() {
+        "'|i1'" => file
+            .into_vec::<i8>()
+            .unwrap()
+            .iter()
+            .map(|&v| v as u8)
+            .collect(),
+        "'<f4'" => file
+            .into_vec::<f32>()
+            .unwrap()
+            .iter()
+            .flat_map(|v| v.to_bits().to_le_bytes())
+            .collect(),
+        other => panic!("unexpected dtype {other}"),
+    };
+    (shape, descr, data)
+}
+
+#[test]
+fn golden_pairs_are_bit_exact_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir();
+    let mut checked = 0;
+    for &(golden, model) in MODELS {
+        let eqm = tmp.path().join(format!("{golden}.eqm"));
+        run(edgeq()
+            .arg("import")
+            .arg(data.join("models").join(model))
+            .arg("-o")
+            .arg(&eqm));
+        let dir = data.join("golden").join(golden);
+        let mut cases: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().into_string().unwrap();
+                name.strip_prefix("input_")?
+                    .strip_suffix(".npy")
+                    .map(str::to_owned)
+            })
+            .collect();
+        cases.sort();
+        assert!(
+            cases.len() >= 4,
+            "{golden}: expected golden cases, found {}",
+            cases.len()
+        );
+        for case in cases {
+            let out = tmp.path().join(format!("{golden}_{case}.npy"));
+            run(edgeq_bench()
+                .arg("infer")
+                .arg(&eqm)
+                .arg("--input")
+                .arg(dir.join(format!("input_{case}.npy")))
+                .arg("--output")
+                .arg(&out));
+            let (shape, descr, got) = npy(&out);
+            let (want_shape, want_descr, want) = npy(&dir.join(format!("output_{case}.npy")));
+            assert_eq!(
+                (shape, descr),
+                (want_shape, want_descr),
+                "{golden} case {case}: shape/dtype"
+            );
+            let differing = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+            assert_eq!(
+                differing, 0,
+                "{golden} case {case}: {differing} bytes differ from TFLite"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 8 + 9 + 8 + 11 + 4, "every golden pair checked");
+}
+
+#[test]
+fn inspect_reports_arena_and_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let eqm = tmp.path().join("kws.eqm");
+    run(edgeq()
+        .arg("import")
+        .arg(data_dir().join("models/kws_ref_model.tflite"))
+        .arg("-o")
+        .arg(&eqm));
+    let text = run(edgeq().arg("inspect").arg(&eqm));
+    assert!(text.contains("arena bytes"), "{text}");
+    assert!(text.contains("DEPTHWISE_CONV_2D"), "{text}");
+    assert!(text.contains("SOFTMAX"), "{text}");
+    // DS-CNN weights: first conv 64x10x4, 4 pointwise 64x64, 4 depthwise 3x3x64, FC 12x64.
+    assert!(text.contains("weight bytes     22016"), "{text}");
+}
+
+/// The effective builtin code of an operator-code entry (old files use the deprecated field).
+fn code_of(bytes: &[u8], entry: usize) -> Option<i32> {
+    let model = tract_tflite::tflite::root_as_model(bytes).ok()?;
+    let c = model.operator_codes()?.get(entry);
+    Some(
+        c.builtin_code()
+            .0
+            .max(i32::from(c.deprecated_builtin_code())),
+    )
+}
+
+#[test]
+fn unsupported_op_is_named_with_its_index() {
+    const SOFTMAX: i32 = 25;
+    const TANH: i32 = 28;
+    let bytes = std::fs::read(data_dir().join("models/kws_ref_model.tflite")).unwrap();
+    let n_codes = tract_tflite::tflite::root_as_model(&bytes)
+        .unwrap()
+        .operator_codes()
+        .unwrap()
+        .len();
+    let entry = (0..n_codes)
+        .find(|&i| code_of(&bytes, i) == Some(SOFTMAX))
+        .expect("KWS has a SOFTMAX");
+    // Turn that operator code into TANH by patching the byte that holds it.
+    let patched = (0..bytes.len())
+        .filter(|&i| i32::from(bytes[i]) == SOFTMAX)
+        .map(|i| {
+            let mut t = bytes.clone();
+            t[i] = TANH as u8;
+            t
+        })
+        .find(|t| code_of(t, entry) == Some(TANH))
+        .expect("could not patch the opcode");
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("kws_tanh.tflite");
+    std::fs::write(&file, &patched).unwrap();
+    let out = edgeq().arg("import").arg(&file).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("operator 12 (TANH)"), "{err}");
+    assert!(err.contains("not supported"), "{err}");
+    assert!(
+        !file.with_extension("eqm").exists(),
+        "no model written on error"
+    );
+}
