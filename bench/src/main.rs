@@ -34,6 +34,13 @@ enum Command {
         /// Where to write the output array (.npy). Without it, the output is printed.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Class names for a classifier's output, comma-separated (or @FILE, one per line):
+        /// prints the top classes with their dequantized scores.
+        #[arg(short, long)]
+        labels: Option<String>,
+        /// How many classes to print with --labels.
+        #[arg(long, default_value_t = 3)]
+        top: usize,
     },
 }
 
@@ -92,7 +99,45 @@ fn check_shape(info: &TensorInfo, shape: &[u64], len: usize) -> Result<()> {
     Ok(())
 }
 
-fn infer(model_path: &Path, input: &Path, output: Option<&Path>) -> Result<()> {
+/// Class names from `a,b,c` or `@file` (one per line).
+fn parse_labels(spec: &str) -> Result<Vec<String>> {
+    let text = match spec.strip_prefix('@') {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading labels {path}"))?
+        }
+        None => spec.replace(',', "\n"),
+    };
+    Ok(text
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
+/// Prints the `top` highest scores with their class names.
+fn print_top(scores: &[f32], labels: &[String], top: usize) -> Result<()> {
+    ensure!(
+        labels.len() == scores.len(),
+        "{} labels for {} outputs",
+        labels.len(),
+        scores.len()
+    );
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    for &i in order.iter().take(top) {
+        println!("{:>12}  {:.4}", labels[i], scores[i]);
+    }
+    println!("class: {}", labels[order[0]]);
+    Ok(())
+}
+
+fn infer(
+    model_path: &Path,
+    input: &Path,
+    output: Option<&Path>,
+    labels: Option<&str>,
+    top: usize,
+) -> Result<()> {
     let bytes =
         load_model_file(model_path).with_context(|| format!("reading {}", model_path.display()))?;
     let model = Model::from_bytes(bytes.bytes())
@@ -120,23 +165,32 @@ fn infer(model_path: &Path, input: &Path, output: Option<&Path>) -> Result<()> {
     }
     interp.invoke()?;
     let out = model.output(0)?;
-    match out.dtype {
+    let real: Vec<f32> = match out.dtype {
         DType::I8 => {
             let y = interp.output_i8(0)?;
             match output {
                 Some(path) => write_npy(path, out.shape(), y)?,
-                None => println!("{y:?}"),
+                None if labels.is_none() => println!("{y:?}"),
+                None => {}
             }
+            y.iter()
+                .map(|&q| out.scale * (i32::from(q) - out.zero_point) as f32)
+                .collect()
         }
         DType::F32 => {
             let mut y = vec![0f32; out.len()];
             interp.get_output_f32(0, &mut y)?;
             match output {
                 Some(path) => write_npy(path, out.shape(), &y)?,
-                None => println!("{y:?}"),
+                None if labels.is_none() => println!("{y:?}"),
+                None => {}
             }
+            y
         }
         other => bail!("output dtype {} is not supported by infer", other.name()),
+    };
+    if let Some(spec) = labels {
+        print_top(&real, &parse_labels(spec)?, top)?;
     }
     Ok(())
 }
@@ -147,6 +201,8 @@ fn main() -> Result<()> {
             model,
             input,
             output,
-        } => infer(&model, &input, output.as_deref()),
+            labels,
+            top,
+        } => infer(&model, &input, output.as_deref(), labels.as_deref(), top),
     }
 }

@@ -40,6 +40,19 @@ pub struct ConvGeometry {
     pub depth_multiplier: usize,
 }
 
+/// Shape facts of a fully connected op: `[rows, depth] x [units, depth]^T`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FullyConnectedGeometry {
+    /// Input rows (batch).
+    pub rows: usize,
+    /// Reduction depth.
+    pub depth: usize,
+    /// Output units.
+    pub units: usize,
+    /// Weight zero point (0 for symmetric weights).
+    pub weight_zero_point: i32,
+}
+
 /// Shape facts of a pooling op.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolGeometry {

@@ -4,7 +4,7 @@
 //! kernel must agree with these bit for bit. Callers (the ops) guarantee the slice lengths
 //! match the geometry; the loops still index through bounds-checked slices.
 
-use super::{ConvGeometry, PoolGeometry, Requant};
+use super::{ConvGeometry, FullyConnectedGeometry, PoolGeometry, Requant};
 use crate::format::{AddParams, SoftmaxParams};
 use crate::quant::{self, fixed, multiply_by_quantized_multiplier as mbqm};
 
@@ -107,17 +107,15 @@ pub fn depthwise_conv2d(
 
 /// Fully connected: `output[r, n] = requant(sum_k (w[n, k] - w_zp) * (x[r, k] - x_zp))`.
 pub fn fully_connected(
-    rows: usize,
-    depth: usize,
-    units: usize,
-    weight_zero_point: i32,
+    g: &FullyConnectedGeometry,
     q: &Requant<'_>,
     input: &[i8],
     weights: &[i8],
     output: &mut [i8],
 ) {
+    let (rows, depth, units) = (g.rows, g.depth, g.units);
     let input_offset = -q.input_zero_point;
-    let weight_offset = -weight_zero_point;
+    let weight_offset = -g.weight_zero_point;
     for r in 0..rows {
         let x = &input[r * depth..(r + 1) * depth];
         for n in 0..units {

@@ -3,7 +3,7 @@
 use super::{check_clamp, check_shifts, check_zero_point, dims, Check, Io};
 use crate::error::Result;
 use crate::format::{DType, FullyConnectedParams, Storage};
-use crate::kernels::{scalar, Requant};
+use crate::kernels::{scalar, FullyConnectedGeometry, Requant};
 use crate::quant::Rounding;
 
 /// Largest reduction depth: 255 * 255 * 32768 < 2^31 for any zero points.
@@ -70,15 +70,12 @@ pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
     };
     let (input, weights) = (ins.input_i8(0)?, ins.input_i8(1)?);
     let output: &mut [i8] = bytemuck::cast_slice_mut(io.output);
-    scalar::fully_connected(
+    let g = FullyConnectedGeometry {
         rows,
         depth,
         units,
-        p.weight_zero_point,
-        &q,
-        input,
-        weights,
-        output,
-    );
+        weight_zero_point: p.weight_zero_point,
+    };
+    scalar::fully_connected(&g, &q, input, weights, output);
     Ok(())
 }
