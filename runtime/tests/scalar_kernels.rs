@@ -1,0 +1,390 @@
+//! The scalar kernels (the oracle) against independent formulations, on random shapes that the
+//! MLPerf Tiny goldens do not cover: dilation, every padding, depth multipliers above 1, max
+//! pooling, RELU6-style clamps, odd channel counts.
+
+use edgeq_runtime::format::{AddParams, SoftmaxParams};
+use edgeq_runtime::kernels::{scalar, ConvGeometry, FullyConnectedGeometry, PoolGeometry, Requant};
+use edgeq_runtime::quant::{quantize_multiplier, Rounding};
+
+fn random_i8(rng: &mut fastrand::Rng, n: usize) -> Vec<i8> {
+    (0..n).map(|_| rng.i8(..)).collect()
+}
+
+struct Tables {
+    bias: Vec<i32>,
+    mult: Vec<i32>,
+    shift: Vec<i32>,
+}
+
+fn tables(rng: &mut fastrand::Rng, channels: usize, reduction: usize) -> Tables {
+    let mut mult = Vec::new();
+    let mut shift = Vec::new();
+    for _ in 0..channels {
+        // Scale so that outputs land around the int8 range.
+        let real = rng.f64() * 4.0 / (reduction as f64 * 128.0).max(1.0);
+        let (m, s) = quantize_multiplier(real.max(1e-6));
+        mult.push(m);
+        shift.push(s);
+    }
+    Tables {
+        bias: (0..channels).map(|_| rng.i32(-5000..5000)).collect(),
+        mult,
+        shift,
+    }
+}
+
+fn requant<'a>(rng: &mut fastrand::Rng, t: &'a Tables, rounding: Rounding) -> Requant<'a> {
+    let act_min = rng.i32(-128..0);
+    Requant {
+        bias: if rng.bool() { Some(&t.bias) } else { None },
+        multiplier: &t.mult,
+        shift: &t.shift,
+        input_zero_point: rng.i32(-128..128),
+        output_zero_point: rng.i32(-128..128),
+        act_min,
+        act_max: rng.i32(act_min..128),
+        rounding,
+    }
+}
+
+fn finish(acc: i32, q: &Requant<'_>, c: usize) -> i8 {
+    let acc = acc + q.bias.map_or(0, |b| b[c]);
+    (q.rounding.apply(acc, q.multiplier[c], q.shift[c]) + q.output_zero_point)
+        .clamp(q.act_min, q.act_max) as i8
+}
+
+fn random_geometry(rng: &mut fastrand::Rng, depthwise: bool) -> ConvGeometry {
+    let kernel_h = rng.usize(1..=4);
+    let kernel_w = rng.usize(1..=4);
+    let dilation_h = rng.usize(1..=3);
+    let dilation_w = rng.usize(1..=3);
+    let stride_h = rng.usize(1..=3);
+    let stride_w = rng.usize(1..=3);
+    let in_h = rng.usize(1..=9);
+    let in_w = rng.usize(1..=9);
+    let in_c = rng.usize(1..=7);
+    let depth_multiplier = if depthwise { rng.usize(1..=3) } else { 1 };
+    let out_c = if depthwise {
+        in_c * depth_multiplier
+    } else {
+        rng.usize(1..=6)
+    };
+    // Any padding up to the effective kernel, any output size that reads at least one row.
+    let eff_h = (kernel_h - 1) * dilation_h + 1;
+    let eff_w = (kernel_w - 1) * dilation_w + 1;
+    let pad_top = rng.usize(0..eff_h);
+    let pad_left = rng.usize(0..eff_w);
+    let out_h = (in_h + pad_top).div_ceil(stride_h).max(1);
+    let out_w = (in_w + pad_left).div_ceil(stride_w).max(1);
+    ConvGeometry {
+        batch: rng.usize(1..=2),
+        in_h,
+        in_w,
+        in_c,
+        out_h,
+        out_w,
+        out_c,
+        kernel_h,
+        kernel_w,
+        stride_h,
+        stride_w,
+        dilation_h,
+        dilation_w,
+        pad_top,
+        pad_left,
+        depth_multiplier,
+    }
+}
+
+/// Convolution written the other way: materialise a zero-point-padded input, then sum every
+/// tap with no bounds checks.
+fn conv_via_padded_input(g: &ConvGeometry, q: &Requant<'_>, x: &[i8], w: &[i8]) -> Vec<i8> {
+    let eff_h = (g.kernel_h - 1) * g.dilation_h + 1;
+    let eff_w = (g.kernel_w - 1) * g.dilation_w + 1;
+    let ph = g.pad_top + (g.out_h - 1) * g.stride_h + eff_h + g.in_h;
+    let pw = g.pad_left + (g.out_w - 1) * g.stride_w + eff_w + g.in_w;
+    let zp = q.input_zero_point;
+    let mut padded = vec![zp; g.batch * ph * pw * g.in_c];
+    for b in 0..g.batch {
+        for y in 0..g.in_h {
+            for xx in 0..g.in_w {
+                for c in 0..g.in_c {
+                    padded[((b * ph + y + g.pad_top) * pw + xx + g.pad_left) * g.in_c + c] =
+                        i32::from(x[((b * g.in_h + y) * g.in_w + xx) * g.in_c + c]);
+                }
+            }
+        }
+    }
+    let mut out = vec![0i8; g.batch * g.out_h * g.out_w * g.out_c];
+    for b in 0..g.batch {
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                for o in 0..g.out_c {
+                    let mut acc = 0;
+                    for ky in 0..g.kernel_h {
+                        for kx in 0..g.kernel_w {
+                            for c in 0..g.in_c {
+                                let y = oy * g.stride_h + ky * g.dilation_h;
+                                let xx = ox * g.stride_w + kx * g.dilation_w;
+                                let v = padded[((b * ph + y) * pw + xx) * g.in_c + c] - zp;
+                                acc += i32::from(
+                                    w[((o * g.kernel_h + ky) * g.kernel_w + kx) * g.in_c + c],
+                                ) * v;
+                            }
+                        }
+                    }
+                    out[((b * g.out_h + oy) * g.out_w + ox) * g.out_c + o] = finish(acc, q, o);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn conv2d_matches_padded_input_formulation() {
+    let mut rng = fastrand::Rng::with_seed(1);
+    for _ in 0..300 {
+        let g = random_geometry(&mut rng, false);
+        let x = random_i8(&mut rng, g.batch * g.in_h * g.in_w * g.in_c);
+        let w = random_i8(&mut rng, g.out_c * g.kernel_h * g.kernel_w * g.in_c);
+        let t = tables(&mut rng, g.out_c, g.kernel_h * g.kernel_w * g.in_c);
+        let rounding = if rng.bool() {
+            Rounding::Double
+        } else {
+            Rounding::Single
+        };
+        let q = requant(&mut rng, &t, rounding);
+        let mut out = vec![0i8; g.batch * g.out_h * g.out_w * g.out_c];
+        scalar::conv2d(&g, &q, &x, &w, &mut out);
+        assert_eq!(out, conv_via_padded_input(&g, &q, &x, &w), "{g:?}");
+    }
+}
+
+/// Depthwise convolution is a convolution whose filter is zero off its channel group.
+#[test]
+fn depthwise_matches_block_diagonal_conv() {
+    let mut rng = fastrand::Rng::with_seed(2);
+    for _ in 0..300 {
+        let g = random_geometry(&mut rng, true);
+        let x = random_i8(&mut rng, g.batch * g.in_h * g.in_w * g.in_c);
+        let w = random_i8(&mut rng, g.kernel_h * g.kernel_w * g.out_c);
+        let t = tables(&mut rng, g.out_c, g.kernel_h * g.kernel_w);
+        let q = requant(&mut rng, &t, Rounding::Double);
+        let mut full = vec![0i8; g.out_c * g.kernel_h * g.kernel_w * g.in_c];
+        for o in 0..g.out_c {
+            for k in 0..g.kernel_h * g.kernel_w {
+                full[(o * g.kernel_h * g.kernel_w + k) * g.in_c + o / g.depth_multiplier] =
+                    w[k * g.out_c + o];
+            }
+        }
+        let mut out = vec![0i8; g.batch * g.out_h * g.out_w * g.out_c];
+        scalar::depthwise_conv2d(&g, &q, &x, &w, &mut out);
+        let mut want = vec![0i8; out.len()];
+        scalar::conv2d(
+            &ConvGeometry {
+                depth_multiplier: 1,
+                ..g
+            },
+            &q,
+            &x,
+            &full,
+            &mut want,
+        );
+        assert_eq!(out, want, "{g:?}");
+    }
+}
+
+/// A fully connected layer is a 1x1 convolution over a 1x1 image.
+#[test]
+fn fully_connected_matches_1x1_conv() {
+    let mut rng = fastrand::Rng::with_seed(3);
+    for _ in 0..200 {
+        let (rows, depth, units) = (rng.usize(1..=4), rng.usize(1..=70), rng.usize(1..=20));
+        let x = random_i8(&mut rng, rows * depth);
+        let w: Vec<i8> = (0..units * depth).map(|_| rng.i8(-127..=127)).collect();
+        let t = tables(&mut rng, units, depth);
+        let q = requant(&mut rng, &t, Rounding::Single);
+        let mut out = vec![0i8; rows * units];
+        let fc = FullyConnectedGeometry {
+            rows,
+            depth,
+            units,
+            weight_zero_point: 0,
+        };
+        scalar::fully_connected(&fc, &q, &x, &w, &mut out);
+        let g = ConvGeometry {
+            batch: rows,
+            in_h: 1,
+            in_w: 1,
+            in_c: depth,
+            out_h: 1,
+            out_w: 1,
+            out_c: units,
+            kernel_h: 1,
+            kernel_w: 1,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+            depth_multiplier: 1,
+        };
+        let mut want = vec![0i8; rows * units];
+        scalar::conv2d(&g, &q, &x, &w, &mut want);
+        assert_eq!(out, want);
+    }
+}
+
+#[test]
+fn pooling_matches_window_enumeration() {
+    let mut rng = fastrand::Rng::with_seed(4);
+    for _ in 0..300 {
+        let (filter_h, filter_w) = (rng.usize(1..=4), rng.usize(1..=4));
+        let (stride_h, stride_w) = (rng.usize(1..=3), rng.usize(1..=3));
+        let (in_h, in_w) = (rng.usize(1..=8), rng.usize(1..=8));
+        let (pad_top, pad_left) = (rng.usize(0..filter_h), rng.usize(0..filter_w));
+        let g = PoolGeometry {
+            batch: rng.usize(1..=2),
+            in_h,
+            in_w,
+            channels: rng.usize(1..=5),
+            out_h: (in_h + pad_top).div_ceil(stride_h),
+            out_w: (in_w + pad_left).div_ceil(stride_w),
+            filter_h,
+            filter_w,
+            stride_h,
+            stride_w,
+            pad_top,
+            pad_left,
+        };
+        let x = random_i8(&mut rng, g.batch * in_h * in_w * g.channels);
+        let act_min = rng.i32(-128..0);
+        let act_max = rng.i32(act_min..128);
+        let n = g.batch * g.out_h * g.out_w * g.channels;
+        let (mut avg, mut max) = (vec![0i8; n], vec![0i8; n]);
+        scalar::average_pool(&g, act_min, act_max, &x, &mut avg);
+        scalar::max_pool(&g, act_min, act_max, &x, &mut max);
+        let mut i = 0;
+        for b in 0..g.batch {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    for c in 0..g.channels {
+                        let mut values = Vec::new();
+                        for fy in 0..filter_h {
+                            for fx in 0..filter_w {
+                                let y = (oy * stride_h + fy) as isize - pad_top as isize;
+                                let xx = (ox * stride_w + fx) as isize - pad_left as isize;
+                                if (0..in_h as isize).contains(&y)
+                                    && (0..in_w as isize).contains(&xx)
+                                {
+                                    values.push(i32::from(
+                                        x[((b * in_h + y as usize) * in_w + xx as usize)
+                                            * g.channels
+                                            + c],
+                                    ));
+                                }
+                            }
+                        }
+                        let mean = values.iter().sum::<i32>() as f64 / values.len() as f64;
+                        // Round half away from zero, as C's round().
+                        let rounded = (mean.abs() + 0.5).floor().copysign(mean) as i32;
+                        let want_avg =
+                            if values.is_empty() { 0 } else { rounded }.clamp(act_min, act_max);
+                        let want_max = values
+                            .iter()
+                            .copied()
+                            .max()
+                            .unwrap_or(-128)
+                            .clamp(act_min, act_max);
+                        assert_eq!(i32::from(avg[i]), want_avg, "{g:?} {values:?}");
+                        assert_eq!(i32::from(max[i]), want_max, "{g:?}");
+                        i += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// ADD agrees with real arithmetic to within one step of the output scale.
+#[test]
+fn add_is_within_one_lsb_of_real_arithmetic() {
+    let mut rng = fastrand::Rng::with_seed(5);
+    for _ in 0..200 {
+        let (sa, sb, so) = (
+            rng.f32() * 0.1 + 0.001,
+            rng.f32() * 0.1 + 0.001,
+            rng.f32() * 0.2 + 0.002,
+        );
+        let (za, zb, zo) = (rng.i32(-128..128), rng.i32(-128..128), rng.i32(-128..128));
+        let twice_max = 2.0 * f64::from(sa.max(sb));
+        let (m1, s1) = quantize_multiplier(f64::from(sa) / twice_max);
+        let (m2, s2) = quantize_multiplier(f64::from(sb) / twice_max);
+        let (mo, so_shift) = quantize_multiplier(twice_max / f64::from((1 << 20) as f32 * so));
+        let p = AddParams {
+            input1_zero_point: za,
+            input2_zero_point: zb,
+            output_zero_point: zo,
+            left_shift: 20,
+            input1_multiplier: m1,
+            input1_shift: s1,
+            input2_multiplier: m2,
+            input2_shift: s2,
+            output_multiplier: mo,
+            output_shift: so_shift,
+            act_min: -128,
+            act_max: 127,
+        };
+        let a = random_i8(&mut rng, 64);
+        let b = random_i8(&mut rng, 64);
+        let mut out = vec![0i8; 64];
+        scalar::add(&p, &a, &b, &mut out);
+        for i in 0..64 {
+            let real = f64::from(sa) * f64::from(i32::from(a[i]) - za)
+                + f64::from(sb) * f64::from(i32::from(b[i]) - zb);
+            let want = (real / f64::from(so) + f64::from(zo))
+                .round()
+                .clamp(-128.0, 127.0);
+            assert!(
+                (f64::from(out[i]) - want).abs() <= 1.0,
+                "{} vs {want}",
+                out[i]
+            );
+        }
+    }
+}
+
+/// SOFTMAX agrees with the float softmax to within one output step (1/256).
+#[test]
+fn softmax_is_within_one_lsb_of_float() {
+    let mut rng = fastrand::Rng::with_seed(6);
+    for _ in 0..200 {
+        let depth = rng.usize(1..=40);
+        let scale = rng.f32() * 0.2 + 0.01;
+        let real = (f64::from(scale) * (1u64 << 26) as f64).min((1u64 << 31) as f64 - 1.0);
+        let (multiplier, left_shift) = quantize_multiplier(real);
+        let radius = (31.0 * (1u64 << 26) as f64 / (1u64 << left_shift) as f64).floor();
+        let p = SoftmaxParams {
+            input_multiplier: multiplier,
+            input_left_shift: left_shift,
+            diff_min: -(radius as i32),
+        };
+        let x = random_i8(&mut rng, depth * 2);
+        let mut out = vec![0i8; depth * 2];
+        scalar::softmax(&p, depth, &x, &mut out);
+        for (row, got) in x.chunks(depth).zip(out.chunks(depth)) {
+            let max = row.iter().map(|&v| f64::from(v)).fold(f64::MIN, f64::max);
+            let exps: Vec<f64> = row
+                .iter()
+                .map(|&v| ((f64::from(v) - max) * f64::from(scale)).exp())
+                .collect();
+            let sum: f64 = exps.iter().sum();
+            for (e, &g) in exps.iter().zip(got) {
+                let want = (e / sum * 256.0 - 128.0).round().clamp(-128.0, 127.0);
+                assert!((f64::from(g) - want).abs() <= 1.0, "got {g}, want {want}");
+            }
+        }
+    }
+}
