@@ -3,7 +3,7 @@
 use super::{check_clamp, check_shifts, check_zero_point, dims, Check, Io};
 use crate::error::Result;
 use crate::format::{DType, FullyConnectedParams, Storage};
-use crate::kernels::{scalar, FullyConnectedGeometry, Requant};
+use crate::kernels::{scalar, FullyConnectedGeometry};
 use crate::quant::Rounding;
 
 /// Largest reduction depth: 255 * 255 * 32768 < 2^31 for any zero points.
@@ -57,17 +57,11 @@ pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
     let ins = &io.inputs;
     let (rows, depth, units) = geometry(&ins.check)?;
     let p: FullyConnectedParams = ins.check.params();
-    let missing = ins.check.err("requantization tables missing");
-    let q = Requant {
-        bias: ins.table_i32(2)?,
-        multiplier: ins.table_i32(3)?.ok_or(missing)?,
-        shift: ins.table_i32(4)?.ok_or(missing)?,
-        input_zero_point: p.input_zero_point,
-        output_zero_point: p.output_zero_point,
-        act_min: p.act_min,
-        act_max: p.act_max,
-        rounding: Rounding::from_u16(p.rounding).ok_or(ins.check.err("unknown rounding rule"))?,
-    };
+    let q = ins.requant(
+        (p.input_zero_point, p.output_zero_point),
+        (p.act_min, p.act_max),
+        p.rounding,
+    )?;
     let (input, weights) = (ins.input_i8(0)?, ins.input_i8(1)?);
     let output: &mut [i8] = bytemuck::cast_slice_mut(io.output);
     let g = FullyConnectedGeometry {

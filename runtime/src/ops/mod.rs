@@ -11,20 +11,14 @@ mod softmax;
 
 use crate::error::{Error, Result};
 use crate::format::{DType, OpDesc, OpKind, Storage, TensorDesc, NO_TENSOR};
+use crate::kernels::Requant;
 use crate::model::Model;
+use crate::quant::Rounding;
 
 /// Validates operator `index` of `model`.
 pub(crate) fn validate(model: &Model<'_>, index: usize, op: &OpDesc) -> Result<()> {
-    let kind = OpKind::from_u16(op.kind).ok_or(Error::Invalid {
-        what: "unknown operator kind",
-        index: index as u32,
-    })?;
-    let check = Check {
-        model,
-        index,
-        op,
-        kind,
-    };
+    let check = Check::new(model, index, op)?;
+    let kind = check.kind;
     if usize::from(op.input_count) > op.inputs.len() {
         return Err(check.err("more than 5 inputs"));
     }
@@ -50,16 +44,8 @@ pub(crate) fn validate(model: &Model<'_>, index: usize, op: &OpDesc) -> Result<(
 
 /// Runs one validated operator.
 pub(crate) fn run(model: &Model<'_>, index: usize, op: &OpDesc, arena: &mut [u8]) -> Result<()> {
-    let kind = OpKind::from_u16(op.kind).ok_or(Error::Invalid {
-        what: "unknown operator kind",
-        index: index as u32,
-    })?;
-    let check = Check {
-        model,
-        index,
-        op,
-        kind,
-    };
+    let check = Check::new(model, index, op)?;
+    let kind = check.kind;
     let out = model.tensor(op.output).ok_or(check.err("no output"))?;
     let (start, end) = (out.offset as usize, out.offset as usize + out.size as usize);
     if end > arena.len() {
@@ -96,7 +82,20 @@ pub(crate) struct Check<'a, 'm> {
     kind: OpKind,
 }
 
-impl<'m> Check<'_, 'm> {
+impl<'a, 'm> Check<'a, 'm> {
+    fn new(model: &'a Model<'m>, index: usize, op: &'a OpDesc) -> Result<Self> {
+        let kind = OpKind::from_u16(op.kind).ok_or(Error::Invalid {
+            what: "unknown operator kind",
+            index: index as u32,
+        })?;
+        Ok(Self {
+            model,
+            index,
+            op,
+            kind,
+        })
+    }
+
     fn err(&self, what: &'static str) -> Error {
         Error::InvalidOp {
             op: self.index as u32,
@@ -215,6 +214,28 @@ impl Inputs<'_, '_> {
 
     fn input_i8(&self, slot: usize) -> Result<&[i8]> {
         Ok(bytemuck::cast_slice(self.input_bytes(slot)?))
+    }
+
+    /// The requantization of a conv-like op: bias in slot 2 (optional), multiplier and shift
+    /// tables in slots 3 and 4.
+    fn requant(
+        &self,
+        zero_points: (i32, i32),
+        clamp: (i32, i32),
+        rounding: u16,
+    ) -> Result<Requant<'_>> {
+        let missing = self.check.err("requantization tables missing");
+        Ok(Requant {
+            bias: self.table_i32(2)?,
+            multiplier: self.table_i32(3)?.ok_or(missing)?,
+            shift: self.table_i32(4)?.ok_or(missing)?,
+            input_zero_point: zero_points.0,
+            output_zero_point: zero_points.1,
+            act_min: clamp.0,
+            act_max: clamp.1,
+            rounding: Rounding::from_u16(rounding)
+                .ok_or(self.check.err("unknown rounding rule"))?,
+        })
     }
 
     fn table_i32(&self, slot: usize) -> Result<Option<&[i32]>> {
