@@ -264,7 +264,7 @@ impl ModelBuilder {
                     (Storage::Const, offset, 0, 0)
                 }
                 (None, Some(p)) => (Storage::Arena, p.offset, p.from, p.to),
-                // An activation nothing reads or writes: give it an empty lifetime slot at 0.
+                // An activation nothing reads or writes has no place in the plan: refuse it.
                 (None, None) => bail!("tensor {i} '{}' is neither constant nor used", t.name),
             };
             tensors.push(TensorDesc {

@@ -281,6 +281,14 @@ impl<'a> Lowering<'a> {
         Ok(self.builder.add_tensor(spec))
     }
 
+    /// The optional int32 bias of a conv or fully connected op (input 2; -1 or absent = none).
+    fn optional_bias(&mut self, inputs: &[i32]) -> Result<Option<usize>> {
+        match inputs.get(2) {
+            Some(&b) if b >= 0 => Ok(Some(self.constant(b, DType::I32)?)),
+            _ => Ok(None),
+        }
+    }
+
     fn int8_activation(&mut self, index: i32) -> Result<(usize, f32, i32)> {
         ensure!(
             self.dtype(index)? == DType::I8,
@@ -419,6 +427,7 @@ impl<'a> Lowering<'a> {
                     u16_param(o.stride_h(), "stride")?,
                     u16_param(o.stride_w(), "stride")?,
                 );
+                let (act_min, act_max) = activation_range(o.fused_activation_function(), sy, zy)?;
                 let params = PoolParams {
                     filter_h: fh,
                     filter_w: fw,
@@ -426,8 +435,8 @@ impl<'a> Lowering<'a> {
                     stride_w: sw,
                     pad_top: padding(o.padding(), sh.into(), 1, xd[1], fh.into(), yd[1])?,
                     pad_left: padding(o.padding(), sw.into(), 1, xd[2], fw.into(), yd[2])?,
-                    act_min: activation_range(o.fused_activation_function(), sy, zy)?.0,
-                    act_max: activation_range(o.fused_activation_function(), sy, zy)?.1,
+                    act_min,
+                    act_max,
                 };
                 let kind = if code == tflite::BuiltinOperator::AVERAGE_POOL_2D {
                     OpKind::AveragePool2d
@@ -566,10 +575,7 @@ impl<'a> Lowering<'a> {
         );
         let w = self.constant(inputs[1], DType::I8)?;
         let out_c = yd[3];
-        let bias = match inputs.get(2) {
-            Some(&b) if b >= 0 => Some(self.constant(b, DType::I32)?),
-            _ => None,
-        };
+        let bias = self.optional_bias(inputs)?;
         let (sh, sw) = (
             u16_param(stride_h, "stride")?,
             u16_param(stride_w, "stride")?,
@@ -651,10 +657,7 @@ impl<'a> Lowering<'a> {
             "FULLY_CONNECTED weights must be [units, depth]"
         );
         let w = self.constant(inputs[1], DType::I8)?;
-        let bias = match inputs.get(2) {
-            Some(&b) if b >= 0 => Some(self.constant(b, DType::I32)?),
-            _ => None,
-        };
+        let bias = self.optional_bias(inputs)?;
         let name = self.name(out);
         let (m, s) = self.requant_tables(&name, sx, &wq.scales, sy, wd[0])?;
         let (act_min, act_max) = activation_range(o.fused_activation_function(), sy, zy)?;
