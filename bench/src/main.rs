@@ -1,9 +1,14 @@
-//! `edgeq-bench`: the device-side tool. `infer` runs a model on NumPy inputs.
+//! `edgeq-bench`: the device-side tool. `infer` runs a model on NumPy inputs; `bench`
+//! measures its latency.
+
+mod cpu;
+mod latency;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::{Parser, Subcommand};
+use edgeq_runtime::kernels::Isa;
 use edgeq_runtime::{load_model_file, DType, Interpreter, Model, TensorInfo};
 use npyz::WriterBuilder;
 
@@ -42,6 +47,41 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         top: usize,
     },
+    /// Measure single-thread inference latency: min / p50 / p90 / p99 microseconds,
+    /// inferences per second, GMAC/s and the fraction of the core's int8 peak.
+    ///
+    /// Inputs are fixed pseudo-random values (latency does not depend on them). Run it on
+    /// an idle machine; pin it with `taskset -c N` for steadier numbers.
+    Bench {
+        /// The .eqm model.
+        model: PathBuf,
+        /// Timed inferences.
+        #[arg(long, default_value_t = 500)]
+        runs: usize,
+        /// Untimed inferences before timing.
+        #[arg(long, default_value_t = 50)]
+        warmup: usize,
+        /// Kernels to use: scalar, avx2, neon, neon-dotprod (default: the best this CPU runs).
+        #[arg(long, value_parser = parse_isa)]
+        isa: Option<Isa>,
+        /// Also time each operator (a profile: where the time goes).
+        #[arg(long)]
+        ops: bool,
+        /// Write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Int8 MACs per cycle one core can do, for the fraction-of-peak figure
+        /// (32 for AVX2 on Zen 3: two 256-bit vpmaddwd per cycle).
+        #[arg(long, default_value_t = 32.0)]
+        peak_macs_per_cycle: f64,
+    },
+}
+
+fn parse_isa(name: &str) -> std::result::Result<Isa, String> {
+    Isa::from_name(name).ok_or_else(|| {
+        let names: Vec<_> = Isa::ALL.iter().map(|i| i.name()).collect();
+        format!("unknown ISA '{name}' (one of: {})", names.join(", "))
+    })
 }
 
 /// Elements of a .npy file, in one of the dtypes edgeq models take.
@@ -204,5 +244,24 @@ fn main() -> Result<()> {
             labels,
             top,
         } => infer(&model, &input, output.as_deref(), labels.as_deref(), top),
+        Command::Bench {
+            model,
+            runs,
+            warmup,
+            isa,
+            ops,
+            json,
+            peak_macs_per_cycle,
+        } => latency::bench(
+            &model,
+            &latency::BenchOptions {
+                runs,
+                warmup,
+                isa,
+                per_op: ops,
+                json: json.as_deref(),
+                peak_macs_per_cycle,
+            },
+        ),
     }
 }

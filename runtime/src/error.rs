@@ -36,6 +36,8 @@ pub enum Error {
         /// The rule that is broken.
         what: &'static str,
     },
+    /// The requested kernel ISA does not run on this CPU (or was not compiled in).
+    IsaUnavailable(&'static str),
     /// The caller's arena is smaller than `Model::arena_size`.
     ArenaTooSmall {
         /// Bytes the model needs.
@@ -45,6 +47,13 @@ pub enum Error {
     },
     /// An input/output index past the model's count.
     NoSuchTensor {
+        /// The index asked for.
+        index: usize,
+        /// How many there are.
+        count: usize,
+    },
+    /// An operator index past the model's count.
+    NoSuchOp {
         /// The index asked for.
         index: usize,
         /// How many there are.
@@ -91,8 +100,14 @@ impl fmt::Display for Error {
             Error::InvalidOp { op, kind, what } => {
                 write!(f, "invalid model: operator {op} ({kind}): {what}")
             }
+            Error::IsaUnavailable(isa) => {
+                write!(f, "this CPU (or this build) cannot run the {isa} kernels")
+            }
             Error::ArenaTooSmall { need, have } => {
                 write!(f, "arena too small: model needs {need} bytes, got {have}")
+            }
+            Error::NoSuchOp { index, count } => {
+                write!(f, "no operator {index}: the model has {count}")
             }
             Error::NoSuchTensor { index, count } => {
                 write!(f, "no tensor {index}: the model has {count}")

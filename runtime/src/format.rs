@@ -274,10 +274,22 @@ pub struct OpDesc {
     pub params: [u8; OP_PARAMS_BYTES],
 }
 
+/// Weight layout of a conv or fully connected op: the plain TFLite layout (OHWI for conv,
+/// `[N, K]` for fully connected, `[1, KH, KW, Cout]` for depthwise), read by the reference
+/// kernels.
+pub const WEIGHT_LAYOUT_PLAIN: u16 = 0;
+/// Weight layout of a conv or fully connected op: GEMM blocks of 8 output channels by 4
+/// reduction steps, `[ceil(N/8), ceil(K/4), 8, 4]` int8, zero padded, with the reduction
+/// index `k = (ky * KW + kx) * Cin + c` for conv. The bias input holds the *folded* bias
+/// `bias[n] - input_zero_point * sum_k w[n, k]`, so kernels multiply raw int8 inputs
+/// (padding reads as the input zero point). Not for depthwise. See `docs/FORMAT.md`.
+pub const WEIGHT_LAYOUT_PACKED_8X4: u16 = 1;
+
 /// Params of [`OpKind::Conv2d`] and [`OpKind::DepthwiseConv2d`].
 ///
 /// Inputs: `[input i8 NHWC, filter i8, bias i32 [Cout] or NO_TENSOR, multiplier i32 [Cout],
-/// shift i32 [Cout]]`. Conv filter is OHWI; depthwise filter is `[1, KH, KW, Cout]`.
+/// shift i32 [Cout]]`. Conv filter is OHWI or packed (see `weight_layout`); depthwise filter
+/// is `[1, KH, KW, Cout]`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
 pub struct ConvParams {
@@ -303,12 +315,16 @@ pub struct ConvParams {
     pub pad_left: u16,
     /// Depthwise only: output channels per input channel.
     pub depth_multiplier: u16,
-    /// Weight layout; 0 = the plain layout above (the only one in format version 1).
+    /// [`WEIGHT_LAYOUT_PLAIN`] or [`WEIGHT_LAYOUT_PACKED_8X4`].
     pub weight_layout: u16,
     /// Requantization rounding: 0 double (TFLite conv), 1 single (see `quant::Rounding`).
     pub rounding: u16,
     /// Reserved, zero.
     pub reserved: u16,
+    /// Kernel height; read only with the packed layout (the plain filter's shape has it).
+    pub kernel_h: u16,
+    /// Kernel width; read only with the packed layout.
+    pub kernel_w: u16,
 }
 
 /// Params of [`OpKind::FullyConnected`].
@@ -330,8 +346,9 @@ pub struct FullyConnectedParams {
     pub act_max: i32,
     /// Requantization rounding: 0 double, 1 single (TFLite's FC; see `quant::Rounding`).
     pub rounding: u16,
-    /// Reserved, zero.
-    pub reserved: u16,
+    /// [`WEIGHT_LAYOUT_PLAIN`] (`[N, K]`) or [`WEIGHT_LAYOUT_PACKED_8X4`] (needs
+    /// `weight_zero_point == 0`).
+    pub weight_layout: u16,
 }
 
 /// Params of [`OpKind::Add`] (TFLite's int8 ADD: both inputs rescaled to a common scale).

@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::DType;
+use crate::kernels::Isa;
 use crate::model::{Model, TensorInfo};
 use crate::ops;
 
@@ -9,18 +10,34 @@ use crate::ops;
 pub struct Interpreter<'m, 'a> {
     model: &'m Model<'m>,
     arena: &'a mut [u8],
+    isa: Isa,
 }
 
 impl<'m, 'a> Interpreter<'m, 'a> {
-    /// Binds `model` to `arena`, which must hold at least `model.arena_size()` bytes.
+    /// Binds `model` to `arena`, which must hold at least `model.arena_size()` bytes. The
+    /// kernels are the best this CPU runs ([`Isa::detect`]).
     pub fn new(model: &'m Model<'m>, arena: &'a mut [u8]) -> Result<Self> {
+        Self::with_isa(model, arena, Isa::detect())
+    }
+
+    /// As [`Interpreter::new`], with the kernels of `isa` (e.g. [`Isa::Scalar`] to compare
+    /// against the portable path). Fails if this CPU cannot run `isa`.
+    pub fn with_isa(model: &'m Model<'m>, arena: &'a mut [u8], isa: Isa) -> Result<Self> {
+        if !isa.is_available() {
+            return Err(Error::IsaUnavailable(isa.name()));
+        }
         if arena.len() < model.arena_size() {
             return Err(Error::ArenaTooSmall {
                 need: model.arena_size(),
                 have: arena.len(),
             });
         }
-        Ok(Self { model, arena })
+        Ok(Self { model, arena, isa })
+    }
+
+    /// The instruction set this interpreter's kernels use.
+    pub fn isa(&self) -> Isa {
+        self.isa
     }
 
     /// The model this interpreter runs.
@@ -31,9 +48,18 @@ impl<'m, 'a> Interpreter<'m, 'a> {
     /// Runs every operator once. Inputs must have been written.
     pub fn invoke(&mut self) -> Result<()> {
         for (i, op) in self.model.ops.iter().enumerate() {
-            ops::run(self.model, i, op, self.arena)?;
+            ops::run(self.model, i, op, self.arena, self.isa)?;
         }
         Ok(())
+    }
+
+    /// Runs operator `index` alone (for per-operator profiles); `invoke` runs them all.
+    pub fn invoke_op(&mut self, index: usize) -> Result<()> {
+        let op = self.model.ops.get(index).ok_or(Error::NoSuchOp {
+            index,
+            count: self.model.ops.len(),
+        })?;
+        ops::run(self.model, index, op, self.arena, self.isa)
     }
 
     fn range(&self, info: &TensorInfo, tensor: usize) -> core::ops::Range<usize> {

@@ -319,6 +319,42 @@ impl<'a> Model<'a> {
         self.tensors.get(i)
     }
 
+    /// Multiply-accumulates of operator `i` per inference (0 for ops that do none): the
+    /// figure benchmarks divide by time.
+    pub fn op_macs(&self, i: usize) -> u64 {
+        use crate::format::{read_params, ConvParams, OpKind, WEIGHT_LAYOUT_PACKED_8X4};
+        let Some(op) = self.ops.get(i) else { return 0 };
+        let tensor = |slot: usize| op.inputs.get(slot).and_then(|&t| self.tensor(t));
+        let (Some(input), Some(weights), Some(output)) =
+            (tensor(0), tensor(1), self.tensor(op.output))
+        else {
+            return 0;
+        };
+        let out_elems = u64::from(output.size); // int8 outputs: bytes = elements
+        let reduction = match OpKind::from_u16(op.kind) {
+            Some(OpKind::Conv2d) => {
+                let p: ConvParams = read_params(op);
+                if p.weight_layout == WEIGHT_LAYOUT_PACKED_8X4 {
+                    u64::from(p.kernel_h) * u64::from(p.kernel_w) * u64::from(input.dims[3])
+                } else {
+                    u64::from(weights.dims[1])
+                        * u64::from(weights.dims[2])
+                        * u64::from(weights.dims[3])
+                }
+            }
+            Some(OpKind::DepthwiseConv2d) => {
+                u64::from(weights.dims[1]) * u64::from(weights.dims[2])
+            }
+            Some(OpKind::FullyConnected) => {
+                let units = u64::from(output.dims[usize::from(output.rank.max(1)) - 1]);
+                let rows = out_elems / units.max(1);
+                u64::from(input.size) / rows.max(1)
+            }
+            _ => 0,
+        };
+        out_elems * reduction
+    }
+
     /// Raw descriptor of operator `i`.
     pub fn op_desc(&self, i: usize) -> Option<&'a OpDesc> {
         self.ops.get(i)

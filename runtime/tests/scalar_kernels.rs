@@ -6,94 +6,13 @@ use edgeq_runtime::format::{AddParams, SoftmaxParams};
 use edgeq_runtime::kernels::{scalar, ConvGeometry, FullyConnectedGeometry, PoolGeometry, Requant};
 use edgeq_runtime::quant::{quantize_multiplier, Rounding};
 
-fn random_i8(rng: &mut fastrand::Rng, n: usize) -> Vec<i8> {
-    (0..n).map(|_| rng.i8(..)).collect()
-}
-
-struct Tables {
-    bias: Vec<i32>,
-    mult: Vec<i32>,
-    shift: Vec<i32>,
-}
-
-fn tables(rng: &mut fastrand::Rng, channels: usize, reduction: usize) -> Tables {
-    let mut mult = Vec::new();
-    let mut shift = Vec::new();
-    for _ in 0..channels {
-        // Scale so that outputs land around the int8 range.
-        let real = rng.f64() * 4.0 / (reduction as f64 * 128.0).max(1.0);
-        let (m, s) = quantize_multiplier(real.max(1e-6));
-        mult.push(m);
-        shift.push(s);
-    }
-    Tables {
-        bias: (0..channels).map(|_| rng.i32(-5000..5000)).collect(),
-        mult,
-        shift,
-    }
-}
-
-fn requant<'a>(rng: &mut fastrand::Rng, t: &'a Tables, rounding: Rounding) -> Requant<'a> {
-    let act_min = rng.i32(-128..0);
-    Requant {
-        bias: if rng.bool() { Some(&t.bias) } else { None },
-        multiplier: &t.mult,
-        shift: &t.shift,
-        input_zero_point: rng.i32(-128..128),
-        output_zero_point: rng.i32(-128..128),
-        act_min,
-        act_max: rng.i32(act_min..128),
-        rounding,
-    }
-}
+mod common;
+use common::{random_geometry, random_i8, requant, tables};
 
 fn finish(acc: i32, q: &Requant<'_>, c: usize) -> i8 {
     let acc = acc + q.bias.map_or(0, |b| b[c]);
     (q.rounding.apply(acc, q.multiplier[c], q.shift[c]) + q.output_zero_point)
         .clamp(q.act_min, q.act_max) as i8
-}
-
-fn random_geometry(rng: &mut fastrand::Rng, depthwise: bool) -> ConvGeometry {
-    let kernel_h = rng.usize(1..=4);
-    let kernel_w = rng.usize(1..=4);
-    let dilation_h = rng.usize(1..=3);
-    let dilation_w = rng.usize(1..=3);
-    let stride_h = rng.usize(1..=3);
-    let stride_w = rng.usize(1..=3);
-    let in_h = rng.usize(1..=9);
-    let in_w = rng.usize(1..=9);
-    let in_c = rng.usize(1..=7);
-    let depth_multiplier = if depthwise { rng.usize(1..=3) } else { 1 };
-    let out_c = if depthwise {
-        in_c * depth_multiplier
-    } else {
-        rng.usize(1..=6)
-    };
-    // Any padding up to the effective kernel, any output size that reads at least one row.
-    let eff_h = (kernel_h - 1) * dilation_h + 1;
-    let eff_w = (kernel_w - 1) * dilation_w + 1;
-    let pad_top = rng.usize(0..eff_h);
-    let pad_left = rng.usize(0..eff_w);
-    let out_h = (in_h + pad_top).div_ceil(stride_h).max(1);
-    let out_w = (in_w + pad_left).div_ceil(stride_w).max(1);
-    ConvGeometry {
-        batch: rng.usize(1..=2),
-        in_h,
-        in_w,
-        in_c,
-        out_h,
-        out_w,
-        out_c,
-        kernel_h,
-        kernel_w,
-        stride_h,
-        stride_w,
-        dilation_h,
-        dilation_w,
-        pad_top,
-        pad_left,
-        depth_multiplier,
-    }
 }
 
 /// Convolution written the other way: materialise a zero-point-padded input, then sum every

@@ -94,8 +94,8 @@ pub struct OpSpec {
 /// Builds a model graph, then writes it as `.eqm` bytes.
 #[derive(Default, Debug)]
 pub struct ModelBuilder {
-    tensors: Vec<TensorSpec>,
-    ops: Vec<OpSpec>,
+    pub(crate) tensors: Vec<TensorSpec>,
+    pub(crate) ops: Vec<OpSpec>,
     inputs: Vec<usize>,
     outputs: Vec<usize>,
 }
@@ -144,6 +144,37 @@ impl ModelBuilder {
     pub fn set_io(&mut self, inputs: &[usize], outputs: &[usize]) {
         self.inputs = inputs.to_vec();
         self.outputs = outputs.to_vec();
+    }
+
+    /// Removes constant tensors no operator reads (e.g. weights replaced by their packed
+    /// form) and renumbers the rest.
+    pub fn drop_unused_constants(&mut self) {
+        let mut used = vec![false; self.tensors.len()];
+        for op in &self.ops {
+            for t in op.inputs.iter().flatten().chain([&op.output]) {
+                used[*t] = true;
+            }
+        }
+        for &t in self.inputs.iter().chain(&self.outputs) {
+            used[t] = true;
+        }
+        let mut new_index = vec![usize::MAX; self.tensors.len()];
+        let mut kept = Vec::with_capacity(self.tensors.len());
+        for (i, t) in std::mem::take(&mut self.tensors).into_iter().enumerate() {
+            if used[i] || t.data.is_none() {
+                new_index[i] = kept.len();
+                kept.push(t);
+            }
+        }
+        self.tensors = kept;
+        for op in &mut self.ops {
+            for t in op.inputs.iter_mut().flatten().chain([&mut op.output]) {
+                *t = new_index[*t];
+            }
+        }
+        for t in self.inputs.iter_mut().chain(&mut self.outputs) {
+            *t = new_index[*t];
+        }
     }
 
     /// The tensors added so far.

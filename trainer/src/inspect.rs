@@ -66,17 +66,31 @@ pub fn describe(model: &Model<'_>) -> Result<String> {
         let details = match kind {
             OpKind::Conv2d | OpKind::DepthwiseConv2d => {
                 let p: ConvParams = read_params(op);
+                let filter = if p.weight_layout == WEIGHT_LAYOUT_PACKED_8X4 {
+                    format!(
+                        "{}x{} packed 8x4 {}",
+                        p.kernel_h,
+                        p.kernel_w,
+                        shape(model, usize::from(op.inputs[1]))
+                    )
+                } else {
+                    shape(model, usize::from(op.inputs[1]))
+                };
                 format!(
-                    "filter {} stride {}x{} dilation {}x{} pad {},{} clamp [{}, {}] out scale {} zp {}",
-                    shape(model, usize::from(op.inputs[1])),
+                    "filter {filter} stride {}x{} dilation {}x{} pad {},{} clamp [{}, {}] out scale {} zp {}",
                     p.stride_h, p.stride_w, p.dilation_h, p.dilation_w, p.pad_top, p.pad_left,
                     p.act_min, p.act_max, out_info.scale, out_info.zero_point
                 )
             }
             OpKind::FullyConnected => {
                 let p: FullyConnectedParams = read_params(op);
+                let packed = if p.weight_layout == WEIGHT_LAYOUT_PACKED_8X4 {
+                    "packed 8x4 "
+                } else {
+                    ""
+                };
                 format!(
-                    "weights {} clamp [{}, {}] out scale {} zp {}",
+                    "weights {packed}{} clamp [{}, {}] out scale {} zp {}",
                     shape(model, usize::from(op.inputs[1])),
                     p.act_min,
                     p.act_max,

@@ -4,3 +4,4 @@
 pub mod eqm;
 pub mod import;
 pub mod inspect;
+pub mod pack;

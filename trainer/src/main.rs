@@ -29,6 +29,10 @@ enum Command {
         /// Where to write the .eqm file (default: the model's path with .eqm).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Keep TFLite's weight layouts instead of packing them for the SIMD kernels: the
+        /// model then runs on the scalar reference kernels (slow; for checking).
+        #[arg(long)]
+        plain_weights: bool,
     },
     /// Print a model's operators, shapes, quantization, weight bytes and arena bytes.
     Inspect {
@@ -39,8 +43,15 @@ enum Command {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Import { model, output } => {
-            let bytes = edgeq_trainer::import::import_file(&model)
+        Command::Import {
+            model,
+            output,
+            plain_weights,
+        } => {
+            let options = edgeq_trainer::import::ImportOptions {
+                pack_weights: !plain_weights,
+            };
+            let bytes = edgeq_trainer::import::import_file_with(&model, options)
                 .with_context(|| format!("importing {}", model.display()))?;
             let output = output.unwrap_or_else(|| model.with_extension("eqm"));
             // Load what we wrote with the runtime's own validator before reporting success.

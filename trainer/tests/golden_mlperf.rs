@@ -31,6 +31,16 @@ fn npy(path: &std::path::Path) -> (Vec<u64>, String, Vec<u8>) {
 
 #[test]
 fn golden_pairs_are_bit_exact_through_the_cli() {
+    golden_pairs(&[]);
+}
+
+/// The reference kernels (plain TFLite weight layouts) reproduce the goldens too.
+#[test]
+fn golden_pairs_are_bit_exact_with_plain_weights() {
+    golden_pairs(&["--plain-weights"]);
+}
+
+fn golden_pairs(import_flags: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     let data = data_dir();
     let mut checked = 0;
@@ -38,6 +48,7 @@ fn golden_pairs_are_bit_exact_through_the_cli() {
         let eqm = tmp.path().join(format!("{golden}.eqm"));
         run(edgeq()
             .arg("import")
+            .args(import_flags)
             .arg(data.join("models").join(model))
             .arg("-o")
             .arg(&eqm));
@@ -97,8 +108,13 @@ fn inspect_reports_arena_and_weights() {
     assert!(text.contains("arena bytes"), "{text}");
     assert!(text.contains("DEPTHWISE_CONV_2D"), "{text}");
     assert!(text.contains("SOFTMAX"), "{text}");
-    // DS-CNN weights: first conv 64x10x4, 4 pointwise 64x64, 4 depthwise 3x3x64, FC 12x64.
-    assert!(text.contains("weight bytes     22016"), "{text}");
+    // DS-CNN weights: first conv 64x10x4, 4 pointwise 64x64, 4 depthwise 3x3x64, FC 12x64
+    // packed as 16x64 (units padded to the 8-channel block): 22016 + 4 * 64.
+    assert!(text.contains("weight bytes     22272"), "{text}");
+    assert!(
+        text.contains("filter 10x4 packed 8x4 [8, 10, 8, 4]"),
+        "{text}"
+    );
 }
 
 /// The effective builtin code of an operator-code entry (old files use the deprecated field).
@@ -147,4 +163,20 @@ fn unsupported_op_is_named_with_its_index() {
         !file.with_extension("eqm").exists(),
         "no model written on error"
     );
+}
+
+/// `examples/data/mlperf-tiny/eqm/*.eqm` (what the runtime's own golden test and the qemu
+/// runs load) are byte for byte what `edgeq import` makes now, so they cannot go stale.
+#[test]
+fn bundled_eqm_files_are_fresh_imports() {
+    for &(golden, model) in MODELS {
+        let fresh = import_bundled(model);
+        let path = data_dir().join(format!("eqm/{golden}.eqm"));
+        let bundled = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            fresh == bundled,
+            "{} is stale: re-run `edgeq import` on {model} (see examples/data/mlperf-tiny/README.md)",
+            path.display()
+        );
+    }
 }

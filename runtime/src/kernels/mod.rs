@@ -1,7 +1,95 @@
-//! Integer kernels: `scalar` is the oracle; per-ISA kernels (AVX2, NEON) plug in behind the
-//! same signatures and must agree with it bit for bit.
+//! Integer kernels: `scalar` is the oracle; `gemm` and `depthwise` are the fast paths, with
+//! per-ISA inner loops in `x86` (AVX2) and `arm` (NEON, NEON+dotprod) behind one dispatch
+//! point, [`Isa`]. Every fast path agrees with the oracle bit for bit.
 
+#[cfg(target_arch = "aarch64")]
+mod arm;
+pub mod depthwise;
+pub mod elementwise;
+pub mod gemm;
 pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+/// The instruction set the fast kernels run on. Chosen once per interpreter: by runtime CPU
+/// detection with the `std` feature, by compile-time target features without it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// Portable Rust; always available.
+    Scalar,
+    /// x86-64 AVX2.
+    Avx2,
+    /// Arm Advanced SIMD (aarch64, or armv7 with NEON).
+    Neon,
+    /// aarch64 Advanced SIMD with the `dotprod` extension (SDOT).
+    NeonDotprod,
+}
+
+impl Isa {
+    /// Every ISA edgeq has kernels for.
+    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Neon, Isa::NeonDotprod];
+
+    /// The best ISA this CPU runs.
+    pub fn detect() -> Isa {
+        [Isa::NeonDotprod, Isa::Neon, Isa::Avx2]
+            .into_iter()
+            .find(|isa| isa.is_available())
+            .unwrap_or(Isa::Scalar)
+    }
+
+    /// Whether this CPU (and this build) can run kernels for `self`.
+    pub fn is_available(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            Isa::Avx2 => x86_has_avx2(),
+            Isa::Neon => arm_has_neon(),
+            Isa::NeonDotprod => arm_has_dotprod(),
+        }
+    }
+
+    /// Lower-case name, as printed by the tools.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Neon => "neon",
+            Isa::NeonDotprod => "neon-dotprod",
+        }
+    }
+
+    /// The ISA called `name` (see [`Isa::name`]).
+    pub fn from_name(name: &str) -> Option<Isa> {
+        Isa::ALL.into_iter().find(|isa| isa.name() == name)
+    }
+}
+
+#[allow(unreachable_code)]
+fn x86_has_avx2() -> bool {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    return true;
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    return std::arch::is_x86_feature_detected!("avx2");
+    false
+}
+
+#[allow(unreachable_code)]
+fn arm_has_neon() -> bool {
+    // Baseline on aarch64; armv7 needs the NEON target feature at compile time.
+    #[cfg(target_arch = "aarch64")]
+    return true;
+    #[cfg(all(target_arch = "arm", target_feature = "neon"))]
+    return true;
+    false
+}
+
+#[allow(unreachable_code)]
+fn arm_has_dotprod() -> bool {
+    #[cfg(all(target_arch = "aarch64", target_feature = "dotprod"))]
+    return true;
+    #[cfg(all(target_arch = "aarch64", feature = "std"))]
+    return std::arch::is_aarch64_feature_detected!("dotprod");
+    false
+}
 
 /// Shape and stride facts of a (depthwise) convolution, checked by the op at load.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

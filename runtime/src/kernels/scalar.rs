@@ -9,7 +9,7 @@ use crate::format::{AddParams, SoftmaxParams};
 use crate::quant::{self, fixed, multiply_by_quantized_multiplier as mbqm};
 
 #[inline(always)]
-fn requantize(acc: i32, q: &Requant<'_>, channel: usize) -> i8 {
+pub(crate) fn requantize(acc: i32, q: &Requant<'_>, channel: usize) -> i8 {
     let acc = match q.bias {
         Some(bias) => acc.wrapping_add(bias[channel]),
         None => acc,

@@ -3,7 +3,7 @@
 use super::{check_clamp, check_zero_point, Check, Io};
 use crate::error::Result;
 use crate::format::{AddParams, DType};
-use crate::kernels::scalar;
+use crate::kernels::elementwise;
 
 pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
     let a = c.input(0, DType::I8, "inputs must be int8")?;
@@ -20,14 +20,19 @@ pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
     if !(0..=20).contains(&p.left_shift) {
         return Err(c.err("left shift outside 0..=20"));
     }
+    let multipliers = [
+        p.input1_multiplier,
+        p.input2_multiplier,
+        p.output_multiplier,
+    ];
     let shifts = [p.input1_shift, p.input2_shift, p.output_shift];
-    super::check_shifts(c, &shifts)
+    super::check_requant_tables(c, &multipliers, &shifts)
 }
 
 pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
     let ins = &io.inputs;
     let p: AddParams = ins.check.params();
     let (a, b) = (ins.input_i8(0)?, ins.input_i8(1)?);
-    scalar::add(&p, a, b, bytemuck::cast_slice_mut(io.output));
+    elementwise::add(io.isa, &p, a, b, bytemuck::cast_slice_mut(io.output));
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! CONV_2D and DEPTHWISE_CONV_2D.
 
-use super::{check_clamp, check_shifts, check_zero_point, dims, Check, Io};
+use super::{check_clamp, check_requant_tables, check_zero_point, dims, Check, Io};
 use crate::error::Result;
-use crate::format::{ConvParams, DType, OpKind, Storage};
-use crate::kernels::{scalar, ConvGeometry};
+use crate::format::{
+    ConvParams, DType, OpKind, Storage, WEIGHT_LAYOUT_PACKED_8X4, WEIGHT_LAYOUT_PLAIN,
+};
+use crate::kernels::{depthwise, gemm, scalar, ConvGeometry};
 use crate::quant::Rounding;
 
 /// Largest reduction (kernel_h * kernel_w * in_c) accepted: keeps the int32 accumulator
@@ -22,27 +24,44 @@ fn geometry(c: &Check<'_, '_>) -> Result<(ConvGeometry, ConvParams)> {
         return Err(c.err("filter must be constant"));
     }
     let [n, in_h, in_w, in_c] = dims(input);
-    let [fo, kernel_h, kernel_w, fi] = dims(filter);
     let [on, out_h, out_w, out_c] = dims(output);
     let depthwise = c.kind == OpKind::DepthwiseConv2d;
     let depth_multiplier = usize::from(p.depth_multiplier);
-    let channels_ok = if depthwise {
-        fo == 1 && fi == out_c && depth_multiplier >= 1 && in_c * depth_multiplier == out_c
-    } else {
-        fo == out_c && fi == in_c
+    let (kernel_h, kernel_w, filter_ok) = match p.weight_layout {
+        WEIGHT_LAYOUT_PLAIN => {
+            let [fo, kernel_h, kernel_w, fi] = dims(filter);
+            let ok = if depthwise {
+                fo == 1 && fi == out_c && depth_multiplier >= 1 && in_c * depth_multiplier == out_c
+            } else {
+                fo == out_c && fi == in_c
+            };
+            (kernel_h, kernel_w, ok)
+        }
+        WEIGHT_LAYOUT_PACKED_8X4 if !depthwise => {
+            let (kernel_h, kernel_w) = (usize::from(p.kernel_h), usize::from(p.kernel_w));
+            let depth = kernel_h * kernel_w * in_c;
+            let blocks = [
+                out_c.div_ceil(gemm::NR),
+                gemm::padded_depth(depth) / gemm::KR,
+                gemm::NR,
+                gemm::KR,
+            ];
+            (kernel_h, kernel_w, dims(filter) == blocks)
+        }
+        _ => return Err(c.err("unknown weight layout")),
     };
-    if n != on || !channels_ok {
+    if n != on || !filter_ok {
         return Err(c.err("input, filter and output shapes disagree"));
     }
     if p.stride_h == 0 || p.stride_w == 0 || p.dilation_h == 0 || p.dilation_w == 0 {
         return Err(c.err("stride and dilation must be at least 1"));
     }
+    if kernel_h == 0 || kernel_w == 0 {
+        return Err(c.err("empty kernel"));
+    }
     let reduction = kernel_h * kernel_w * if depthwise { 1 } else { in_c };
     if reduction > MAX_REDUCTION {
         return Err(c.err("kernel reduction above 65536 elements"));
-    }
-    if p.weight_layout != 0 {
-        return Err(c.err("unknown weight layout"));
     }
     let g = ConvGeometry {
         batch: n,
@@ -73,7 +92,7 @@ pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
     if Rounding::from_u16(p.rounding).is_none() {
         return Err(c.err("unknown rounding rule"));
     }
-    c.const_table(2, DType::I32, g.out_c, "bias must be constant int32 [Cout]")?;
+    let bias = c.const_table(2, DType::I32, g.out_c, "bias must be constant int32 [Cout]")?;
     let table = |slot| {
         c.const_table(
             slot,
@@ -83,9 +102,18 @@ pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
         )?
         .ok_or(c.err("requantization tables missing"))
     };
-    table(3)?;
-    let shifts = c.const_i32(table(4)?)?;
-    check_shifts(c, shifts)
+    let multipliers = c.const_i32(table(3)?)?;
+    check_requant_tables(c, multipliers, c.const_i32(table(4)?)?)?;
+    if p.weight_layout == WEIGHT_LAYOUT_PACKED_8X4 {
+        if bias.is_none() {
+            return Err(c.err("packed weights need the folded bias"));
+        }
+        let depth = g.kernel_h * g.kernel_w * g.in_c;
+        if !gemm::conv_rows_are_input(&g) || depth % gemm::KR != 0 {
+            c.scratch_at_least(gemm::scratch_len(depth))?;
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
@@ -99,7 +127,22 @@ pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
     let (input, filter) = (ins.input_i8(0)?, ins.input_i8(1)?);
     let output: &mut [i8] = bytemuck::cast_slice_mut(io.output);
     if ins.check.kind == OpKind::DepthwiseConv2d {
-        scalar::depthwise_conv2d(&g, &q, input, filter, output);
+        depthwise::depthwise_conv2d(io.isa, &g, &q, input, filter, output);
+    } else if p.weight_layout == WEIGHT_LAYOUT_PACKED_8X4 {
+        let rows = if gemm::conv_rows_are_input(&g) {
+            gemm::Rows::Dense(input)
+        } else {
+            gemm::Rows::Conv {
+                geometry: &g,
+                input,
+                zero_point: p.input_zero_point as i8,
+            }
+        };
+        let m = g.batch * g.out_h * g.out_w;
+        let depth = g.kernel_h * g.kernel_w * g.in_c;
+        let scratch = bytemuck::cast_slice_mut(&mut *io.scratch);
+        gemm::gemm(io.isa, m, g.out_c, depth, rows, filter, &q, scratch, output)
+            .map_err(|_| ins.check.err("buffer sizes disagree with the shapes"))?;
     } else {
         scalar::conv2d(&g, &q, input, filter, output);
     }

@@ -1,9 +1,11 @@
 //! FULLY_CONNECTED.
 
-use super::{check_clamp, check_shifts, check_zero_point, dims, Check, Io};
+use super::{check_clamp, check_requant_tables, check_zero_point, dims, Check, Io};
 use crate::error::Result;
-use crate::format::{DType, FullyConnectedParams, Storage};
-use crate::kernels::{scalar, FullyConnectedGeometry};
+use crate::format::{
+    DType, FullyConnectedParams, Storage, WEIGHT_LAYOUT_PACKED_8X4, WEIGHT_LAYOUT_PLAIN,
+};
+use crate::kernels::{gemm, scalar, FullyConnectedGeometry};
 use crate::quant::Rounding;
 
 /// Largest reduction depth: 255 * 255 * 32768 < 2^31 for any zero points.
@@ -11,15 +13,44 @@ const MAX_DEPTH: usize = 1 << 15;
 
 /// `(rows, depth, units)`.
 fn geometry(c: &Check<'_, '_>) -> Result<(usize, usize, usize)> {
+    let p: FullyConnectedParams = c.params();
     let input = c.input(0, DType::I8, "input must be int8")?;
     let weights = c.input(1, DType::I8, "weights must be int8")?;
     let output = c.output(DType::I8, "output must be int8")?;
-    if weights.rank != 2 || weights.storage != Storage::Const as u8 {
-        return Err(c.err("weights must be constant [units, depth]"));
+    if weights.storage != Storage::Const as u8 {
+        return Err(c.err("weights must be constant"));
     }
-    let [units, depth, ..] = dims(weights);
     let elements = input.size as usize;
-    if depth > MAX_DEPTH || elements % depth != 0 {
+    let (units, depth) = match p.weight_layout {
+        WEIGHT_LAYOUT_PLAIN if weights.rank == 2 => {
+            let [units, depth, ..] = dims(weights);
+            (units, depth)
+        }
+        // Packed weights do not say the depth; the output's last dimension says the units.
+        WEIGHT_LAYOUT_PACKED_8X4 if weights.rank == 4 && output.rank >= 1 => {
+            let units = output.dims[usize::from(output.rank) - 1] as usize;
+            let [blocks, groups, nr, kr] = dims(weights);
+            let rows = if units == 0 {
+                0
+            } else {
+                output.size as usize / units
+            };
+            let depth = if rows == 0 { 0 } else { elements / rows };
+            let ok = [blocks, groups, nr, kr]
+                == [
+                    units.div_ceil(gemm::NR),
+                    gemm::padded_depth(depth) / gemm::KR,
+                    gemm::NR,
+                    gemm::KR,
+                ];
+            if !ok {
+                return Err(c.err("packed weights disagree with the input and output shapes"));
+            }
+            (units, depth)
+        }
+        _ => return Err(c.err("weights must be [units, depth] or packed 8x4 blocks")),
+    };
+    if depth == 0 || depth > MAX_DEPTH || elements % depth != 0 {
         return Err(c.err("input size is not a multiple of the weights' depth (or depth > 32768)"));
     }
     let rows = elements / depth;
@@ -30,7 +61,7 @@ fn geometry(c: &Check<'_, '_>) -> Result<(usize, usize, usize)> {
 }
 
 pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
-    let (_, _, units) = geometry(c)?;
+    let (_, depth, units) = geometry(c)?;
     let p: FullyConnectedParams = c.params();
     check_zero_point(c, p.input_zero_point)?;
     check_zero_point(c, p.weight_zero_point)?;
@@ -39,7 +70,7 @@ pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
     if Rounding::from_u16(p.rounding).is_none() {
         return Err(c.err("unknown rounding rule"));
     }
-    c.const_table(2, DType::I32, units, "bias must be constant int32 [units]")?;
+    let bias = c.const_table(2, DType::I32, units, "bias must be constant int32 [units]")?;
     let table = |slot| {
         c.const_table(
             slot,
@@ -49,8 +80,17 @@ pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
         )?
         .ok_or(c.err("requantization tables missing"))
     };
-    table(3)?;
-    check_shifts(c, c.const_i32(table(4)?)?)
+    let multipliers = c.const_i32(table(3)?)?;
+    check_requant_tables(c, multipliers, c.const_i32(table(4)?)?)?;
+    if p.weight_layout == WEIGHT_LAYOUT_PACKED_8X4 {
+        if bias.is_none() || p.weight_zero_point != 0 {
+            return Err(c.err("packed weights need the folded bias and weight zero point 0"));
+        }
+        if depth % gemm::KR != 0 {
+            c.scratch_at_least(gemm::scratch_len(depth))?;
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
@@ -64,12 +104,19 @@ pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
     )?;
     let (input, weights) = (ins.input_i8(0)?, ins.input_i8(1)?);
     let output: &mut [i8] = bytemuck::cast_slice_mut(io.output);
-    let g = FullyConnectedGeometry {
-        rows,
-        depth,
-        units,
-        weight_zero_point: p.weight_zero_point,
-    };
-    scalar::fully_connected(&g, &q, input, weights, output);
+    if p.weight_layout == WEIGHT_LAYOUT_PACKED_8X4 {
+        let scratch = bytemuck::cast_slice_mut(&mut *io.scratch);
+        let a = gemm::Rows::Dense(input);
+        gemm::gemm(io.isa, rows, units, depth, a, weights, &q, scratch, output)
+            .map_err(|_| ins.check.err("buffer sizes disagree with the shapes"))?;
+    } else {
+        let g = FullyConnectedGeometry {
+            rows,
+            depth,
+            units,
+            weight_zero_point: p.weight_zero_point,
+        };
+        scalar::fully_connected(&g, &q, input, weights, output);
+    }
     Ok(())
 }

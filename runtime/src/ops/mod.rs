@@ -11,7 +11,7 @@ mod softmax;
 
 use crate::error::{Error, Result};
 use crate::format::{DType, OpDesc, OpKind, Storage, TensorDesc, NO_TENSOR};
-use crate::kernels::Requant;
+use crate::kernels::{Isa, Requant};
 use crate::model::Model;
 use crate::quant::Rounding;
 
@@ -42,26 +42,29 @@ pub(crate) fn validate(model: &Model<'_>, index: usize, op: &OpDesc) -> Result<(
     }
 }
 
-/// Runs one validated operator.
-pub(crate) fn run(model: &Model<'_>, index: usize, op: &OpDesc, arena: &mut [u8]) -> Result<()> {
+/// Runs one validated operator with the kernels of `isa`.
+pub(crate) fn run(
+    model: &Model<'_>,
+    index: usize,
+    op: &OpDesc,
+    arena: &mut [u8],
+    isa: Isa,
+) -> Result<()> {
     let check = Check::new(model, index, op)?;
     let kind = check.kind;
     let out = model.tensor(op.output).ok_or(check.err("no output"))?;
-    let (start, end) = (out.offset as usize, out.offset as usize + out.size as usize);
-    if end > arena.len() {
-        return Err(check.err("output outside the arena"));
-    }
-    let (before, rest) = arena.split_at_mut(start);
-    let (output, after) = rest.split_at_mut(end - start);
+    let output_range = (out.offset as usize, out.offset as usize + out.size as usize);
+    let scratch_range = (
+        op.scratch_offset as usize,
+        op.scratch_offset as usize + op.scratch_size as usize,
+    );
+    let (output, scratch, pieces) = carve(arena, output_range, scratch_range)
+        .ok_or(check.err("output or scratch outside the arena, or overlapping"))?;
     let mut io = Io {
-        inputs: Inputs {
-            check,
-            before,
-            after,
-            out_start: start,
-            out_end: end,
-        },
+        inputs: Inputs { check, pieces },
         output,
+        scratch,
+        isa,
     };
     match kind {
         OpKind::Conv2d | OpKind::DepthwiseConv2d => conv::run(&mut io),
@@ -72,6 +75,46 @@ pub(crate) fn run(model: &Model<'_>, index: usize, op: &OpDesc, arena: &mut [u8]
         OpKind::Softmax => softmax::run(&mut io),
         OpKind::Quantize | OpKind::Dequantize => quantize::run(&mut io),
     }
+}
+
+/// Read-only arena pieces around an op's output and scratch: `(arena offset, bytes)`.
+type Pieces<'a> = [(usize, &'a [u8]); 3];
+
+/// Splits the arena into the output range, the scratch range (possibly empty) and the three
+/// read-only pieces around them. `None` if a range is out of bounds or they overlap.
+fn carve(
+    arena: &mut [u8],
+    output: (usize, usize),
+    scratch: (usize, usize),
+) -> Option<(&mut [u8], &mut [u8], Pieces<'_>)> {
+    let len = arena.len();
+    let in_bounds = |(start, end): (usize, usize)| start <= end && end <= len;
+    if !in_bounds(output) || !in_bounds(scratch) {
+        return None;
+    }
+    let empty_scratch = scratch.0 == scratch.1;
+    // An empty scratch sits at the output's end, so the order is always defined.
+    let scratch = if empty_scratch {
+        (output.1, output.1)
+    } else {
+        scratch
+    };
+    let output_first = output.0 <= scratch.0;
+    let (first, second) = if output_first {
+        (output, scratch)
+    } else {
+        (scratch, output)
+    };
+    if first.1 > second.0 {
+        return None;
+    }
+    let (p0, rest) = arena.split_at_mut(first.0);
+    let (a, rest) = rest.split_at_mut(first.1 - first.0);
+    let (p1, rest) = rest.split_at_mut(second.0 - first.1);
+    let (b, p2) = rest.split_at_mut(second.1 - second.0);
+    let pieces = [(0, &*p0), (first.1, &*p1), (second.1, &*p2)];
+    let (output, scratch) = if output_first { (a, b) } else { (b, a) };
+    Some((output, scratch, pieces))
 }
 
 /// An operator and its model, for checks and tensor look-ups.
@@ -164,24 +207,32 @@ impl<'a, 'm> Check<'a, 'm> {
         bytemuck::try_cast_slice(bytes).map_err(|_| self.err("misaligned table"))
     }
 
+    /// The op's planned scratch must hold at least `bytes`.
+    fn scratch_at_least(&self, bytes: usize) -> Result<()> {
+        if (self.op.scratch_size as usize) < bytes {
+            return Err(self.err("scratch buffer smaller than the kernel needs"));
+        }
+        Ok(())
+    }
+
     fn params<P: bytemuck::Pod>(&self) -> P {
         crate::format::read_params(self.op)
     }
 }
 
-/// Run-time view of one operator: its inputs and its output bytes, borrowed separately.
+/// Run-time view of one operator: its inputs, its output and scratch bytes, borrowed
+/// separately, and the ISA its kernels run on.
 pub(crate) struct Io<'a, 'm> {
     inputs: Inputs<'a, 'm>,
     output: &'a mut [u8],
+    scratch: &'a mut [u8],
+    isa: Isa,
 }
 
-/// An operator's inputs: constants, or arena bytes outside its output.
+/// An operator's inputs: constants, or arena bytes outside its output and scratch.
 pub(crate) struct Inputs<'a, 'm> {
     check: Check<'a, 'm>,
-    before: &'a [u8],
-    after: &'a [u8],
-    out_start: usize,
-    out_end: usize,
+    pieces: Pieces<'a>,
 }
 
 impl Inputs<'_, '_> {
@@ -193,15 +244,15 @@ impl Inputs<'_, '_> {
                 .const_bytes(t)
                 .ok_or(self.check.err("bad constant"));
         }
-        let (start, end) = (t.offset as usize, t.offset as usize + t.size as usize);
-        let found = if end <= self.out_start {
-            self.before.get(start..end)
-        } else if start >= self.out_end {
-            self.after.get(start - self.out_end..end - self.out_end)
-        } else {
-            None
-        };
-        found.ok_or(self.check.err("input overlaps the output"))
+        let (start, size) = (t.offset as usize, t.size as usize);
+        self.pieces
+            .iter()
+            .find_map(|&(base, piece)| {
+                piece
+                    .get(start.checked_sub(base)?..)
+                    .and_then(|p| p.get(..size))
+            })
+            .ok_or(self.check.err("input overlaps the output or scratch"))
     }
 
     fn input_bytes(&self, slot: usize) -> Result<&[u8]> {
@@ -262,8 +313,12 @@ fn check_zero_point(check: &Check<'_, '_>, zp: i32) -> Result<()> {
     Ok(())
 }
 
-/// Requantization tables: every shift within -31..=30.
-fn check_shifts(check: &Check<'_, '_>, shifts: &[i32]) -> Result<()> {
+/// Requantization tables: multipliers are non-negative Q0.31 values (as TFLite's
+/// `QuantizeMultiplier` makes them; the SIMD kernels rely on it), shifts within -31..=30.
+fn check_requant_tables(check: &Check<'_, '_>, multipliers: &[i32], shifts: &[i32]) -> Result<()> {
+    if multipliers.iter().any(|&m| m < 0) {
+        return Err(check.err("negative requantization multiplier"));
+    }
     if shifts.iter().any(|s| !(-31..=30).contains(s)) {
         return Err(check.err("requantization shift outside -31..=30"));
     }

@@ -16,8 +16,8 @@ use crate::eqm::{ModelBuilder, TensorSpec};
 pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, \
      AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, SOFTMAX, QUANTIZE, DEQUANTIZE";
 
-/// Converts TFLite flatbuffer bytes to `.eqm` bytes.
-pub fn import(bytes: &[u8]) -> Result<Vec<u8>> {
+/// Lowers TFLite flatbuffer bytes to an `.eqm` graph (weights still in TFLite's layouts).
+pub fn lower(bytes: &[u8]) -> Result<ModelBuilder> {
     let model =
         tflite::root_as_model(bytes).map_err(|e| anyhow!("not a valid TFLite flatbuffer: {e}"))?;
     let subgraphs = model.subgraphs().context("TFLite model has no subgraphs")?;
@@ -68,7 +68,7 @@ pub fn import(bytes: &[u8]) -> Result<Vec<u8>> {
         .map(|t| lower.activation(t))
         .collect::<Result<Vec<_>>>()?;
     lower.builder.set_io(&inputs, &outputs);
-    lower.builder.finish()
+    Ok(lower.builder)
 }
 
 struct Lowering<'a> {
@@ -612,9 +612,12 @@ impl<'a> Lowering<'a> {
             pad_top: padding(padding_kind, sh.into(), dh.into(), xd[1], kh, yd[1])?,
             pad_left: padding(padding_kind, sw.into(), dw.into(), xd[2], kw, yd[2])?,
             depth_multiplier,
-            weight_layout: 0,
+            weight_layout: WEIGHT_LAYOUT_PLAIN,
             rounding: Rounding::Double as u16,
             reserved: 0,
+            // Read only by the packed layout (`crate::pack` sets them).
+            kernel_h: 0,
+            kernel_w: 0,
         };
         let kind = if depthwise {
             OpKind::DepthwiseConv2d
@@ -670,7 +673,7 @@ impl<'a> Lowering<'a> {
             // TFLite's reference FULLY_CONNECTED rounds once (measured on the MLPerf Tiny AD
             // model: double rounding is off by 1 LSB on ~1% of outputs); see docs/QUANT.md.
             rounding: Rounding::Single as u16,
-            reserved: 0,
+            weight_layout: WEIGHT_LAYOUT_PLAIN,
         };
         self.builder.add_op(
             OpKind::FullyConnected,

@@ -1,0 +1,276 @@
+//! aarch64 NEON kernels: baseline (`smlal` by lane) and `dotprod` (`sdot`).
+//!
+//! Requantization uses the instructions gemmlowp's NEON path was designed around:
+//! `sqrdmulh` *is* `SaturatingRoundingDoublingHighMul`, and `srshl` after gemmlowp's sign
+//! fix-up *is* `RoundingDivideByPOT`; the single-rounding rule is `smull` + `srshl` on 64
+//! bits + `sqxtn`, which saturates exactly as the scalar clamp does.
+
+use core::arch::aarch64::*;
+
+use crate::kernels::depthwise::{depthwise_channel, for_each_tap};
+use crate::kernels::gemm::{Block, KR, NR};
+use crate::kernels::{ConvGeometry, Requant};
+use crate::quant::Rounding;
+
+/// Requantization constants of 4 channels.
+#[derive(Clone, Copy)]
+struct Requant4 {
+    bias: int32x4_t,
+    multiplier: int32x4_t,
+    left: int32x4_t,
+    /// Negated right shift (`srshl` shifts right by a negative amount).
+    neg_right: int32x4_t,
+    shift: int32x4_t,
+    lo: int32x4_t,
+    hi: int32x4_t,
+    zero_point: int32x4_t,
+    rounding: Rounding,
+}
+
+impl Requant4 {
+    /// From 4 entries of each table starting at `c0`.
+    #[inline(always)]
+    fn new(
+        bias: &[i32; NR],
+        multiplier: &[i32; NR],
+        shift: &[i32; NR],
+        c0: usize,
+        q: &Requant<'_>,
+    ) -> Self {
+        let load = |t: &[i32; NR]| {
+            let v: [i32; 4] = [t[c0], t[c0 + 1], t[c0 + 2], t[c0 + 3]];
+            // SAFETY: `v` is 4 readable i32.
+            unsafe { vld1q_s32(v.as_ptr()) }
+        };
+        // SAFETY: NEON is baseline on aarch64; these are register operations.
+        unsafe {
+            let shift = load(shift);
+            let zero = vdupq_n_s32(0);
+            Self {
+                bias: load(bias),
+                multiplier: load(multiplier),
+                left: vmaxq_s32(shift, zero),
+                neg_right: vminq_s32(shift, zero),
+                shift,
+                lo: vdupq_n_s32(q.act_min - q.output_zero_point),
+                hi: vdupq_n_s32(q.act_max - q.output_zero_point),
+                zero_point: vdupq_n_s32(q.output_zero_point),
+                rounding: q.rounding,
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn apply(&self, acc: int32x4_t) -> int32x4_t {
+        // SAFETY: NEON is baseline on aarch64; these are register operations.
+        unsafe {
+            let x = vaddq_s32(acc, self.bias); // wrapping, as the reference
+            let scaled = match self.rounding {
+                Rounding::Double => {
+                    let x = vshlq_s32(x, self.left); // wrapping left shift
+                    let high = vqrdmulhq_s32(x, self.multiplier);
+                    // gemmlowp: nudge negative values so srshl's round-half-up becomes
+                    // round-half-away-from-zero.
+                    let fixup = vshrq_n_s32::<31>(vandq_s32(high, self.neg_right));
+                    let fixed = vqaddq_s32(high, fixup);
+                    vrshlq_s32(fixed, self.neg_right)
+                }
+                Rounding::Single => {
+                    // (x * m + 2^(s-1)) >> s with s = 31 - shift, then saturate to i32.
+                    let neg_total = vsubq_s32(self.shift, vdupq_n_s32(31));
+                    let lo = vmull_s32(vget_low_s32(x), vget_low_s32(self.multiplier));
+                    let hi = vmull_high_s32(x, self.multiplier);
+                    let lo = vrshlq_s64(lo, vmovl_s32(vget_low_s32(neg_total)));
+                    let hi = vrshlq_s64(hi, vmovl_high_s32(neg_total));
+                    vcombine_s32(vqmovn_s64(lo), vqmovn_s64(hi))
+                }
+            };
+            let clamped = vminq_s32(vmaxq_s32(scaled, self.lo), self.hi);
+            vaddq_s32(clamped, self.zero_point)
+        }
+    }
+}
+
+/// Narrows two int32x4 of int8 values to 8 bytes.
+#[inline(always)]
+fn narrow(a: int32x4_t, b: int32x4_t) -> [i8; 8] {
+    // SAFETY: register operations, then a store of 8 bytes into an 8-byte array.
+    unsafe {
+        let v = vmovn_s16(vcombine_s16(vmovn_s32(a), vmovn_s32(b)));
+        let mut out = [0i8; 8];
+        vst1_s8(out.as_mut_ptr(), v);
+        out
+    }
+}
+
+fn requantize_block(lo: int32x4_t, hi: int32x4_t, block: &Block<'_>, q: &Requant<'_>) -> [i8; NR] {
+    let r0 = Requant4::new(block.bias, block.multiplier, block.shift, 0, q);
+    let r1 = Requant4::new(block.bias, block.multiplier, block.shift, 4, q);
+    narrow(r0.apply(lo), r1.apply(hi))
+}
+
+/// Baseline NEON GEMM micro-kernel: `ld4` de-interleaves a group into 4 vectors of 8
+/// channels (one per reduction step), widened to int16; `smlal` by lane multiplies them by
+/// each row's 4 inputs.
+pub(crate) fn gemm_tile<const R: usize>(
+    a: [&[i8]; R],
+    w: &[i8],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    let groups = a
+        .iter()
+        .fold(w.len() / (NR * KR), |g, row| g.min(row.len() / KR));
+    // SAFETY: NEON is baseline on aarch64. `g < groups` keeps the 32-byte weight load
+    // within `w` and the 4-byte row loads within each row.
+    unsafe {
+        let mut lo = [vdupq_n_s32(0); R];
+        let mut hi = [vdupq_n_s32(0); R];
+        for g in 0..groups {
+            let wk = vld4_s8(w.as_ptr().add(g * NR * KR));
+            let w0 = vmovl_s8(wk.0);
+            let w1 = vmovl_s8(wk.1);
+            let w2 = vmovl_s8(wk.2);
+            let w3 = vmovl_s8(wk.3);
+            for r in 0..R {
+                let x4 = a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned();
+                let x = vget_low_s16(vmovl_s8(vreinterpret_s8_s32(vdup_n_s32(x4))));
+                lo[r] = vmlal_lane_s16::<0>(lo[r], vget_low_s16(w0), x);
+                hi[r] = vmlal_lane_s16::<0>(hi[r], vget_high_s16(w0), x);
+                lo[r] = vmlal_lane_s16::<1>(lo[r], vget_low_s16(w1), x);
+                hi[r] = vmlal_lane_s16::<1>(hi[r], vget_high_s16(w1), x);
+                lo[r] = vmlal_lane_s16::<2>(lo[r], vget_low_s16(w2), x);
+                hi[r] = vmlal_lane_s16::<2>(hi[r], vget_high_s16(w2), x);
+                lo[r] = vmlal_lane_s16::<3>(lo[r], vget_low_s16(w3), x);
+                hi[r] = vmlal_lane_s16::<3>(hi[r], vget_high_s16(w3), x);
+            }
+        }
+        core::array::from_fn(|r| requantize_block(lo[r], hi[r], block, q))
+    }
+}
+
+/// `dotprod` GEMM micro-kernel: a group is two 16-byte vectors (channels 0-3 and 4-7, 4
+/// steps each), exactly `sdot`'s operand layout; each row's 4 inputs are broadcast.
+pub(crate) fn gemm_tile_dotprod<const R: usize>(
+    a: [&[i8]; R],
+    w: &[i8],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    // SAFETY: the dispatcher checked `Isa::NeonDotprod.is_available()`.
+    unsafe { gemm_tile_sdot::<R>(a, w, block, q) }
+}
+
+#[target_feature(enable = "dotprod")]
+fn gemm_tile_sdot<const R: usize>(
+    a: [&[i8]; R],
+    w: &[i8],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    let groups = a
+        .iter()
+        .fold(w.len() / (NR * KR), |g, row| g.min(row.len() / KR));
+    let mut lo = [vdupq_n_s32(0); R];
+    let mut hi = [vdupq_n_s32(0); R];
+    for g in 0..groups {
+        // SAFETY: `g < groups` keeps the loads within `w` and each row.
+        let (w_lo, w_hi) = unsafe {
+            (
+                vld1q_s8(w.as_ptr().add(g * NR * KR)),
+                vld1q_s8(w.as_ptr().add(g * NR * KR + 16)),
+            )
+        };
+        for r in 0..R {
+            // SAFETY: as above.
+            let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
+            let x = vreinterpretq_s8_s32(vdupq_n_s32(x4));
+            lo[r] = sdot(lo[r], w_lo, x);
+            hi[r] = sdot(hi[r], w_hi, x);
+        }
+    }
+    core::array::from_fn(|r| requantize_block(lo[r], hi[r], block, q))
+}
+
+/// `acc[i] += sum_j a[4i + j] * b[4i + j]` (SDOT, vector form).
+#[inline(always)]
+fn sdot(mut acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+    // SAFETY: only called from `dotprod` functions; register-only instruction.
+    unsafe {
+        core::arch::asm!(
+            "sdot {acc:v}.4s, {a:v}.16b, {b:v}.16b",
+            acc = inout(vreg) acc,
+            a = in(vreg) a,
+            b = in(vreg) b,
+            options(pure, nomem, nostack),
+        );
+    }
+    acc
+}
+
+/// Depthwise conv, depth multiplier 1: 8 channels per step with `smlal`, reference order of
+/// taps; the channel tail runs the reference formula.
+pub(crate) fn depthwise_conv2d(
+    g: &ConvGeometry,
+    q: &Requant<'_>,
+    input: &[i8],
+    filter: &[i8],
+    output: &mut [i8],
+) {
+    let c = g.in_c;
+    let zeros = [0i32; NR];
+    let table = |t: &[i32], c0: usize| -> [i32; NR] { t[c0..c0 + NR].try_into().unwrap_or(zeros) };
+    // SAFETY: NEON is baseline on aarch64.
+    let zero_point = unsafe { vdupq_n_s16(q.input_zero_point as i16) };
+    for b in 0..g.batch {
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                let out_base = ((b * g.out_h + oy) * g.out_w + ox) * c;
+                let mut c0 = 0;
+                while c0 + 8 <= c {
+                    // SAFETY: NEON is baseline; each tap reads 8 bytes at offsets whose
+                    // channel `c0 + 8 <= c` keeps them inside `input` and `filter` (the
+                    // dispatcher checked both lengths).
+                    let (lo, hi) = unsafe {
+                        let (mut lo, mut hi) = (vdupq_n_s32(0), vdupq_n_s32(0));
+                        for_each_tap(g, b, oy, ox, |tap, pixel| {
+                            let x = vld1_s8(input.as_ptr().add(pixel * c + c0));
+                            let w = vld1_s8(filter.as_ptr().add(tap * c + c0));
+                            let x = vsubq_s16(vmovl_s8(x), zero_point);
+                            let w = vmovl_s8(w);
+                            lo = vmlal_s16(lo, vget_low_s16(x), vget_low_s16(w));
+                            hi = vmlal_high_s16(hi, x, w);
+                        });
+                        (lo, hi)
+                    };
+                    let (bias, multiplier, shift) = (
+                        q.bias.map_or(zeros, |t| table(t, c0)),
+                        table(q.multiplier, c0),
+                        table(q.shift, c0),
+                    );
+                    let block = Block {
+                        bias: &bias,
+                        multiplier: &multiplier,
+                        shift: &shift,
+                    };
+                    output[out_base + c0..][..8]
+                        .copy_from_slice(&requantize_block(lo, hi, &block, q));
+                    c0 += 8;
+                }
+                for ch in c0..c {
+                    output[out_base + ch] = depthwise_channel(g, q, input, filter, (b, oy, ox), ch);
+                }
+            }
+        }
+    }
+}
+
+/// Element-wise ADD is left to the scalar kernel on Arm for now (returns 0 elements done).
+pub(crate) fn add(
+    _p: &crate::format::AddParams,
+    _a: &[i8],
+    _b: &[i8],
+    _output: &mut [i8],
+) -> usize {
+    0
+}

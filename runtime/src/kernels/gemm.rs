@@ -1,0 +1,325 @@
+//! Packed int8 GEMM: the fast path of CONV_2D and FULLY_CONNECTED.
+//!
+//! `out[m, n] = requant(bias'[n] + sum_k a[m, k] * w[n, k])` where `a` holds raw int8 inputs
+//! and `bias'` is the *folded* bias `bias[n] - input_zero_point * sum_k w[n, k]`, computed at
+//! import. Padding reads as the input zero point, so it contributes `zp * w - zp * w = 0`,
+//! exactly as the reference kernels' skipped taps do; the result is bit-identical.
+//!
+//! Weights are packed once, at import ([`pack`]), as blocks of [`NR`] output channels by
+//! [`KR`] reduction steps: `[ceil(N/8), ceil(K/4), 8, 4]`, zero padded. Every ISA reads that
+//! one layout: AVX2 widens a 4x4 sub-block to int16 for `vpmaddwd`, NEON `sdot` reads it as
+//! is, baseline NEON de-interleaves it with `ld4`. The driver here walks tiles of [`MR`] rows
+//! (gathered im2col rows for convolutions, in a scratch buffer planned at import) and calls
+//! the ISA's micro-kernel for each block of 8 channels.
+
+use super::{ConvGeometry, Isa, Requant};
+
+/// Output channels per weight block.
+pub const NR: usize = 8;
+/// Reduction steps per weight group.
+pub const KR: usize = 4;
+/// Rows per tile; the im2col scratch holds `MR * padded_depth(K)` bytes.
+pub const MR: usize = 4;
+
+/// `k` rounded up to a multiple of [`KR`].
+pub const fn padded_depth(k: usize) -> usize {
+    k.div_ceil(KR) * KR
+}
+
+/// Bytes of packed weights for `n` outputs and reduction depth `k`.
+pub const fn packed_len(n: usize, k: usize) -> usize {
+    n.div_ceil(NR) * NR * padded_depth(k)
+}
+
+/// Bytes of scratch a GEMM with reduction depth `k` needs when its rows are gathered.
+pub const fn scratch_len(k: usize) -> usize {
+    MR * padded_depth(k)
+}
+
+/// Packs `weight(n, k)` (for `n < outputs`, `k < depth`) into `out` (host side, at import).
+/// `out` must hold [`packed_len`] bytes.
+pub fn pack(outputs: usize, depth: usize, weight: impl Fn(usize, usize) -> i8, out: &mut [i8]) {
+    let groups = padded_depth(depth) / KR;
+    for (i, slot) in out[..packed_len(outputs, depth)].iter_mut().enumerate() {
+        let j = i % KR;
+        let c = (i / KR) % NR;
+        let group = (i / (KR * NR)) % groups;
+        let block = i / (KR * NR * groups);
+        let (n, k) = (block * NR + c, group * KR + j);
+        *slot = if n < outputs && k < depth {
+            weight(n, k)
+        } else {
+            0
+        };
+    }
+}
+
+/// Whether a convolution reads its GEMM rows straight from the input (a 1x1, stride-1,
+/// unpadded conv whose input rows are its output rows) instead of gathering them.
+pub fn conv_rows_are_input(g: &ConvGeometry) -> bool {
+    g.kernel_h == 1
+        && g.kernel_w == 1
+        && g.stride_h == 1
+        && g.stride_w == 1
+        && g.pad_top == 0
+        && g.pad_left == 0
+        && g.in_h == g.out_h
+        && g.in_w == g.out_w
+}
+
+/// Where the GEMM's `a` rows come from.
+#[derive(Clone, Copy, Debug)]
+pub enum Rows<'a> {
+    /// Row `m` is `data[m * k..(m + 1) * k]`.
+    Dense(&'a [i8]),
+    /// Row `m` is the receptive field of output pixel `m` of a convolution (im2col),
+    /// padding filled with `zero_point`.
+    Conv {
+        /// The convolution.
+        geometry: &'a ConvGeometry,
+        /// NHWC input.
+        input: &'a [i8],
+        /// Input zero point: the value padding reads as.
+        zero_point: i8,
+    },
+}
+
+/// A buffer is shorter than the GEMM's shape needs (the op's load-time checks prevent it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShapeMismatch;
+
+/// Requantization constants of one block of [`NR`] output channels.
+#[derive(Clone, Copy, Debug)]
+pub struct Block<'a> {
+    /// Folded bias.
+    pub bias: &'a [i32; NR],
+    /// Q0.31 multipliers (non-negative, checked at load).
+    pub multiplier: &'a [i32; NR],
+    /// Shifts in `-31..=30`.
+    pub shift: &'a [i32; NR],
+}
+
+/// `out[m, n]` for `m < rows`, `n < outputs`, reduction depth `depth`; `w` packed by
+/// [`pack`]; `scratch` holds [`scratch_len`] bytes when rows are gathered or `depth` is not
+/// a multiple of [`KR`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
+    isa: Isa,
+    rows: usize,
+    outputs: usize,
+    depth: usize,
+    a: Rows<'_>,
+    w: &[i8],
+    q: &Requant<'_>,
+    scratch: &mut [i8],
+    out: &mut [i8],
+) -> Result<(), ShapeMismatch> {
+    // The micro-kernels need their instructions; a caller-made `Isa` is re-checked here.
+    let isa = if isa.is_available() { isa } else { Isa::Scalar };
+    let kp = padded_depth(depth);
+    let direct = match a {
+        Rows::Dense(data) => {
+            if data.len() < rows * depth {
+                return Err(ShapeMismatch);
+            }
+            kp == depth
+        }
+        Rows::Conv {
+            geometry: g, input, ..
+        } => {
+            let conv_rows = g.batch * g.out_h * g.out_w;
+            let conv_depth = g.kernel_h * g.kernel_w * g.in_c;
+            if conv_rows != rows
+                || conv_depth != depth
+                || input.len() < g.batch * g.in_h * g.in_w * g.in_c
+            {
+                return Err(ShapeMismatch);
+            }
+            false
+        }
+    };
+    let q_len = |t: &[i32]| t.len() >= outputs;
+    if w.len() < packed_len(outputs, depth)
+        || out.len() < rows * outputs
+        || (!direct && scratch.len() < scratch_len(depth))
+        || !q_len(q.multiplier)
+        || !q_len(q.shift)
+        || !q.bias.is_none_or(q_len)
+    {
+        return Err(ShapeMismatch);
+    }
+    let tile = Tile {
+        isa,
+        outputs,
+        depth,
+        kp,
+        a,
+        w,
+        q,
+    };
+    let mut m0 = 0;
+    while m0 < rows {
+        if rows - m0 >= MR {
+            tile.run::<MR>(m0, scratch, out);
+            m0 += MR;
+        } else {
+            tile.run::<1>(m0, scratch, out);
+            m0 += 1;
+        }
+    }
+    Ok(())
+}
+
+/// One GEMM's fixed facts, shared by its tiles. Lengths were checked by [`gemm`].
+struct Tile<'a> {
+    isa: Isa,
+    outputs: usize,
+    depth: usize,
+    kp: usize,
+    a: Rows<'a>,
+    w: &'a [i8],
+    q: &'a Requant<'a>,
+}
+
+impl Tile<'_> {
+    /// Output rows `m0..m0 + R`, every channel.
+    fn run<const R: usize>(&self, m0: usize, scratch: &mut [i8], out: &mut [i8]) {
+        let (kp, depth) = (self.kp, self.depth);
+        let a: [&[i8]; R] = match self.a {
+            Rows::Dense(data) if kp == depth => {
+                core::array::from_fn(|r| &data[(m0 + r) * depth..][..depth])
+            }
+            Rows::Dense(data) => {
+                for (r, row) in scratch.chunks_exact_mut(kp).take(R).enumerate() {
+                    row[..depth].copy_from_slice(&data[(m0 + r) * depth..][..depth]);
+                    row[depth..].fill(0);
+                }
+                core::array::from_fn(|r| &scratch[r * kp..][..kp])
+            }
+            Rows::Conv {
+                geometry,
+                input,
+                zero_point,
+            } => {
+                for (r, row) in scratch.chunks_exact_mut(kp).take(R).enumerate() {
+                    gather_conv_row(geometry, input, zero_point, m0 + r, row);
+                }
+                core::array::from_fn(|r| &scratch[r * kp..][..kp])
+            }
+        };
+        let q = self.q;
+        let zeros = [0i32; NR];
+        for (nb, w) in self.w.chunks_exact(kp * NR).enumerate() {
+            let n0 = nb * NR;
+            if n0 >= self.outputs {
+                break;
+            }
+            let nr = NR.min(self.outputs - n0);
+            let tables = if nr == NR {
+                let fixed = |t: &[i32]| -> [i32; NR] { t[n0..n0 + NR].try_into().unwrap_or(zeros) };
+                (
+                    q.bias.map_or(zeros, fixed),
+                    fixed(q.multiplier),
+                    fixed(q.shift),
+                )
+            } else {
+                let padded = |t: &[i32]| -> [i32; NR] {
+                    core::array::from_fn(|i| if i < nr { t[n0 + i] } else { 0 })
+                };
+                (
+                    q.bias.map_or(zeros, padded),
+                    padded(q.multiplier),
+                    padded(q.shift),
+                )
+            };
+            let block = Block {
+                bias: &tables.0,
+                multiplier: &tables.1,
+                shift: &tables.2,
+            };
+            let result = micro_kernel::<R>(self.isa, a, w, &block, q);
+            for (r, values) in result.iter().enumerate() {
+                out[(m0 + r) * self.outputs + n0..][..nr].copy_from_slice(&values[..nr]);
+            }
+        }
+    }
+}
+
+/// The one dispatch point of the GEMM: `R` rows of `a` (each `kp` long) times one packed
+/// weight block (`kp * NR` bytes), requantized.
+#[inline]
+fn micro_kernel<const R: usize>(
+    isa: Isa,
+    a: [&[i8]; R],
+    w: &[i8],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => super::x86::gemm_tile::<R>(a, w, block, q),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => super::arm::gemm_tile::<R>(a, w, block, q),
+        #[cfg(target_arch = "aarch64")]
+        Isa::NeonDotprod => super::arm::gemm_tile_dotprod::<R>(a, w, block, q),
+        _ => gemm_tile_scalar::<R>(a, w, block, q),
+    }
+}
+
+/// Portable micro-kernel (and the fallback on CPUs without SIMD).
+pub(crate) fn gemm_tile_scalar<const R: usize>(
+    a: [&[i8]; R],
+    w: &[i8],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    let mut acc = [[0i32; NR]; R];
+    for (g, wg) in w.chunks_exact(NR * KR).enumerate() {
+        for (row, acc) in a.iter().zip(acc.iter_mut()) {
+            let x = &row[g * KR..][..KR];
+            for (acc, wc) in acc.iter_mut().zip(wg.chunks_exact(KR)) {
+                for (&xv, &wv) in x.iter().zip(wc) {
+                    *acc += i32::from(xv) * i32::from(wv);
+                }
+            }
+        }
+    }
+    acc.map(|row| core::array::from_fn(|c| requantize_one(row[c], block, c, q)))
+}
+
+/// Scalar requantization of channel `c` of a block (what every SIMD requantization matches).
+#[inline(always)]
+pub(crate) fn requantize_one(acc: i32, block: &Block<'_>, c: usize, q: &Requant<'_>) -> i8 {
+    let scaled = q.rounding.apply(
+        acc.wrapping_add(block.bias[c]),
+        block.multiplier[c],
+        block.shift[c],
+    );
+    scaled
+        .saturating_add(q.output_zero_point)
+        .clamp(q.act_min, q.act_max) as i8
+}
+
+/// im2col of one output pixel: `row[(ky * KW + kx) * Cin + c]`, zero point where the window
+/// hangs over the edge, zeros in the tail up to `row.len()`.
+fn gather_conv_row(g: &ConvGeometry, input: &[i8], zero_point: i8, m: usize, row: &mut [i8]) {
+    let pixels = g.out_h * g.out_w;
+    let (b, oy, ox) = (m / pixels, (m % pixels) / g.out_w, m % g.out_w);
+    let c = g.in_c;
+    let mut pos = 0;
+    for ky in 0..g.kernel_h {
+        let iy = (oy * g.stride_h + ky * g.dilation_h).wrapping_sub(g.pad_top);
+        for kx in 0..g.kernel_w {
+            let ix = (ox * g.stride_w + kx * g.dilation_w).wrapping_sub(g.pad_left);
+            let dst = &mut row[pos..pos + c];
+            // Out-of-range coordinates wrapped to huge values, so one compare each.
+            if iy < g.in_h && ix < g.in_w {
+                dst.copy_from_slice(&input[((b * g.in_h + iy) * g.in_w + ix) * c..][..c]);
+            } else {
+                dst.fill(zero_point);
+            }
+            pos += c;
+        }
+    }
+    row[pos..].fill(0);
+}

@@ -1,0 +1,322 @@
+//! AVX2 kernels.
+//!
+//! Products use `vpmaddwd` on int16 (sign-extended int8): exact, unlike `vpmaddubsw`, whose
+//! int16 pair sums saturate for int8 x int8. Each `vpmaddwd` is 16 multiply-adds.
+//! Requantization runs on 8 channels at once and reproduces `quant.rs` bit for bit (see the
+//! comments at each step).
+
+use core::arch::x86_64::*;
+
+use crate::format::AddParams;
+use crate::kernels::depthwise::{depthwise_channel, for_each_tap};
+use crate::kernels::gemm::{Block, KR, NR};
+use crate::kernels::{ConvGeometry, Requant};
+use crate::quant::Rounding;
+
+/// Requantization constants of 8 channels, in registers.
+#[derive(Clone, Copy)]
+struct Requant8 {
+    bias: __m256i,
+    multiplier: __m256i,
+    shift: __m256i,
+    /// Clamp bounds with the output zero point taken out: `act - zp`.
+    lo: __m256i,
+    hi: __m256i,
+    zero_point: __m256i,
+    rounding: Rounding,
+}
+
+impl Requant8 {
+    #[target_feature(enable = "avx2")]
+    fn new(block: &Block<'_>, q: &Requant<'_>) -> Self {
+        let load = |t: &[i32; NR]| {
+            // SAFETY: `t` is 8 i32 = 32 readable bytes; loadu has no alignment need.
+            unsafe { _mm256_loadu_si256(t.as_ptr().cast()) }
+        };
+        Self {
+            bias: load(block.bias),
+            multiplier: load(block.multiplier),
+            shift: load(block.shift),
+            lo: _mm256_set1_epi32(q.act_min - q.output_zero_point),
+            hi: _mm256_set1_epi32(q.act_max - q.output_zero_point),
+            zero_point: _mm256_set1_epi32(q.output_zero_point),
+            rounding: q.rounding,
+        }
+    }
+
+    /// int32 accumulators to int8 values (still in int32 lanes).
+    #[target_feature(enable = "avx2")]
+    fn apply(&self, acc: __m256i) -> __m256i {
+        let x = _mm256_add_epi32(acc, self.bias); // wrapping, as the reference
+        let scaled = match self.rounding {
+            Rounding::Double => {
+                let zero = _mm256_setzero_si256();
+                let left = _mm256_max_epi32(self.shift, zero);
+                let right = _mm256_max_epi32(_mm256_sub_epi32(zero, self.shift), zero);
+                let x = _mm256_sllv_epi32(x, left);
+                rounding_divide_by_pot(doubling_high_mul(x, self.multiplier), right)
+            }
+            Rounding::Single => single_rounding(x, self.multiplier, self.shift, self.lo, self.hi),
+        };
+        // saturating_add(zp).clamp(min, max) == clamp(x, min - zp, max - zp) + zp, since
+        // min and max are int8 and the saturation bounds lie far outside them.
+        let clamped = _mm256_min_epi32(_mm256_max_epi32(scaled, self.lo), self.hi);
+        _mm256_add_epi32(clamped, self.zero_point)
+    }
+}
+
+/// gemmlowp's `SaturatingRoundingDoublingHighMul` for `b >= 0` (the loader rejects negative
+/// multipliers, so its one saturating case never occurs). Its round-half-away-from-zero of
+/// `a*b / 2^31` equals `floor((a*b + 2^30) / 2^31)` for every product.
+#[target_feature(enable = "avx2")]
+fn doubling_high_mul(a: __m256i, b: __m256i) -> __m256i {
+    let nudge = _mm256_set1_epi64x(1 << 30);
+    let even = _mm256_add_epi64(_mm256_mul_epi32(a, b), nudge);
+    let odd = _mm256_add_epi64(
+        _mm256_mul_epi32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(b, 32)),
+        nudge,
+    );
+    // Bits 31..62 of each 64-bit sum are the result: shift them into the lane's dword.
+    _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1))
+}
+
+/// gemmlowp's `RoundingDivideByPOT` with per-lane exponents in `0..=31`.
+#[target_feature(enable = "avx2")]
+fn rounding_divide_by_pot(x: __m256i, exponent: __m256i) -> __m256i {
+    let one = _mm256_set1_epi32(1);
+    let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, exponent), one);
+    let remainder = _mm256_and_si256(x, mask);
+    let negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), x); // -1 where x < 0
+    let threshold = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), negative);
+    let round_up = _mm256_cmpgt_epi32(remainder, threshold); // -1 where rounding up
+    _mm256_sub_epi32(_mm256_srav_epi32(x, exponent), round_up)
+}
+
+/// `(x * m + 2^(30 - shift)) >> (31 - shift)` in 64 bits, clamped to `[lo, hi]`.
+/// AVX2 has no 64-bit arithmetic shift: `v + 2^62` is non-negative (|x * m| < 2^62), so a
+/// logical shift of it, minus `2^62 >> s`, is the arithmetic shift of `v`.
+#[target_feature(enable = "avx2")]
+fn single_rounding(x: __m256i, m: __m256i, shift: __m256i, lo: __m256i, hi: __m256i) -> __m256i {
+    let total = _mm256_sub_epi32(_mm256_set1_epi32(31), shift); // 1..=62
+    let total_even = _mm256_and_si256(total, _mm256_set1_epi64x(0xffff_ffff));
+    let total_odd = _mm256_srli_epi64(total, 32);
+    let (lo, hi) = (
+        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(lo)),
+        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(hi)),
+    );
+    let one = _mm256_set1_epi64x(1);
+    let offset = _mm256_set1_epi64x(1 << 62);
+    let shift64 = |product: __m256i, s: __m256i| {
+        let round = _mm256_sllv_epi64(one, _mm256_sub_epi64(s, one));
+        let v = _mm256_add_epi64(_mm256_add_epi64(product, round), offset);
+        let r = _mm256_sub_epi64(_mm256_srlv_epi64(v, s), _mm256_srlv_epi64(offset, s));
+        let r = _mm256_blendv_epi8(r, lo, _mm256_cmpgt_epi64(lo, r));
+        _mm256_blendv_epi8(r, hi, _mm256_cmpgt_epi64(r, hi))
+    };
+    let even = shift64(_mm256_mul_epi32(x, m), total_even);
+    let odd = shift64(
+        _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)),
+        total_odd,
+    );
+    _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64(odd, 32))
+}
+
+/// Narrows 8 int32 lanes holding int8 values to 8 bytes.
+#[target_feature(enable = "avx2")]
+fn narrow(v: __m256i) -> [i8; 8] {
+    let words = _mm256_packs_epi32(v, v); // [0..4, 0..4 | 4..8, 4..8]
+    let bytes = _mm256_packs_epi16(words, words);
+    let gathered = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4));
+    _mm256_extract_epi64::<0>(gathered)
+        .to_le_bytes()
+        .map(|b| b as i8)
+}
+
+/// The GEMM micro-kernel: `R` rows by one block of 8 channels.
+///
+/// Per group of 4 reduction steps: the 32 packed weight bytes widen to two int16 vectors
+/// (channels 0-3 and 4-7, 4 steps each); each row's 4 inputs widen and broadcast; two
+/// `vpmaddwd` give 2 partial sums per channel, reduced once at the end.
+pub(crate) fn gemm_tile<const R: usize>(
+    a: [&[i8]; R],
+    w: &[i8],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
+    unsafe { gemm_tile_avx2::<R>(a, w, block, q) }
+}
+
+#[target_feature(enable = "avx2")]
+fn gemm_tile_avx2<const R: usize>(
+    a: [&[i8]; R],
+    w: &[i8],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    let groups = w.len() / (NR * KR);
+    let groups = a.iter().fold(groups, |g, row| g.min(row.len() / KR));
+    let mut lo = [_mm256_setzero_si256(); R];
+    let mut hi = [_mm256_setzero_si256(); R];
+    let wp = w.as_ptr();
+    for g in 0..groups {
+        // SAFETY: `g < groups` bounds both loads within `w` (32 bytes per group) and the
+        // 4-byte read within each row (4 bytes per group); loadu needs no alignment.
+        let (w_lo, w_hi) = unsafe {
+            (
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(wp.add(g * 32).cast())),
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(wp.add(g * 32 + 16).cast())),
+            )
+        };
+        for r in 0..R {
+            // SAFETY: as above.
+            let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
+            let x = _mm256_cvtepi8_epi16(_mm_set1_epi32(x4));
+            lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(x, w_lo));
+            hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(x, w_hi));
+        }
+    }
+    let requant = Requant8::new(block, q);
+    core::array::from_fn(|r| {
+        // [c0 c0 c1 c1 | c2 c2 c3 c3] and [c4 c4 c5 c5 | c6 c6 c7 c7] partial pairs.
+        let sums = _mm256_hadd_epi32(lo[r], hi[r]); // [c0 c1 c4 c5 | c2 c3 c6 c7]
+        let acc = _mm256_permute4x64_epi64::<0b11_01_10_00>(sums);
+        narrow(requant.apply(acc))
+    })
+}
+
+/// Depthwise conv, depth multiplier 1: 16 (then 8) channels per step, reference order of
+/// taps; `(x - zp) * w` fits int16 exactly (|255 * 128| < 2^15).
+pub(crate) fn depthwise_conv2d(
+    g: &ConvGeometry,
+    q: &Requant<'_>,
+    input: &[i8],
+    filter: &[i8],
+    output: &mut [i8],
+) {
+    // SAFETY: the dispatcher checked `Isa::Avx2.is_available()` and the slice lengths.
+    unsafe { depthwise_avx2(g, q, input, filter, output) }
+}
+
+#[target_feature(enable = "avx2")]
+fn depthwise_avx2(
+    g: &ConvGeometry,
+    q: &Requant<'_>,
+    input: &[i8],
+    filter: &[i8],
+    output: &mut [i8],
+) {
+    let c = g.in_c;
+    let zero_point = _mm_set1_epi16(q.input_zero_point as i16);
+    let zeros = [0i32; NR];
+    let table = |t: &[i32], c0: usize| -> [i32; NR] { t[c0..c0 + NR].try_into().unwrap_or(zeros) };
+    // Load one 8-channel requantization, from channel c0.
+    let requant8 = |c0: usize| {
+        let (bias, multiplier, shift) = (
+            q.bias.map_or(zeros, |b| table(b, c0)),
+            table(q.multiplier, c0),
+            table(q.shift, c0),
+        );
+        let block = Block {
+            bias: &bias,
+            multiplier: &multiplier,
+            shift: &shift,
+        };
+        Requant8::new(&block, q)
+    };
+    // Widened `x - zp` times widened `w`, 8 channels from byte offsets `xi`, `wi`.
+    let product8 = |xi: usize, wi: usize| {
+        // SAFETY: callers pass offsets with 8 readable bytes behind them.
+        let (x, w) = unsafe {
+            (
+                _mm_loadl_epi64(input.as_ptr().add(xi).cast()),
+                _mm_loadl_epi64(filter.as_ptr().add(wi).cast()),
+            )
+        };
+        let x = _mm_sub_epi16(_mm_cvtepi8_epi16(x), zero_point);
+        _mm_mullo_epi16(x, _mm_cvtepi8_epi16(w))
+    };
+    for b in 0..g.batch {
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                let out_base = ((b * g.out_h + oy) * g.out_w + ox) * c;
+                let mut c0 = 0;
+                while c0 + 16 <= c {
+                    let (mut acc0, mut acc1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+                    for_each_tap(g, b, oy, ox, |tap, pixel| {
+                        let (xi, wi) = (pixel * c + c0, tap * c + c0);
+                        let p0 = product8(xi, wi);
+                        let p1 = product8(xi + 8, wi + 8);
+                        acc0 = _mm256_add_epi32(acc0, _mm256_cvtepi16_epi32(p0));
+                        acc1 = _mm256_add_epi32(acc1, _mm256_cvtepi16_epi32(p1));
+                    });
+                    let lo = narrow(requant8(c0).apply(acc0));
+                    let hi = narrow(requant8(c0 + 8).apply(acc1));
+                    output[out_base + c0..][..8].copy_from_slice(&lo);
+                    output[out_base + c0 + 8..][..8].copy_from_slice(&hi);
+                    c0 += 16;
+                }
+                if c0 + 8 <= c {
+                    let mut acc = _mm256_setzero_si256();
+                    for_each_tap(g, b, oy, ox, |tap, pixel| {
+                        let p = product8(pixel * c + c0, tap * c + c0);
+                        acc = _mm256_add_epi32(acc, _mm256_cvtepi16_epi32(p));
+                    });
+                    output[out_base + c0..][..8].copy_from_slice(&narrow(requant8(c0).apply(acc)));
+                    c0 += 8;
+                }
+                for ch in c0..c {
+                    output[out_base + ch] = depthwise_channel(g, q, input, filter, (b, oy, ox), ch);
+                }
+            }
+        }
+    }
+}
+
+/// `MultiplyByQuantizedMultiplier` (double rounding) with one multiplier and shift for all
+/// lanes.
+#[target_feature(enable = "avx2")]
+fn multiply_by_quantized_multiplier(x: __m256i, multiplier: i32, shift: i32) -> __m256i {
+    let left = _mm256_set1_epi32(shift.max(0));
+    let right = _mm256_set1_epi32((-shift).max(0));
+    let x = _mm256_sllv_epi32(x, left);
+    rounding_divide_by_pot(doubling_high_mul(x, _mm256_set1_epi32(multiplier)), right)
+}
+
+/// Element-wise int8 ADD, 8 elements per step (the scalar kernel does the tail).
+pub(crate) fn add(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> usize {
+    // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
+    unsafe { add_avx2(p, a, b, output) }
+}
+
+/// Returns how many leading elements it wrote (a multiple of 8).
+#[target_feature(enable = "avx2")]
+fn add_avx2(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> usize {
+    let n = a.len().min(b.len()).min(output.len()) / 8 * 8;
+    let left = _mm256_set1_epi32(p.left_shift);
+    let (zp1, zp2) = (
+        _mm256_set1_epi32(p.input1_zero_point),
+        _mm256_set1_epi32(p.input2_zero_point),
+    );
+    let (lo, hi) = (
+        _mm256_set1_epi32(p.act_min - p.output_zero_point),
+        _mm256_set1_epi32(p.act_max - p.output_zero_point),
+    );
+    let zp_out = _mm256_set1_epi32(p.output_zero_point);
+    let load = |s: &[i8], i: usize| {
+        // SAFETY: `i + 8 <= n <= s.len()`.
+        _mm256_cvtepi8_epi32(unsafe { _mm_loadl_epi64(s.as_ptr().add(i).cast()) })
+    };
+    for i in (0..n).step_by(8) {
+        let x = _mm256_sllv_epi32(_mm256_sub_epi32(load(a, i), zp1), left);
+        let y = _mm256_sllv_epi32(_mm256_sub_epi32(load(b, i), zp2), left);
+        let x = multiply_by_quantized_multiplier(x, p.input1_multiplier, p.input1_shift);
+        let y = multiply_by_quantized_multiplier(y, p.input2_multiplier, p.input2_shift);
+        let sum = _mm256_add_epi32(x, y);
+        let sum = multiply_by_quantized_multiplier(sum, p.output_multiplier, p.output_shift);
+        let clamped = _mm256_min_epi32(_mm256_max_epi32(sum, lo), hi);
+        let bytes = narrow(_mm256_add_epi32(clamped, zp_out));
+        output[i..i + 8].copy_from_slice(&bytes);
+    }
+    n
+}

@@ -1,0 +1,5 @@
+//! x86-64 kernels. Callers dispatch here only after `Isa::Avx2.is_available()`.
+
+mod avx2;
+
+pub(crate) use avx2::{add, depthwise_conv2d, gemm_tile};

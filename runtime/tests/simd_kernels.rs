@@ -1,0 +1,342 @@
+//! Every fast kernel (portable packed, AVX2, NEON, NEON+dotprod: whichever this CPU runs)
+//! against the scalar oracle, bit for bit, on random shapes and values: odd channel counts,
+//! 1..9 rows, all strides, paddings and dilations, extreme zero points, multipliers and
+//! shifts, both rounding rules.
+//!
+//! `EDGEQ_REQUIRE_ISA=avx2` (or `neon`, `neon-dotprod`) makes the run fail if that ISA is
+//! not available, so a CI job under qemu cannot pass by testing only the portable path.
+
+use edgeq_runtime::kernels::{
+    depthwise, gemm, scalar, ConvGeometry, FullyConnectedGeometry, Isa, Requant,
+};
+use edgeq_runtime::quant::Rounding;
+
+mod common;
+use common::{random_geometry, random_i8, requant, tables, Tables};
+
+const CASES: usize = 400;
+
+/// The ISAs under test; panics if `EDGEQ_REQUIRE_ISA` names one that is missing.
+fn isas() -> Vec<Isa> {
+    let available: Vec<Isa> = Isa::ALL.into_iter().filter(|i| i.is_available()).collect();
+    if let Ok(required) = std::env::var("EDGEQ_REQUIRE_ISA") {
+        for name in required.split(',').filter(|n| !n.is_empty()) {
+            let isa = Isa::from_name(name).unwrap_or_else(|| panic!("unknown ISA {name}"));
+            assert!(
+                available.contains(&isa),
+                "required ISA {name} is not available"
+            );
+        }
+    }
+    eprintln!(
+        "testing ISAs: {:?}",
+        available.iter().map(|i| i.name()).collect::<Vec<_>>()
+    );
+    available
+}
+
+/// Tables that also hit the edges: full-range multipliers and shifts, huge biases.
+fn extreme_tables(rng: &mut fastrand::Rng, channels: usize) -> Tables {
+    Tables {
+        bias: (0..channels).map(|_| rng.i32(..)).collect(),
+        mult: (0..channels)
+            .map(|_| match rng.u8(0..4) {
+                0 => 0,
+                1 => i32::MAX,
+                2 => 1 << 30,
+                _ => rng.i32(0..=i32::MAX),
+            })
+            .collect(),
+        shift: (0..channels).map(|_| rng.i32(-31..=30)).collect(),
+    }
+}
+
+fn random_tables(rng: &mut fastrand::Rng, channels: usize, reduction: usize) -> Tables {
+    if rng.u8(0..4) == 0 {
+        extreme_tables(rng, channels)
+    } else {
+        tables(rng, channels, reduction)
+    }
+}
+
+/// `bias - zp * sum_k w[n, k]`, wrapping: what the exporter stores with packed weights.
+fn folded_bias(q: &Requant<'_>, w: &[i8], n: usize, k: usize) -> Vec<i32> {
+    (0..n)
+        .map(|row| {
+            let sum: i32 = w[row * k..(row + 1) * k]
+                .iter()
+                .map(|&v| i32::from(v))
+                .sum();
+            let bias = q.bias.map_or(0, |b| b[row]);
+            bias.wrapping_sub(q.input_zero_point.wrapping_mul(sum))
+        })
+        .collect()
+}
+
+fn packed(w: &[i8], n: usize, k: usize) -> Vec<i8> {
+    let mut out = vec![0i8; gemm::packed_len(n, k)];
+    gemm::pack(n, k, |row, col| w[row * k + col], &mut out);
+    out
+}
+
+/// Sometimes the extreme int8 values only.
+fn random_values(rng: &mut fastrand::Rng, n: usize) -> Vec<i8> {
+    if rng.u8(0..5) == 0 {
+        (0..n)
+            .map(|_| if rng.bool() { i8::MIN } else { i8::MAX })
+            .collect()
+    } else {
+        random_i8(rng, n)
+    }
+}
+
+fn random_rounding(rng: &mut fastrand::Rng) -> Rounding {
+    if rng.bool() {
+        Rounding::Double
+    } else {
+        Rounding::Single
+    }
+}
+
+#[test]
+fn conv_gemm_matches_the_reference_conv() {
+    let isas = isas();
+    let mut rng = fastrand::Rng::with_seed(0x5eed_0001);
+    for case in 0..CASES {
+        let mut g = random_geometry(&mut rng, false);
+        // Wider channel ranges than the oracle tests: cross the 8-channel block and the
+        // 4-step group boundaries.
+        g.in_c = rng.usize(1..=21);
+        g.out_c = rng.usize(1..=21);
+        let k = g.kernel_h * g.kernel_w * g.in_c;
+        let x = random_values(&mut rng, g.batch * g.in_h * g.in_w * g.in_c);
+        let w = random_values(&mut rng, g.out_c * k);
+        let t = random_tables(&mut rng, g.out_c, k);
+        let rounding = random_rounding(&mut rng);
+        let q = requant(&mut rng, &t, rounding);
+        let rows = g.batch * g.out_h * g.out_w;
+        let mut expected = vec![0i8; rows * g.out_c];
+        scalar::conv2d(&g, &q, &x, &w, &mut expected);
+
+        let folded = folded_bias(&q, &w, g.out_c, k);
+        let qp = Requant {
+            bias: Some(&folded),
+            ..q
+        };
+        let wp = packed(&w, g.out_c, k);
+        let a = gemm::Rows::Conv {
+            geometry: &g,
+            input: &x,
+            zero_point: q.input_zero_point as i8,
+        };
+        for &isa in &isas {
+            let mut scratch = vec![0i8; gemm::scratch_len(k)];
+            let mut out = vec![0i8; rows * g.out_c];
+            gemm::gemm(isa, rows, g.out_c, k, a, &wp, &qp, &mut scratch, &mut out).unwrap();
+            assert_eq!(out, expected, "case {case} isa {isa:?} {g:?} {rounding:?}");
+        }
+    }
+}
+
+#[test]
+fn pointwise_conv_reads_rows_in_place() {
+    let isas = isas();
+    let mut rng = fastrand::Rng::with_seed(0x5eed_0002);
+    for case in 0..CASES / 2 {
+        let mut g = random_geometry(&mut rng, false);
+        (g.kernel_h, g.kernel_w, g.stride_h, g.stride_w) = (1, 1, 1, 1);
+        (g.pad_top, g.pad_left, g.out_h, g.out_w) = (0, 0, g.in_h, g.in_w);
+        g.in_c = 4 * rng.usize(1..=10);
+        g.out_c = rng.usize(1..=40);
+        assert!(gemm::conv_rows_are_input(&g));
+        let k = g.in_c;
+        let x = random_values(&mut rng, g.batch * g.in_h * g.in_w * k);
+        let w = random_values(&mut rng, g.out_c * k);
+        let t = random_tables(&mut rng, g.out_c, k);
+        let rounding = random_rounding(&mut rng);
+        let q = requant(&mut rng, &t, rounding);
+        let rows = g.batch * g.out_h * g.out_w;
+        let mut expected = vec![0i8; rows * g.out_c];
+        scalar::conv2d(&g, &q, &x, &w, &mut expected);
+        let folded = folded_bias(&q, &w, g.out_c, k);
+        let qp = Requant {
+            bias: Some(&folded),
+            ..q
+        };
+        let wp = packed(&w, g.out_c, k);
+        for &isa in &isas {
+            let mut out = vec![0i8; rows * g.out_c];
+            // No scratch: dense rows whose depth is a multiple of 4 are read in place.
+            gemm::gemm(
+                isa,
+                rows,
+                g.out_c,
+                k,
+                gemm::Rows::Dense(&x),
+                &wp,
+                &qp,
+                &mut [],
+                &mut out,
+            )
+            .unwrap();
+            assert_eq!(out, expected, "case {case} isa {isa:?} {g:?}");
+        }
+    }
+}
+
+#[test]
+fn fully_connected_gemm_matches_the_reference() {
+    let isas = isas();
+    let mut rng = fastrand::Rng::with_seed(0x5eed_0003);
+    for case in 0..CASES {
+        let rows = rng.usize(1..=9);
+        let depth = rng.usize(1..=70);
+        let units = rng.usize(1..=35);
+        let g = FullyConnectedGeometry {
+            rows,
+            depth,
+            units,
+            weight_zero_point: 0,
+        };
+        let x = random_values(&mut rng, rows * depth);
+        let w = random_values(&mut rng, units * depth);
+        let t = random_tables(&mut rng, units, depth);
+        let rounding = random_rounding(&mut rng);
+        let q = requant(&mut rng, &t, rounding);
+        let mut expected = vec![0i8; rows * units];
+        scalar::fully_connected(&g, &q, &x, &w, &mut expected);
+        let folded = folded_bias(&q, &w, units, depth);
+        let qp = Requant {
+            bias: Some(&folded),
+            ..q
+        };
+        let wp = packed(&w, units, depth);
+        for &isa in &isas {
+            let mut scratch = vec![0i8; gemm::scratch_len(depth)];
+            let mut out = vec![0i8; rows * units];
+            let a = gemm::Rows::Dense(&x);
+            gemm::gemm(isa, rows, units, depth, a, &wp, &qp, &mut scratch, &mut out).unwrap();
+            assert_eq!(out, expected, "case {case} isa {isa:?} {g:?}");
+        }
+    }
+}
+
+#[test]
+fn depthwise_matches_the_reference() {
+    let isas = isas();
+    let mut rng = fastrand::Rng::with_seed(0x5eed_0004);
+    for case in 0..CASES {
+        let mut g: ConvGeometry = random_geometry(&mut rng, true);
+        // Channel counts around the 8- and 16-lane steps; multiplier 1 is the fast path.
+        g.in_c = rng.usize(1..=40);
+        g.depth_multiplier = if rng.u8(0..4) == 0 { 2 } else { 1 };
+        g.out_c = g.in_c * g.depth_multiplier;
+        let x = random_values(&mut rng, g.batch * g.in_h * g.in_w * g.in_c);
+        let w = random_values(&mut rng, g.kernel_h * g.kernel_w * g.out_c);
+        let t = random_tables(&mut rng, g.out_c, g.kernel_h * g.kernel_w);
+        let rounding = random_rounding(&mut rng);
+        let q = requant(&mut rng, &t, rounding);
+        let n = g.batch * g.out_h * g.out_w * g.out_c;
+        let mut expected = vec![0i8; n];
+        scalar::depthwise_conv2d(&g, &q, &x, &w, &mut expected);
+        for &isa in &isas {
+            let mut out = vec![0i8; n];
+            depthwise::depthwise_conv2d(isa, &g, &q, &x, &w, &mut out);
+            assert_eq!(out, expected, "case {case} isa {isa:?} {g:?}");
+        }
+    }
+}
+
+#[test]
+fn short_buffers_are_refused_not_read() {
+    let q = Requant {
+        bias: None,
+        multiplier: &[1 << 30; 8],
+        shift: &[0; 8],
+        input_zero_point: 0,
+        output_zero_point: 0,
+        act_min: -128,
+        act_max: 127,
+        rounding: Rounding::Double,
+    };
+    let w = vec![1i8; gemm::packed_len(8, 16)];
+    let x = vec![1i8; 2 * 16];
+    let mut out = vec![0i8; 2 * 8];
+    for isa in isas() {
+        let dense = gemm::Rows::Dense(&x);
+        let short_w = gemm::gemm(isa, 2, 8, 16, dense, &w[..10], &q, &mut [], &mut out);
+        assert_eq!(short_w, Err(gemm::ShapeMismatch));
+        let rows = gemm::Rows::Dense(&x[..20]);
+        assert!(gemm::gemm(isa, 2, 8, 16, rows, &w, &q, &mut [], &mut out).is_err());
+        let rows = gemm::Rows::Dense(&x);
+        assert!(gemm::gemm(isa, 2, 8, 16, rows, &w, &q, &mut [], &mut out[..10]).is_err());
+        // Depth 15 needs scratch to pad the rows.
+        let rows = gemm::Rows::Dense(&x[..30]);
+        assert!(gemm::gemm(isa, 2, 8, 15, rows, &w, &q, &mut [], &mut out).is_err());
+        assert!(gemm::gemm(
+            isa,
+            2,
+            8,
+            16,
+            gemm::Rows::Dense(&x),
+            &w,
+            &q,
+            &mut [],
+            &mut out
+        )
+        .is_ok());
+    }
+}
+
+#[test]
+fn add_matches_the_reference() {
+    let isas = isas();
+    let mut rng = fastrand::Rng::with_seed(0x5eed_0005);
+    for case in 0..CASES {
+        let act_min = rng.i32(-128..0);
+        let realistic = rng.bool();
+        let multiplier = |rng: &mut fastrand::Rng| {
+            if realistic {
+                rng.i32(1 << 30..=i32::MAX)
+            } else {
+                rng.i32(0..=i32::MAX)
+            }
+        };
+        let p = edgeq_runtime::format::AddParams {
+            input1_zero_point: rng.i32(-128..128),
+            input2_zero_point: rng.i32(-128..128),
+            output_zero_point: rng.i32(-128..128),
+            left_shift: if realistic { 20 } else { rng.i32(0..=20) },
+            input1_multiplier: multiplier(&mut rng),
+            input1_shift: if realistic {
+                rng.i32(-3..=0)
+            } else {
+                rng.i32(-31..=30)
+            },
+            input2_multiplier: multiplier(&mut rng),
+            input2_shift: if realistic {
+                rng.i32(-3..=0)
+            } else {
+                rng.i32(-31..=30)
+            },
+            output_multiplier: multiplier(&mut rng),
+            output_shift: if realistic {
+                rng.i32(-22..=-15)
+            } else {
+                rng.i32(-31..=30)
+            },
+            act_min,
+            act_max: rng.i32(act_min..128),
+            ..Default::default()
+        };
+        let n = rng.usize(0..100);
+        let (a, b) = (random_values(&mut rng, n), random_values(&mut rng, n));
+        let mut expected = vec![0i8; n];
+        scalar::add(&p, &a, &b, &mut expected);
+        for &isa in &isas {
+            let mut out = vec![0i8; n];
+            edgeq_runtime::kernels::elementwise::add(isa, &p, &a, &b, &mut out);
+            assert_eq!(out, expected, "case {case} isa {isa:?} {p:?}");
+        }
+    }
+}
