@@ -2,17 +2,23 @@
 
 use std::vec::Vec;
 
+/// 16 bytes at a 16-byte aligned address (`u128` is only 8-aligned on some targets, armv7
+/// among them).
+#[repr(C, align(16))]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Chunk([u8; 16]);
+
 /// Model bytes owned in 16-byte aligned storage.
 pub struct ModelBytes {
-    storage: Vec<u128>,
+    storage: Vec<Chunk>,
     len: usize,
 }
 
 impl ModelBytes {
     /// Copies `bytes` into aligned storage.
     pub fn copy_from(bytes: &[u8]) -> Self {
-        let mut storage = std::vec![0u128; bytes.len().div_ceil(16)];
-        bytemuck::cast_slice_mut::<u128, u8>(&mut storage)[..bytes.len()].copy_from_slice(bytes);
+        let mut storage = std::vec![Chunk([0; 16]); bytes.len().div_ceil(16)];
+        bytemuck::cast_slice_mut::<Chunk, u8>(&mut storage)[..bytes.len()].copy_from_slice(bytes);
         Self {
             storage,
             len: bytes.len(),
@@ -21,7 +27,7 @@ impl ModelBytes {
 
     /// The bytes (16-byte aligned).
     pub fn bytes(&self) -> &[u8] {
-        &bytemuck::cast_slice::<u128, u8>(&self.storage)[..self.len]
+        &bytemuck::cast_slice::<Chunk, u8>(&self.storage)[..self.len]
     }
 }
 

@@ -327,7 +327,6 @@ fn add_matches_the_reference() {
             },
             act_min,
             act_max: rng.i32(act_min..128),
-            ..Default::default()
         };
         let n = rng.usize(0..100);
         let (a, b) = (random_values(&mut rng, n), random_values(&mut rng, n));

@@ -31,6 +31,18 @@ pub fn depthwise_conv2d(
     }
 }
 
+/// Calls `f((batch, oy, ox))` for every output pixel, in memory order.
+#[inline(always)]
+pub(crate) fn for_each_pixel(g: &ConvGeometry, mut f: impl FnMut((usize, usize, usize))) {
+    for b in 0..g.batch {
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                f((b, oy, ox));
+            }
+        }
+    }
+}
+
 /// The valid taps of output pixel `(oy, ox)`: `(tap index, input pixel index)` pairs, in
 /// the reference kernel's order. At most `KH * KW`.
 #[inline(always)]

@@ -307,12 +307,21 @@ fn gather_conv_row(g: &ConvGeometry, input: &[i8], zero_point: i8, m: usize, row
     let (b, oy, ox) = (m / pixels, (m % pixels) / g.out_w, m % g.out_w);
     let c = g.in_c;
     let mut pos = 0;
+    let span = g.kernel_w * c; // one kernel row, contiguous in the input when dilation_w = 1
+    let x0 = (ox * g.stride_w).wrapping_sub(g.pad_left);
+    let row_inside = g.dilation_w == 1 && x0 < g.in_w && x0 + g.kernel_w <= g.in_w;
     for ky in 0..g.kernel_h {
         let iy = (oy * g.stride_h + ky * g.dilation_h).wrapping_sub(g.pad_top);
+        // Out-of-range coordinates wrapped to huge values, so one compare each.
+        if iy < g.in_h && row_inside {
+            let start = ((b * g.in_h + iy) * g.in_w + x0) * c;
+            row[pos..pos + span].copy_from_slice(&input[start..start + span]);
+            pos += span;
+            continue;
+        }
         for kx in 0..g.kernel_w {
             let ix = (ox * g.stride_w + kx * g.dilation_w).wrapping_sub(g.pad_left);
             let dst = &mut row[pos..pos + c];
-            // Out-of-range coordinates wrapped to huge values, so one compare each.
             if iy < g.in_h && ix < g.in_w {
                 dst.copy_from_slice(&input[((b * g.in_h + iy) * g.in_w + ix) * c..][..c]);
             } else {

@@ -30,12 +30,8 @@ fn geometry(c: &Check<'_, '_>) -> Result<(usize, usize, usize)> {
         WEIGHT_LAYOUT_PACKED_8X4 if weights.rank == 4 && output.rank >= 1 => {
             let units = output.dims[usize::from(output.rank) - 1] as usize;
             let [blocks, groups, nr, kr] = dims(weights);
-            let rows = if units == 0 {
-                0
-            } else {
-                output.size as usize / units
-            };
-            let depth = if rows == 0 { 0 } else { elements / rows };
+            let rows = (output.size as usize).checked_div(units).unwrap_or(0);
+            let depth = elements.checked_div(rows).unwrap_or(0);
             let ok = [blocks, groups, nr, kr]
                 == [
                     units.div_ceil(gemm::NR),

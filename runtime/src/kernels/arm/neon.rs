@@ -7,7 +7,7 @@
 
 use core::arch::aarch64::*;
 
-use crate::kernels::depthwise::{depthwise_channel, for_each_tap};
+use crate::kernels::depthwise::{depthwise_channel, for_each_pixel, for_each_tap};
 use crate::kernels::gemm::{Block, KR, NR};
 use crate::kernels::{ConvGeometry, Requant};
 use crate::quant::Rounding;
@@ -222,47 +222,43 @@ pub(crate) fn depthwise_conv2d(
     let table = |t: &[i32], c0: usize| -> [i32; NR] { t[c0..c0 + NR].try_into().unwrap_or(zeros) };
     // SAFETY: NEON is baseline on aarch64.
     let zero_point = unsafe { vdupq_n_s16(q.input_zero_point as i16) };
-    for b in 0..g.batch {
-        for oy in 0..g.out_h {
-            for ox in 0..g.out_w {
-                let out_base = ((b * g.out_h + oy) * g.out_w + ox) * c;
-                let mut c0 = 0;
-                while c0 + 8 <= c {
-                    // SAFETY: NEON is baseline; each tap reads 8 bytes at offsets whose
-                    // channel `c0 + 8 <= c` keeps them inside `input` and `filter` (the
-                    // dispatcher checked both lengths).
-                    let (lo, hi) = unsafe {
-                        let (mut lo, mut hi) = (vdupq_n_s32(0), vdupq_n_s32(0));
-                        for_each_tap(g, b, oy, ox, |tap, pixel| {
-                            let x = vld1_s8(input.as_ptr().add(pixel * c + c0));
-                            let w = vld1_s8(filter.as_ptr().add(tap * c + c0));
-                            let x = vsubq_s16(vmovl_s8(x), zero_point);
-                            let w = vmovl_s8(w);
-                            lo = vmlal_s16(lo, vget_low_s16(x), vget_low_s16(w));
-                            hi = vmlal_high_s16(hi, x, w);
-                        });
-                        (lo, hi)
-                    };
-                    let (bias, multiplier, shift) = (
-                        q.bias.map_or(zeros, |t| table(t, c0)),
-                        table(q.multiplier, c0),
-                        table(q.shift, c0),
-                    );
-                    let block = Block {
-                        bias: &bias,
-                        multiplier: &multiplier,
-                        shift: &shift,
-                    };
-                    output[out_base + c0..][..8]
-                        .copy_from_slice(&requantize_block(lo, hi, &block, q));
-                    c0 += 8;
-                }
-                for ch in c0..c {
-                    output[out_base + ch] = depthwise_channel(g, q, input, filter, (b, oy, ox), ch);
-                }
-            }
-        }
+    let out_at = |(b, oy, ox): (usize, usize, usize)| ((b * g.out_h + oy) * g.out_w + ox) * c;
+    // Channel blocks outermost: each block's requantization constants load once per op.
+    let mut c0 = 0;
+    while c0 + 8 <= c {
+        let (bias, multiplier, shift) = (
+            q.bias.map_or(zeros, |t| table(t, c0)),
+            table(q.multiplier, c0),
+            table(q.shift, c0),
+        );
+        let r0 = Requant4::new(&bias, &multiplier, &shift, 0, q);
+        let r1 = Requant4::new(&bias, &multiplier, &shift, 4, q);
+        for_each_pixel(g, |(b, oy, ox)| {
+            // SAFETY: NEON is baseline; each tap reads 8 bytes at offsets whose channel
+            // `c0 + 8 <= c` keeps them inside `input` and `filter` (the dispatcher checked
+            // both lengths).
+            let (lo, hi) = unsafe {
+                let (mut lo, mut hi) = (vdupq_n_s32(0), vdupq_n_s32(0));
+                for_each_tap(g, b, oy, ox, |tap, pixel| {
+                    let x = vld1_s8(input.as_ptr().add(pixel * c + c0));
+                    let w = vld1_s8(filter.as_ptr().add(tap * c + c0));
+                    let x = vsubq_s16(vmovl_s8(x), zero_point);
+                    let w = vmovl_s8(w);
+                    lo = vmlal_s16(lo, vget_low_s16(x), vget_low_s16(w));
+                    hi = vmlal_high_s16(hi, x, w);
+                });
+                (lo, hi)
+            };
+            let base = out_at((b, oy, ox)) + c0;
+            output[base..base + 8].copy_from_slice(&narrow(r0.apply(lo), r1.apply(hi)));
+        });
+        c0 += 8;
     }
+    for_each_pixel(g, |pixel| {
+        for ch in c0..c {
+            output[out_at(pixel) + ch] = depthwise_channel(g, q, input, filter, pixel, ch);
+        }
+    });
 }
 
 /// Element-wise ADD is left to the scalar kernel on Arm for now (returns 0 elements done).

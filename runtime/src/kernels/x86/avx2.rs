@@ -8,7 +8,7 @@
 use core::arch::x86_64::*;
 
 use crate::format::AddParams;
-use crate::kernels::depthwise::{depthwise_channel, for_each_tap};
+use crate::kernels::depthwise::{depthwise_channel, for_each_pixel, for_each_tap};
 use crate::kernels::gemm::{Block, KR, NR};
 use crate::kernels::{ConvGeometry, Requant};
 use crate::quant::Rounding;
@@ -236,41 +236,42 @@ fn depthwise_avx2(
         let x = _mm_sub_epi16(_mm_cvtepi8_epi16(x), zero_point);
         _mm_mullo_epi16(x, _mm_cvtepi8_epi16(w))
     };
-    for b in 0..g.batch {
-        for oy in 0..g.out_h {
-            for ox in 0..g.out_w {
-                let out_base = ((b * g.out_h + oy) * g.out_w + ox) * c;
-                let mut c0 = 0;
-                while c0 + 16 <= c {
-                    let (mut acc0, mut acc1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-                    for_each_tap(g, b, oy, ox, |tap, pixel| {
-                        let (xi, wi) = (pixel * c + c0, tap * c + c0);
-                        let p0 = product8(xi, wi);
-                        let p1 = product8(xi + 8, wi + 8);
-                        acc0 = _mm256_add_epi32(acc0, _mm256_cvtepi16_epi32(p0));
-                        acc1 = _mm256_add_epi32(acc1, _mm256_cvtepi16_epi32(p1));
-                    });
-                    let lo = narrow(requant8(c0).apply(acc0));
-                    let hi = narrow(requant8(c0 + 8).apply(acc1));
-                    output[out_base + c0..][..8].copy_from_slice(&lo);
-                    output[out_base + c0 + 8..][..8].copy_from_slice(&hi);
-                    c0 += 16;
-                }
-                if c0 + 8 <= c {
-                    let mut acc = _mm256_setzero_si256();
-                    for_each_tap(g, b, oy, ox, |tap, pixel| {
-                        let p = product8(pixel * c + c0, tap * c + c0);
-                        acc = _mm256_add_epi32(acc, _mm256_cvtepi16_epi32(p));
-                    });
-                    output[out_base + c0..][..8].copy_from_slice(&narrow(requant8(c0).apply(acc)));
-                    c0 += 8;
-                }
-                for ch in c0..c {
-                    output[out_base + ch] = depthwise_channel(g, q, input, filter, (b, oy, ox), ch);
-                }
-            }
-        }
+    // Channel blocks outermost: each block's requantization constants load once per op.
+    let out_at = |(b, oy, ox): (usize, usize, usize)| ((b * g.out_h + oy) * g.out_w + ox) * c;
+    let mut c0 = 0;
+    while c0 + 16 <= c {
+        let (r0, r1) = (requant8(c0), requant8(c0 + 8));
+        for_each_pixel(g, |(b, oy, ox)| {
+            let (mut acc0, mut acc1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            for_each_tap(g, b, oy, ox, |tap, pixel| {
+                let (xi, wi) = (pixel * c + c0, tap * c + c0);
+                acc0 = _mm256_add_epi32(acc0, _mm256_cvtepi16_epi32(product8(xi, wi)));
+                acc1 = _mm256_add_epi32(acc1, _mm256_cvtepi16_epi32(product8(xi + 8, wi + 8)));
+            });
+            let base = out_at((b, oy, ox)) + c0;
+            output[base..base + 8].copy_from_slice(&narrow(r0.apply(acc0)));
+            output[base + 8..base + 16].copy_from_slice(&narrow(r1.apply(acc1)));
+        });
+        c0 += 16;
     }
+    if c0 + 8 <= c {
+        let r0 = requant8(c0);
+        for_each_pixel(g, |(b, oy, ox)| {
+            let mut acc = _mm256_setzero_si256();
+            for_each_tap(g, b, oy, ox, |tap, pixel| {
+                let p = product8(pixel * c + c0, tap * c + c0);
+                acc = _mm256_add_epi32(acc, _mm256_cvtepi16_epi32(p));
+            });
+            let base = out_at((b, oy, ox)) + c0;
+            output[base..base + 8].copy_from_slice(&narrow(r0.apply(acc)));
+        });
+        c0 += 8;
+    }
+    for_each_pixel(g, |pixel| {
+        for ch in c0..c {
+            output[out_at(pixel) + ch] = depthwise_channel(g, q, input, filter, pixel, ch);
+        }
+    });
 }
 
 /// `MultiplyByQuantizedMultiplier` (double rounding) with one multiplier and shift for all
