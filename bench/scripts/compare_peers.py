@@ -125,7 +125,7 @@ def main():
             row = {
                 "edgeq": edgeq(tflite, args.runs, args.warmup, tmp),
                 "litert_xnnpack": litert(tflite, args.runs, args.warmup, True),
-                "litert_ref": litert(tflite, args.runs, args.warmup, False),
+                "litert_no_xnnpack": litert(tflite, args.runs, args.warmup, False),
             }
             onnx_path = os.path.join(args.onnx_dir, onnx)
             if os.path.exists(onnx_path):
@@ -135,7 +135,7 @@ def main():
             results[name] = row
             print(f"done: {name}", file=sys.stderr)
 
-    cols = ["edgeq", "litert_xnnpack", "litert_ref", "onnxruntime"]
+    cols = ["edgeq", "litert_xnnpack", "litert_no_xnnpack", "onnxruntime"]
     print(f"single thread, batch 1, min (p50) us over {args.runs} runs after {args.warmup} warm-up")
     print(f"| model | {' | '.join(cols)} | edgeq / best peer |")
     print("|---|" + "---:|" * (len(cols) + 1))
