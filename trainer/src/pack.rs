@@ -141,28 +141,13 @@ fn conv_geometry(
     x: usize,
     y: usize,
     p: &ConvParams,
-    (kernel_h, kernel_w): (usize, usize),
+    kernel: (usize, usize),
 ) -> ConvGeometry {
-    let (xd, yd) = (&builder.tensors[x].dims, &builder.tensors[y].dims);
-    let dim = |d: &Vec<usize>, i: usize| d.get(i).copied().unwrap_or(1);
-    ConvGeometry {
-        batch: dim(xd, 0),
-        in_h: dim(xd, 1),
-        in_w: dim(xd, 2),
-        in_c: dim(xd, 3),
-        out_h: dim(yd, 1),
-        out_w: dim(yd, 2),
-        out_c: dim(yd, 3),
-        kernel_h,
-        kernel_w,
-        stride_h: usize::from(p.stride_h),
-        stride_w: usize::from(p.stride_w),
-        dilation_h: usize::from(p.dilation_h),
-        dilation_w: usize::from(p.dilation_w),
-        pad_top: usize::from(p.pad_top),
-        pad_left: usize::from(p.pad_left),
-        depth_multiplier: 1,
-    }
+    let nhwc = |t: usize| -> [usize; 4] {
+        let d = &builder.tensors[t].dims;
+        std::array::from_fn(|i| d.get(i).copied().unwrap_or(1))
+    };
+    ConvGeometry::from_params(nhwc(x), nhwc(y), kernel, p)
 }
 
 #[cfg(test)]

@@ -128,6 +128,37 @@ pub struct ConvGeometry {
     pub depth_multiplier: usize,
 }
 
+impl ConvGeometry {
+    /// From NHWC input and output dims, the kernel size and the op's parameters.
+    pub fn from_params(
+        input: [usize; 4],
+        output: [usize; 4],
+        (kernel_h, kernel_w): (usize, usize),
+        p: &crate::format::ConvParams,
+    ) -> Self {
+        let [batch, in_h, in_w, in_c] = input;
+        let [_, out_h, out_w, out_c] = output;
+        Self {
+            batch,
+            in_h,
+            in_w,
+            in_c,
+            out_h,
+            out_w,
+            out_c,
+            kernel_h,
+            kernel_w,
+            stride_h: usize::from(p.stride_h),
+            stride_w: usize::from(p.stride_w),
+            dilation_h: usize::from(p.dilation_h),
+            dilation_w: usize::from(p.dilation_w),
+            pad_top: usize::from(p.pad_top),
+            pad_left: usize::from(p.pad_left),
+            depth_multiplier: usize::from(p.depth_multiplier).max(1),
+        }
+    }
+}
+
 /// Shape facts of a fully connected op: `[rows, depth] x [units, depth]^T`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FullyConnectedGeometry {

@@ -23,8 +23,8 @@ fn geometry(c: &Check<'_, '_>) -> Result<(ConvGeometry, ConvParams)> {
     if filter.storage != Storage::Const as u8 {
         return Err(c.err("filter must be constant"));
     }
-    let [n, in_h, in_w, in_c] = dims(input);
-    let [on, out_h, out_w, out_c] = dims(output);
+    let [n, _, _, in_c] = dims(input);
+    let [on, _, _, out_c] = dims(output);
     let depthwise = c.kind == OpKind::DepthwiseConv2d;
     let depth_multiplier = usize::from(p.depth_multiplier);
     let (kernel_h, kernel_w, filter_ok) = match p.weight_layout {
@@ -63,24 +63,7 @@ fn geometry(c: &Check<'_, '_>) -> Result<(ConvGeometry, ConvParams)> {
     if reduction > MAX_REDUCTION {
         return Err(c.err("kernel reduction above 65536 elements"));
     }
-    let g = ConvGeometry {
-        batch: n,
-        in_h,
-        in_w,
-        in_c,
-        out_h,
-        out_w,
-        out_c,
-        kernel_h,
-        kernel_w,
-        stride_h: usize::from(p.stride_h),
-        stride_w: usize::from(p.stride_w),
-        dilation_h: usize::from(p.dilation_h),
-        dilation_w: usize::from(p.dilation_w),
-        pad_top: usize::from(p.pad_top),
-        pad_left: usize::from(p.pad_left),
-        depth_multiplier: depth_multiplier.max(1),
-    };
+    let g = ConvGeometry::from_params(dims(input), dims(output), (kernel_h, kernel_w), &p);
     Ok((g, p))
 }
 
