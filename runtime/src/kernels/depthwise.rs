@@ -32,6 +32,10 @@ pub fn depthwise_conv2d(
 }
 
 /// Calls `f((batch, oy, ox))` for every output pixel, in memory order.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)] // SIMD helpers
 #[inline(always)]
 pub(crate) fn for_each_pixel(g: &ConvGeometry, mut f: impl FnMut((usize, usize, usize))) {
     for b in 0..g.batch {
@@ -45,6 +49,10 @@ pub(crate) fn for_each_pixel(g: &ConvGeometry, mut f: impl FnMut((usize, usize, 
 
 /// The valid taps of output pixel `(oy, ox)`: `(tap index, input pixel index)` pairs, in
 /// the reference kernel's order. At most `KH * KW`.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)] // SIMD helpers
 #[inline(always)]
 pub(crate) fn for_each_tap(
     g: &ConvGeometry,
@@ -69,6 +77,10 @@ pub(crate) fn for_each_tap(
 
 /// One channel of one output pixel, by the reference formula (the SIMD kernels' channel
 /// tail).
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)] // SIMD helpers
 pub(crate) fn depthwise_channel(
     g: &ConvGeometry,
     q: &Requant<'_>,

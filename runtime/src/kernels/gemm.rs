@@ -258,7 +258,10 @@ fn micro_kernel<const R: usize>(
     match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => super::x86::gemm_tile::<R>(a, w, block, q),
-        #[cfg(target_arch = "aarch64")]
+        #[cfg(any(
+            target_arch = "aarch64",
+            all(target_arch = "arm", feature = "armv7-neon")
+        ))]
         Isa::Neon => super::arm::gemm_tile::<R>(a, w, block, q),
         #[cfg(target_arch = "aarch64")]
         Isa::NeonDotprod => super::arm::gemm_tile_dotprod::<R>(a, w, block, q),

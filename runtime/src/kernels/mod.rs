@@ -2,7 +2,10 @@
 //! per-ISA inner loops in `x86` (AVX2) and `arm` (NEON, NEON+dotprod) behind one dispatch
 //! point, [`Isa`]. Every fast path agrees with the oracle bit for bit.
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(any(
+    target_arch = "aarch64",
+    all(target_arch = "arm", feature = "armv7-neon")
+))]
 mod arm;
 pub mod depthwise;
 pub mod elementwise;
@@ -77,7 +80,7 @@ fn arm_has_neon() -> bool {
     // Baseline on aarch64; armv7 needs the NEON target feature at compile time.
     #[cfg(target_arch = "aarch64")]
     return true;
-    #[cfg(all(target_arch = "arm", target_feature = "neon"))]
+    #[cfg(all(target_arch = "arm", feature = "armv7-neon"))]
     return true;
     false
 }

@@ -1,5 +1,12 @@
-//! aarch64 kernels. Callers dispatch here only after the ISA's `is_available()`.
+//! Arm kernels: aarch64 NEON and NEON+dotprod (intrinsics), armv7 NEON (inline assembly).
+//! Callers dispatch here only after the ISA's `is_available()`.
 
+#[cfg(target_arch = "aarch64")]
 mod neon;
+#[cfg(all(target_arch = "arm", feature = "armv7-neon"))]
+mod neon_v7;
 
+#[cfg(target_arch = "aarch64")]
 pub(crate) use neon::{add, depthwise_conv2d, gemm_tile, gemm_tile_dotprod};
+#[cfg(all(target_arch = "arm", feature = "armv7-neon"))]
+pub(crate) use neon_v7::gemm_tile;
