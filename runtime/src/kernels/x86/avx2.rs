@@ -27,6 +27,7 @@ struct Requant8 {
 }
 
 impl Requant8 {
+    #[inline]
     #[target_feature(enable = "avx2")]
     fn new(block: &Block<'_>, q: &Requant<'_>) -> Self {
         let load = |t: &[i32; NR]| {
@@ -45,6 +46,7 @@ impl Requant8 {
     }
 
     /// int32 accumulators to int8 values (still in int32 lanes).
+    #[inline]
     #[target_feature(enable = "avx2")]
     fn apply(&self, acc: __m256i) -> __m256i {
         let x = _mm256_add_epi32(acc, self.bias); // wrapping, as the reference
@@ -68,6 +70,7 @@ impl Requant8 {
 /// gemmlowp's `SaturatingRoundingDoublingHighMul` for `b >= 0` (the loader rejects negative
 /// multipliers, so its one saturating case never occurs). Its round-half-away-from-zero of
 /// `a*b / 2^31` equals `floor((a*b + 2^30) / 2^31)` for every product.
+#[inline]
 #[target_feature(enable = "avx2")]
 fn doubling_high_mul(a: __m256i, b: __m256i) -> __m256i {
     let nudge = _mm256_set1_epi64x(1 << 30);
@@ -81,6 +84,7 @@ fn doubling_high_mul(a: __m256i, b: __m256i) -> __m256i {
 }
 
 /// gemmlowp's `RoundingDivideByPOT` with per-lane exponents in `0..=31`.
+#[inline]
 #[target_feature(enable = "avx2")]
 fn rounding_divide_by_pot(x: __m256i, exponent: __m256i) -> __m256i {
     let one = _mm256_set1_epi32(1);
@@ -95,6 +99,7 @@ fn rounding_divide_by_pot(x: __m256i, exponent: __m256i) -> __m256i {
 /// `(x * m + 2^(30 - shift)) >> (31 - shift)` in 64 bits, clamped to `[lo, hi]`.
 /// AVX2 has no 64-bit arithmetic shift: `v + 2^62` is non-negative (|x * m| < 2^62), so a
 /// logical shift of it, minus `2^62 >> s`, is the arithmetic shift of `v`.
+#[inline]
 #[target_feature(enable = "avx2")]
 fn single_rounding(x: __m256i, m: __m256i, shift: __m256i, lo: __m256i, hi: __m256i) -> __m256i {
     let total = _mm256_sub_epi32(_mm256_set1_epi32(31), shift); // 1..=62
@@ -122,6 +127,7 @@ fn single_rounding(x: __m256i, m: __m256i, shift: __m256i, lo: __m256i, hi: __m2
 }
 
 /// Narrows 8 int32 lanes holding int8 values to 8 bytes.
+#[inline]
 #[target_feature(enable = "avx2")]
 fn narrow(v: __m256i) -> [i8; 8] {
     let words = _mm256_packs_epi32(v, v); // [0..4, 0..4 | 4..8, 4..8]
@@ -276,6 +282,7 @@ fn depthwise_avx2(
 
 /// `MultiplyByQuantizedMultiplier` (double rounding) with one multiplier and shift for all
 /// lanes.
+#[inline]
 #[target_feature(enable = "avx2")]
 fn multiply_by_quantized_multiplier(x: __m256i, multiplier: i32, shift: i32) -> __m256i {
     let left = _mm256_set1_epi32(shift.max(0));
