@@ -90,36 +90,13 @@ pub struct ShapeMismatch;
 
 /// Requantization constants of one block of [`NR`] output channels.
 #[derive(Clone, Copy, Debug)]
-pub struct Block {
-    /// Bias (folded, for the GEMM).
-    pub bias: [i32; NR],
+pub struct Block<'a> {
+    /// Folded bias.
+    pub bias: &'a [i32; NR],
     /// Q0.31 multipliers (non-negative, checked at load).
-    pub multiplier: [i32; NR],
+    pub multiplier: &'a [i32; NR],
     /// Shifts in `-31..=30`.
-    pub shift: [i32; NR],
-}
-
-impl Block {
-    /// Channels `c0..c0 + NR` of `q`'s tables, zero past channel `channels` (and for a
-    /// missing bias). The tables hold at least `channels` entries.
-    #[inline]
-    pub fn at(q: &Requant<'_>, c0: usize, channels: usize) -> Self {
-        let take = |t: &[i32]| -> [i32; NR] {
-            core::array::from_fn(|i| if c0 + i < channels { t[c0 + i] } else { 0 })
-        };
-        Self {
-            bias: q.bias.map_or([0; NR], take),
-            multiplier: take(q.multiplier),
-            shift: take(q.shift),
-        }
-    }
-}
-
-/// Reduction groups a micro-kernel may read: bounded by the weight block and every row.
-#[inline]
-pub(crate) fn groups<const R: usize>(a: &[&[i8]; R], w: &[i8]) -> usize {
-    a.iter()
-        .fold(w.len() / (NR * KR), |g, row| g.min(row.len() / KR))
+    pub shift: &'a [i32; NR],
 }
 
 /// `out[m, n]` for `m < rows`, `n < outputs`, reduction depth `depth`; `w` packed by
@@ -231,13 +208,35 @@ impl Tile<'_> {
             }
         };
         let q = self.q;
+        let zeros = [0i32; NR];
         for (nb, w) in self.w.chunks_exact(kp * NR).enumerate() {
             let n0 = nb * NR;
             if n0 >= self.outputs {
                 break;
             }
             let nr = NR.min(self.outputs - n0);
-            let block = Block::at(q, n0, self.outputs);
+            let tables = if nr == NR {
+                let fixed = |t: &[i32]| -> [i32; NR] { t[n0..n0 + NR].try_into().unwrap_or(zeros) };
+                (
+                    q.bias.map_or(zeros, fixed),
+                    fixed(q.multiplier),
+                    fixed(q.shift),
+                )
+            } else {
+                let padded = |t: &[i32]| -> [i32; NR] {
+                    core::array::from_fn(|i| if i < nr { t[n0 + i] } else { 0 })
+                };
+                (
+                    q.bias.map_or(zeros, padded),
+                    padded(q.multiplier),
+                    padded(q.shift),
+                )
+            };
+            let block = Block {
+                bias: &tables.0,
+                multiplier: &tables.1,
+                shift: &tables.2,
+            };
             let result = micro_kernel::<R>(self.isa, a, w, &block, q);
             for (r, values) in result.iter().enumerate() {
                 out[(m0 + r) * self.outputs + n0..][..nr].copy_from_slice(&values[..nr]);
@@ -253,7 +252,7 @@ fn micro_kernel<const R: usize>(
     isa: Isa,
     a: [&[i8]; R],
     w: &[i8],
-    block: &Block,
+    block: &Block<'_>,
     q: &Requant<'_>,
 ) -> [[i8; NR]; R] {
     match isa {
@@ -274,7 +273,7 @@ fn micro_kernel<const R: usize>(
 pub(crate) fn gemm_tile_scalar<const R: usize>(
     a: [&[i8]; R],
     w: &[i8],
-    block: &Block,
+    block: &Block<'_>,
     q: &Requant<'_>,
 ) -> [[i8; NR]; R] {
     let mut acc = [[0i32; NR]; R];
@@ -293,7 +292,7 @@ pub(crate) fn gemm_tile_scalar<const R: usize>(
 
 /// Scalar requantization of channel `c` of a block (what every SIMD requantization matches).
 #[inline(always)]
-pub(crate) fn requantize_one(acc: i32, block: &Block, c: usize, q: &Requant<'_>) -> i8 {
+pub(crate) fn requantize_one(acc: i32, block: &Block<'_>, c: usize, q: &Requant<'_>) -> i8 {
     let scaled = q.rounding.apply(
         acc.wrapping_add(block.bias[c]),
         block.multiplier[c],

@@ -8,7 +8,7 @@
 use core::arch::aarch64::*;
 
 use crate::kernels::depthwise::{depthwise_channel, for_each_pixel, for_each_tap};
-use crate::kernels::gemm::{groups, Block, KR, NR};
+use crate::kernels::gemm::{Block, KR, NR};
 use crate::kernels::{ConvGeometry, Requant};
 use crate::quant::Rounding;
 
@@ -28,9 +28,15 @@ struct Requant4 {
 }
 
 impl Requant4 {
-    /// From 4 entries of each of `block`'s tables starting at `c0`.
+    /// From 4 entries of each table starting at `c0`.
     #[inline(always)]
-    fn new(block: &Block, c0: usize, q: &Requant<'_>) -> Self {
+    fn new(
+        bias: &[i32; NR],
+        multiplier: &[i32; NR],
+        shift: &[i32; NR],
+        c0: usize,
+        q: &Requant<'_>,
+    ) -> Self {
         let load = |t: &[i32; NR]| {
             let v: [i32; 4] = [t[c0], t[c0 + 1], t[c0 + 2], t[c0 + 3]];
             // SAFETY: `v` is 4 readable i32.
@@ -38,11 +44,11 @@ impl Requant4 {
         };
         // SAFETY: NEON is baseline on aarch64; these are register operations.
         unsafe {
-            let shift = load(&block.shift);
+            let shift = load(shift);
             let zero = vdupq_n_s32(0);
             Self {
-                bias: load(&block.bias),
-                multiplier: load(&block.multiplier),
+                bias: load(bias),
+                multiplier: load(multiplier),
                 left: vmaxq_s32(shift, zero),
                 neg_right: vminq_s32(shift, zero),
                 shift,
@@ -97,9 +103,9 @@ fn narrow(a: int32x4_t, b: int32x4_t) -> [i8; 8] {
     }
 }
 
-fn requantize_block(lo: int32x4_t, hi: int32x4_t, block: &Block, q: &Requant<'_>) -> [i8; NR] {
-    let r0 = Requant4::new(block, 0, q);
-    let r1 = Requant4::new(block, 4, q);
+fn requantize_block(lo: int32x4_t, hi: int32x4_t, block: &Block<'_>, q: &Requant<'_>) -> [i8; NR] {
+    let r0 = Requant4::new(block.bias, block.multiplier, block.shift, 0, q);
+    let r1 = Requant4::new(block.bias, block.multiplier, block.shift, 4, q);
     narrow(r0.apply(lo), r1.apply(hi))
 }
 
@@ -109,10 +115,12 @@ fn requantize_block(lo: int32x4_t, hi: int32x4_t, block: &Block, q: &Requant<'_>
 pub(crate) fn gemm_tile<const R: usize>(
     a: [&[i8]; R],
     w: &[i8],
-    block: &Block,
+    block: &Block<'_>,
     q: &Requant<'_>,
 ) -> [[i8; NR]; R] {
-    let groups = groups(&a, w);
+    let groups = a
+        .iter()
+        .fold(w.len() / (NR * KR), |g, row| g.min(row.len() / KR));
     // SAFETY: NEON is baseline on aarch64. `g < groups` keeps the 32-byte weight load
     // within `w` and the 4-byte row loads within each row.
     unsafe {
@@ -146,7 +154,7 @@ pub(crate) fn gemm_tile<const R: usize>(
 pub(crate) fn gemm_tile_dotprod<const R: usize>(
     a: [&[i8]; R],
     w: &[i8],
-    block: &Block,
+    block: &Block<'_>,
     q: &Requant<'_>,
 ) -> [[i8; NR]; R] {
     // SAFETY: the dispatcher checked `Isa::NeonDotprod.is_available()`.
@@ -157,10 +165,12 @@ pub(crate) fn gemm_tile_dotprod<const R: usize>(
 fn gemm_tile_sdot<const R: usize>(
     a: [&[i8]; R],
     w: &[i8],
-    block: &Block,
+    block: &Block<'_>,
     q: &Requant<'_>,
 ) -> [[i8; NR]; R] {
-    let groups = groups(&a, w);
+    let groups = a
+        .iter()
+        .fold(w.len() / (NR * KR), |g, row| g.min(row.len() / KR));
     let mut lo = [vdupq_n_s32(0); R];
     let mut hi = [vdupq_n_s32(0); R];
     for g in 0..groups {
@@ -208,15 +218,21 @@ pub(crate) fn depthwise_conv2d(
     output: &mut [i8],
 ) {
     let c = g.in_c;
+    let zeros = [0i32; NR];
+    let table = |t: &[i32], c0: usize| -> [i32; NR] { t[c0..c0 + NR].try_into().unwrap_or(zeros) };
     // SAFETY: NEON is baseline on aarch64.
     let zero_point = unsafe { vdupq_n_s16(q.input_zero_point as i16) };
     let out_at = |(b, oy, ox): (usize, usize, usize)| ((b * g.out_h + oy) * g.out_w + ox) * c;
     // Channel blocks outermost: each block's requantization constants load once per op.
     let mut c0 = 0;
     while c0 + 8 <= c {
-        let block = Block::at(q, c0, g.out_c);
-        let r0 = Requant4::new(&block, 0, q);
-        let r1 = Requant4::new(&block, 4, q);
+        let (bias, multiplier, shift) = (
+            q.bias.map_or(zeros, |t| table(t, c0)),
+            table(q.multiplier, c0),
+            table(q.shift, c0),
+        );
+        let r0 = Requant4::new(&bias, &multiplier, &shift, 0, q);
+        let r1 = Requant4::new(&bias, &multiplier, &shift, 4, q);
         for_each_pixel(g, |(b, oy, ox)| {
             // SAFETY: NEON is baseline; each tap reads 8 bytes at offsets whose channel
             // `c0 + 8 <= c` keeps them inside `input` and `filter` (the dispatcher checked

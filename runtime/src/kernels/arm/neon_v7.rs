@@ -3,7 +3,7 @@
 //! `armv7-neon` feature (stable Rust cannot test for NEON on 32-bit Arm; every Raspberry Pi
 //! from the 2 on has it). Depthwise and element-wise ops use the portable kernels on armv7.
 
-use crate::kernels::gemm::{groups, requantize_one, Block, NR};
+use crate::kernels::gemm::{requantize_one, Block, KR, NR};
 use crate::kernels::Requant;
 
 /// `R` rows (1 or 4) by one block of 8 channels. Per group of 4 reduction steps: `vld4.8`
@@ -13,10 +13,12 @@ use crate::kernels::Requant;
 pub(crate) fn gemm_tile<const R: usize>(
     a: [&[i8]; R],
     w: &[i8],
-    block: &Block,
+    block: &Block<'_>,
     q: &Requant<'_>,
 ) -> [[i8; NR]; R] {
-    let groups = groups(&a, w);
+    let groups = a
+        .iter()
+        .fold(w.len() / (NR * KR), |g, row| g.min(row.len() / KR));
     // A 1-row tile runs the 4-row loop on row 0 four times over and keeps row 0.
     let rows: [*const i8; 4] = core::array::from_fn(|r| a[r.min(R - 1)].as_ptr());
     let mut acc = [[0i32; NR]; 4];

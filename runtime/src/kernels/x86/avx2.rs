@@ -9,7 +9,7 @@ use core::arch::x86_64::*;
 
 use crate::format::AddParams;
 use crate::kernels::depthwise::{depthwise_channel, for_each_pixel, for_each_tap};
-use crate::kernels::gemm::{groups, Block, KR, NR};
+use crate::kernels::gemm::{Block, KR, NR};
 use crate::kernels::{ConvGeometry, Requant};
 use crate::quant::Rounding;
 
@@ -29,15 +29,15 @@ struct Requant8 {
 impl Requant8 {
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn new(block: &Block, q: &Requant<'_>) -> Self {
+    fn new(block: &Block<'_>, q: &Requant<'_>) -> Self {
         let load = |t: &[i32; NR]| {
             // SAFETY: `t` is 8 i32 = 32 readable bytes; loadu has no alignment need.
             unsafe { _mm256_loadu_si256(t.as_ptr().cast()) }
         };
         Self {
-            bias: load(&block.bias),
-            multiplier: load(&block.multiplier),
-            shift: load(&block.shift),
+            bias: load(block.bias),
+            multiplier: load(block.multiplier),
+            shift: load(block.shift),
             lo: _mm256_set1_epi32(q.act_min - q.output_zero_point),
             hi: _mm256_set1_epi32(q.act_max - q.output_zero_point),
             zero_point: _mm256_set1_epi32(q.output_zero_point),
@@ -146,7 +146,7 @@ fn narrow(v: __m256i) -> [i8; 8] {
 pub(crate) fn gemm_tile<const R: usize>(
     a: [&[i8]; R],
     w: &[i8],
-    block: &Block,
+    block: &Block<'_>,
     q: &Requant<'_>,
 ) -> [[i8; NR]; R] {
     // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
@@ -157,10 +157,11 @@ pub(crate) fn gemm_tile<const R: usize>(
 fn gemm_tile_avx2<const R: usize>(
     a: [&[i8]; R],
     w: &[i8],
-    block: &Block,
+    block: &Block<'_>,
     q: &Requant<'_>,
 ) -> [[i8; NR]; R] {
-    let groups = groups(&a, w);
+    let groups = w.len() / (NR * KR);
+    let groups = a.iter().fold(groups, |g, row| g.min(row.len() / KR));
     let mut lo = [_mm256_setzero_si256(); R];
     let mut hi = [_mm256_setzero_si256(); R];
     let wp = w.as_ptr();
@@ -213,8 +214,22 @@ fn depthwise_avx2(
 ) {
     let c = g.in_c;
     let zero_point = _mm_set1_epi16(q.input_zero_point as i16);
+    let zeros = [0i32; NR];
+    let table = |t: &[i32], c0: usize| -> [i32; NR] { t[c0..c0 + NR].try_into().unwrap_or(zeros) };
     // Load one 8-channel requantization, from channel c0.
-    let requant8 = |c0: usize| Requant8::new(&Block::at(q, c0, g.out_c), q);
+    let requant8 = |c0: usize| {
+        let (bias, multiplier, shift) = (
+            q.bias.map_or(zeros, |b| table(b, c0)),
+            table(q.multiplier, c0),
+            table(q.shift, c0),
+        );
+        let block = Block {
+            bias: &bias,
+            multiplier: &multiplier,
+            shift: &shift,
+        };
+        Requant8::new(&block, q)
+    };
     // Widened `x - zp` times widened `w`, 8 channels from byte offsets `xi`, `wi`.
     let product8 = |xi: usize, wi: usize| {
         // SAFETY: callers pass offsets with 8 readable bytes behind them.
