@@ -21,8 +21,8 @@ pub struct BenchOptions<'a> {
     pub per_op: bool,
     /// Write the results as JSON here.
     pub json: Option<&'a Path>,
-    /// Int8 MACs per cycle the fraction-of-peak figures assume.
-    pub peak_macs_per_cycle: f64,
+    /// Int8 MACs per cycle the fraction-of-peak figures assume (default: by ISA).
+    pub peak_macs_per_cycle: Option<f64>,
 }
 
 /// Order statistics of a set of timings, in microseconds.
@@ -77,6 +77,16 @@ struct Report {
 }
 
 /// Runs the benchmark and prints (and optionally writes) the report.
+/// One core's int8 MACs per cycle with `isa`'s best instruction, on the core edgeq's docs
+/// assume for it (see `--peak-macs-per-cycle`).
+fn default_peak_macs_per_cycle(isa: Isa) -> f64 {
+    match isa {
+        Isa::Avx2 | Isa::NeonDotprod => 32.0,
+        Isa::Neon => 8.0,
+        Isa::Scalar => 1.0,
+    }
+}
+
 pub fn bench(model_path: &Path, o: &BenchOptions<'_>) -> Result<()> {
     anyhow::ensure!(o.runs > 0, "--runs must be at least 1");
     let bytes =
@@ -107,6 +117,9 @@ pub fn bench(model_path: &Path, o: &BenchOptions<'_>) -> Result<()> {
     let macs: u64 = (0..model.op_count()).map(|i| model.op_macs(i)).sum();
     let gmacs = macs as f64 / us.min / 1e3;
     let cpu_ghz = crate::cpu::measure_ghz();
+    let peak_macs_per_cycle = o
+        .peak_macs_per_cycle
+        .unwrap_or_else(|| default_peak_macs_per_cycle(isa));
     let report = Report {
         model: model_path.display().to_string(),
         isa: isa.name(),
@@ -119,8 +132,8 @@ pub fn bench(model_path: &Path, o: &BenchOptions<'_>) -> Result<()> {
         macs,
         gmacs_per_second: gmacs,
         cpu_ghz,
-        peak_macs_per_cycle: o.peak_macs_per_cycle,
-        fraction_of_peak: cpu_ghz.map(|ghz| gmacs / (ghz * o.peak_macs_per_cycle)),
+        peak_macs_per_cycle,
+        fraction_of_peak: cpu_ghz.map(|ghz| gmacs / (ghz * peak_macs_per_cycle)),
         ops,
     };
     print_report(&report);

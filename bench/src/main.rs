@@ -70,10 +70,12 @@ enum Command {
         /// Write the results as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Int8 MACs per cycle one core can do, for the fraction-of-peak figure
-        /// (32 for AVX2 on Zen 3: two 256-bit vpmaddwd per cycle).
-        #[arg(long, default_value_t = 32.0)]
-        peak_macs_per_cycle: f64,
+        /// Int8 MACs per cycle one core can do, for the fraction-of-peak figure. Default by
+        /// kernels: avx2 32 (two 256-bit vpmaddwd per cycle), neon-dotprod 32 (Cortex-A76,
+        /// Pi 5: two 128-bit sdot), neon 8 (Cortex-A72, Pi 4: one 128-bit smlal pipe),
+        /// scalar 1. Give the right figure for other cores.
+        #[arg(long)]
+        peak_macs_per_cycle: Option<f64>,
     },
 }
 

@@ -45,7 +45,9 @@ impl<'m, 'a> Interpreter<'m, 'a> {
         self.model
     }
 
-    /// Runs every operator once. Inputs must have been written.
+    /// Runs every operator once. Inputs must have been written, before every call: the
+    /// arena planner reuses an input's bytes once no operator needs them, so after `invoke`
+    /// the inputs may hold intermediate values (as in TFLite Micro).
     pub fn invoke(&mut self) -> Result<()> {
         for (i, op) in self.model.ops.iter().enumerate() {
             ops::run(self.model, i, op, self.arena, self.isa)?;

@@ -27,6 +27,8 @@ compile_error!(
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "capi")]
+pub mod capi;
 mod error;
 pub mod format;
 pub mod interp;
