@@ -1,13 +1,17 @@
 //! `edgeq-bench bench`: latency of whole inferences (and, with `--ops`, of each operator).
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use edgeq_runtime::format::OpKind;
 use edgeq_runtime::kernels::Isa;
 use edgeq_runtime::{load_model_file, DType, Interpreter, Model};
 use serde::Serialize;
+
+use crate::context::{self, CpuState};
+use crate::power::sampler::{unix_now, Sampler};
+use crate::power::{self, EnergyReport, Roots, Sample, Selection, Windows};
 
 /// What `bench` was asked to do.
 pub struct BenchOptions<'a> {
@@ -23,20 +27,34 @@ pub struct BenchOptions<'a> {
     pub json: Option<&'a Path>,
     /// Int8 MACs per cycle the fraction-of-peak figures assume (default: by ISA).
     pub peak_macs_per_cycle: Option<f64>,
+    /// Power source.
+    pub power: Selection,
+    /// Where sysfs and vcgencmd are.
+    pub roots: Roots,
+    /// Seconds of idle power measured before the run.
+    pub idle_secs: f64,
+    /// With a power source, the run lasts at least this long.
+    pub power_secs: f64,
+    /// Pin the benchmark to this core.
+    pub pin_core: Option<usize>,
+    /// Write a one-row CSV summary here.
+    pub csv: Option<&'a Path>,
+    /// Write an SVG plot here.
+    pub plot: Option<&'a Path>,
 }
 
 /// Order statistics of a set of timings, in microseconds.
 #[derive(Serialize, Clone, Copy, Debug)]
 pub struct Stats {
-    min: f64,
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    mean: f64,
+    pub min: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub mean: f64,
 }
 
 impl Stats {
-    fn of(samples: &mut [f64]) -> Self {
+    pub fn of(samples: &mut [f64]) -> Self {
         samples.sort_by(f64::total_cmp);
         let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
         Stats {
@@ -61,6 +79,9 @@ struct OpReport {
 struct Report {
     model: String,
     isa: &'static str,
+    /// edgeq runs an inference on one thread.
+    threads: usize,
+    pinned_core: Option<usize>,
     runs: usize,
     warmup: usize,
     us: Stats,
@@ -73,10 +94,16 @@ struct Report {
     cpu_ghz: Option<f64>,
     peak_macs_per_cycle: f64,
     fraction_of_peak: Option<f64>,
+    /// Energy per inference, when a power source was measured.
+    energy: Option<EnergyReport>,
+    /// Why there is no energy figure, when there is none.
+    energy_note: Option<String>,
+    cpu_before: CpuState,
+    cpu_after: CpuState,
+    warnings: Vec<String>,
     ops: Vec<OpReport>,
 }
 
-/// Runs the benchmark and prints (and optionally writes) the report.
 /// One core's int8 MACs per cycle with `isa`'s best instruction, on the core edgeq's docs
 /// assume for it (see `--peak-macs-per-cycle`).
 fn default_peak_macs_per_cycle(isa: Isa) -> f64 {
@@ -87,6 +114,7 @@ fn default_peak_macs_per_cycle(isa: Isa) -> f64 {
     }
 }
 
+/// Runs the benchmark and prints (and optionally writes) the report.
 pub fn bench(model_path: &Path, o: &BenchOptions<'_>) -> Result<()> {
     anyhow::ensure!(o.runs > 0, "--runs must be at least 1");
     let bytes =
@@ -98,16 +126,90 @@ pub fn bench(model_path: &Path, o: &BenchOptions<'_>) -> Result<()> {
     let mut interp = Interpreter::with_isa(&model, &mut arena, isa)?;
     fill_inputs(&model, &mut interp)?;
 
+    if let Some(core) = o.pin_core {
+        let ok = core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.id == core)
+            .is_some_and(core_affinity::set_for_current);
+        anyhow::ensure!(
+            ok,
+            "--pin-core {core}: cannot run on that core (does it exist?)"
+        );
+    }
+    let cpu_before = context::read(&o.roots, o.pin_core.or_else(context::current_cpu));
+
+    // Power: a live source sampled on its own thread, or a meter log read afterwards.
+    let source = power::open(&o.power, &o.roots)?;
+    let measuring = source.is_some() || matches!(o.power, Selection::Csv(_));
+    let described = source
+        .as_ref()
+        .map(|s| (s.name().to_string(), s.detail(), s.resolution()));
+    let sampler = source.map(Sampler::start);
+    let idle_from = unix_now();
+    if measuring {
+        eprintln!("measuring idle power for {:.1} s...", o.idle_secs);
+        std::thread::sleep(Duration::from_secs_f64(o.idle_secs));
+    }
+    let idle_to = unix_now();
+
     for _ in 0..o.warmup {
         interp.invoke()?;
     }
+    // With power measured, keep running until the window is long enough for a mean.
+    let min_secs = if measuring { o.power_secs } else { 0.0 };
     let mut samples = Vec::with_capacity(o.runs);
-    for _ in 0..o.runs {
+    let run_from = unix_now();
+    let started = Instant::now();
+    while samples.len() < o.runs || started.elapsed().as_secs_f64() < min_secs {
         let start = Instant::now();
         interp.invoke()?;
         samples.push(start.elapsed().as_secs_f64() * 1e6);
     }
+    let run_to = unix_now();
+    let windows = Windows {
+        idle_from,
+        idle_to,
+        run_from,
+        run_to,
+        inferences: samples.len(),
+    };
+    let trace: Option<Vec<Sample>> = match (sampler, &o.power) {
+        (Some(s), _) => Some(s.stop()?),
+        (None, Selection::Csv(path)) => Some(load_log_covering(path, run_to)?),
+        _ => None,
+    };
+    let cpu_after = context::read(&o.roots, cpu_before.cpu);
+    let latencies = samples.clone();
     let us = Stats::of(&mut samples);
+
+    let (energy, energy_note) = match (&trace, &o.power) {
+        (Some(t), Selection::Csv(path)) => {
+            let detail = format!("external meter log {}", path.display());
+            let resolution = format!("{} rows, median {:.0} ms apart", t.len(), median_gap_ms(t));
+            (
+                Some(power::energy(t, &windows, "csv", detail, resolution)?),
+                None,
+            )
+        }
+        (Some(t), _) => {
+            let (name, detail, resolution) = described.clone().unwrap_or_default();
+            (
+                Some(power::energy(t, &windows, &name, detail, resolution)?),
+                None,
+            )
+        }
+        (None, Selection::None) => (None, Some("not measured (--power none)".to_string())),
+        (None, _) => (
+            None,
+            Some(
+                "no power source on this machine (no RAPL counters, INA hwmon monitor or Pi 5 \
+                 PMIC found): energy not measured. With an external USB meter, log it to CSV and \
+                 pass --power csv:FILE"
+                    .to_string(),
+            ),
+        ),
+    };
 
     let ops = if o.per_op {
         profile_ops(&model, &mut interp, o.runs)?
@@ -123,7 +225,9 @@ pub fn bench(model_path: &Path, o: &BenchOptions<'_>) -> Result<()> {
     let report = Report {
         model: model_path.display().to_string(),
         isa: isa.name(),
-        runs: o.runs,
+        threads: 1,
+        pinned_core: o.pin_core,
+        runs: samples.len(),
         warmup: o.warmup,
         us,
         inferences_per_second: 1e6 / us.p50,
@@ -134,6 +238,11 @@ pub fn bench(model_path: &Path, o: &BenchOptions<'_>) -> Result<()> {
         cpu_ghz,
         peak_macs_per_cycle,
         fraction_of_peak: cpu_ghz.map(|ghz| gmacs / (ghz * peak_macs_per_cycle)),
+        energy,
+        energy_note,
+        warnings: context::warnings(&cpu_before, &cpu_after),
+        cpu_before,
+        cpu_after,
         ops,
     };
     print_report(&report);
@@ -141,6 +250,94 @@ pub fn bench(model_path: &Path, o: &BenchOptions<'_>) -> Result<()> {
         let text = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
     }
+    if let Some(path) = o.csv {
+        write_csv(path, &report).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = o.plot {
+        let name = model_path
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().into());
+        let power = trace.as_deref().map(|t| (t, &windows));
+        crate::plot::write_svg(path, &name, &latencies, power)?;
+        println!("plot             {}", path.display());
+    }
+    Ok(())
+}
+
+/// Reads a meter log, waiting up to 10 s for its logger to write rows past `until`
+/// (loggers flush late); then takes what is there.
+fn load_log_covering(path: &Path, until: f64) -> Result<Vec<Sample>> {
+    for _ in 0..20 {
+        if let Ok(s) = power::csv_log::load(path) {
+            if s.last().is_some_and(|last| last.t >= until) {
+                return Ok(s);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    power::csv_log::load(path)
+}
+
+fn median_gap_ms(t: &[Sample]) -> f64 {
+    let mut gaps: Vec<f64> = t.windows(2).map(|w| (w[1].t - w[0].t) * 1e3).collect();
+    gaps.sort_by(f64::total_cmp);
+    gaps.get(gaps.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// One summary row (with a header) for spreadsheets.
+fn write_csv(path: &Path, r: &Report) -> Result<()> {
+    #[derive(Serialize)]
+    struct Row<'r> {
+        model: &'r str,
+        isa: &'r str,
+        threads: usize,
+        runs: usize,
+        min_us: f64,
+        p50_us: f64,
+        p90_us: f64,
+        p99_us: f64,
+        mean_us: f64,
+        inferences_per_second: f64,
+        arena_bytes: usize,
+        weight_bytes: usize,
+        macs: u64,
+        gmacs_per_second: f64,
+        power_source: &'r str,
+        idle_watts: Option<f64>,
+        run_watts: Option<f64>,
+        millijoules_per_inference: Option<f64>,
+        cpu_mhz_before: Option<f64>,
+        cpu_mhz_after: Option<f64>,
+        celsius_before: Option<f64>,
+        celsius_after: Option<f64>,
+    }
+    let e = r.energy.as_ref();
+    let mut w = csv::Writer::from_path(path)?;
+    w.serialize(Row {
+        model: &r.model,
+        isa: r.isa,
+        threads: r.threads,
+        runs: r.runs,
+        min_us: r.us.min,
+        p50_us: r.us.p50,
+        p90_us: r.us.p90,
+        p99_us: r.us.p99,
+        mean_us: r.us.mean,
+        inferences_per_second: r.inferences_per_second,
+        arena_bytes: r.arena_bytes,
+        weight_bytes: r.weight_bytes,
+        macs: r.macs,
+        gmacs_per_second: r.gmacs_per_second,
+        power_source: e.map_or("none", |e| e.source.as_str()),
+        idle_watts: e.map(|e| e.idle_watts),
+        run_watts: e.map(|e| e.run_watts),
+        millijoules_per_inference: e.map(|e| e.joules_per_inference * 1e3),
+        cpu_mhz_before: r.cpu_before.mhz,
+        cpu_mhz_after: r.cpu_after.mhz,
+        celsius_before: r.cpu_before.celsius,
+        celsius_after: r.cpu_after.celsius,
+    })?;
+    w.flush()?;
     Ok(())
 }
 
@@ -212,7 +409,13 @@ fn weight_bytes(model: &Model<'_>) -> usize {
 
 fn print_report(r: &Report) {
     println!("model            {}", r.model);
-    println!("kernels          {}", r.isa);
+    println!(
+        "kernels          {} ({} thread{})",
+        r.isa,
+        r.threads,
+        r.pinned_core
+            .map_or(String::new(), |c| format!(", pinned to core {c}"))
+    );
     println!("runs             {} (after {} warm-up)", r.runs, r.warmup);
     println!(
         "latency us       min {:.1}  p50 {:.1}  p90 {:.1}  p99 {:.1}  mean {:.1}",
@@ -233,6 +436,47 @@ fn print_report(r: &Report) {
             r.peak_macs_per_cycle
         ),
         _ => println!("of peak          unknown (CPU frequency not measurable here)"),
+    }
+    match (&r.energy, &r.energy_note) {
+        (Some(e), _) => {
+            // Below the printed precision, a difference of equal means is rounding: show 0.
+            let mj = |j: f64| if (j * 1e3).abs() < 5e-5 { 0.0 } else { j * 1e3 };
+            println!(
+                "energy           {:.4} mJ/inference above idle ({:.4} mJ including idle)",
+                mj(e.joules_per_inference),
+                mj(e.total_joules_per_inference)
+            );
+            println!(
+                "power            {:.3} W during the run, {:.3} W idle ({} + {} samples)",
+                e.run_watts, e.idle_watts, e.idle_samples, e.run_samples
+            );
+            println!("power source     {}: {}", e.source, e.detail);
+            println!("resolution       {}", e.resolution);
+        }
+        (None, Some(note)) => println!("energy           {note}"),
+        (None, None) => {}
+    }
+    let cpu = |s: &CpuState| {
+        let mhz = s
+            .mhz
+            .map_or("clock unknown".to_string(), |m| format!("{m:.0} MHz"));
+        let temp = s
+            .celsius
+            .map_or("temperature unknown".to_string(), |c| format!("{c:.1} °C"));
+        format!("{mhz}, {temp}")
+    };
+    println!(
+        "cpu {:<12} before: {}; after: {}{}",
+        r.cpu_before.cpu.map_or("?".to_string(), |c| c.to_string()),
+        cpu(&r.cpu_before),
+        cpu(&r.cpu_after),
+        r.cpu_after
+            .governor
+            .as_ref()
+            .map_or(String::new(), |g| format!(" ({g} governor)"))
+    );
+    for w in &r.warnings {
+        println!("warning          {w}");
     }
     if !r.ops.is_empty() {
         println!();

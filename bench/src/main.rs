@@ -1,8 +1,12 @@
 //! `edgeq-bench`: the device-side tool. `infer` runs a model on NumPy inputs; `bench`
-//! measures its latency.
+//! measures its latency and energy; `compare` runs tract beside edgeq.
 
+mod compare;
+mod context;
 mod cpu;
 mod latency;
+mod plot;
+mod power;
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +20,7 @@ use npyz::WriterBuilder;
 #[command(
     name = "edgeq-bench",
     version,
-    about = "Run edgeq models on the device"
+    about = "Run edgeq models on the device: inference, latency and energy benchmarks, comparison with tract"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -47,11 +51,15 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         top: usize,
     },
-    /// Measure single-thread inference latency: min / p50 / p90 / p99 microseconds,
-    /// inferences per second, GMAC/s and the fraction of the core's int8 peak.
+    /// Measure single-thread inference latency (min / p50 / p90 / p99 microseconds,
+    /// inferences per second, GMAC/s, fraction of the core's int8 peak) and, with a power
+    /// source, energy per inference.
     ///
-    /// Inputs are fixed pseudo-random values (latency does not depend on them). Run it on
-    /// an idle machine; pin it with `taskset -c N` for steadier numbers.
+    /// Inputs are fixed pseudo-random values (latency does not depend on them). With a power
+    /// source, idle power is measured first, then the run lasts at least --power-secs;
+    /// energy per inference = (run power - idle power) x run time / inferences. The CPU's
+    /// clock and temperature are read before and after, with a warning if it throttled.
+    /// Run it on an idle machine; --pin-core steadies the numbers. See docs/BENCHMARKING.md.
     Bench {
         /// The .eqm model.
         model: PathBuf,
@@ -76,7 +84,64 @@ enum Command {
         /// scalar 1. Give the right figure for other cores.
         #[arg(long)]
         peak_macs_per_cycle: Option<f64>,
+        /// Power source for energy per inference: auto (the first found of rapl, hwmon,
+        /// pi5-pmic), rapl (Linux powercap / amd_energy counters), hwmon (INA219/INA226/INA3221
+        /// monitors), pi5-pmic (vcgencmd pmic_read_adc), csv:FILE (an external meter's log,
+        /// aligned by timestamps), none.
+        #[arg(long, default_value = "auto", value_parser = parse_power)]
+        power: power::Selection,
+        /// Seconds of idle power measured before the run (with a power source).
+        #[arg(long, default_value_t = 3.0)]
+        idle_secs: f64,
+        /// With a power source, the run lasts at least this many seconds (more runs than
+        /// --runs if needed), so the mean power has enough samples.
+        #[arg(long, default_value_t = 5.0)]
+        power_secs: f64,
+        /// Pin the benchmark thread to this core (e.g. a big core; see lscpu).
+        #[arg(long)]
+        pin_core: Option<usize>,
+        /// Write a one-row CSV summary (latency, energy, clocks) to this file.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Draw the latency histogram and the power trace into this SVG file.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Read sysfs under this directory instead of / (for containers and tests).
+        #[arg(long, default_value = "/", hide_short_help = true)]
+        sysfs_root: PathBuf,
+        /// The vcgencmd program (Raspberry Pi).
+        #[arg(long, default_value = "vcgencmd", hide_short_help = true)]
+        vcgencmd: PathBuf,
     },
+    /// Compare edgeq with tract on the same model, in this process: latency (alternating
+    /// runs, same inputs) and output agreement.
+    ///
+    /// MODEL.eqm and --onnx FILE must be the same network (e.g. a TFLite model imported with
+    /// `edgeq import` and its ONNX conversion). Inputs are fixed pseudo-random values in the
+    /// model's input type. Disagreement is reported, never hidden.
+    Compare {
+        /// The .eqm model.
+        model: PathBuf,
+        /// The ONNX version of the same model.
+        #[arg(long)]
+        onnx: PathBuf,
+        /// Timed inferences of each runtime.
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+        /// Untimed inferences of each first.
+        #[arg(long, default_value_t = 20)]
+        warmup: usize,
+        /// Different random inputs compared for output agreement.
+        #[arg(long, default_value_t = 20)]
+        inputs: usize,
+        /// Write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+fn parse_power(s: &str) -> std::result::Result<power::Selection, String> {
+    s.parse()
 }
 
 fn parse_isa(name: &str) -> std::result::Result<Isa, String> {
@@ -254,6 +319,14 @@ fn main() -> Result<()> {
             ops,
             json,
             peak_macs_per_cycle,
+            power,
+            idle_secs,
+            power_secs,
+            pin_core,
+            csv,
+            plot,
+            sysfs_root,
+            vcgencmd,
         } => latency::bench(
             &model,
             &latency::BenchOptions {
@@ -263,7 +336,25 @@ fn main() -> Result<()> {
                 per_op: ops,
                 json: json.as_deref(),
                 peak_macs_per_cycle,
+                power,
+                roots: power::Roots {
+                    sys: sysfs_root,
+                    vcgencmd,
+                },
+                idle_secs,
+                power_secs,
+                pin_core,
+                csv: csv.as_deref(),
+                plot: plot.as_deref(),
             },
         ),
+        Command::Compare {
+            model,
+            onnx,
+            runs,
+            warmup,
+            inputs,
+            json,
+        } => compare::compare(&model, &onnx, runs, warmup, inputs, json.as_deref()),
     }
 }
