@@ -69,7 +69,8 @@ fn isas() -> Vec<Isa> {
 }
 
 fn bench_gemm(c: &mut Criterion) {
-    // (name, geometry): the hot convolutions of IC, KWS and VWW.
+    // (name, geometry): the hot convolutions of IC, KWS and VWW, at W8A8 and at W4A4 (uint4
+    // activations in and out, int4 weights).
     let cases = [
         ("ic_conv3x3_32x32x16", conv(32, 32, 16, 16, 3, 1)),
         ("ic_conv3x3_16x16x32", conv(16, 16, 32, 32, 3, 1)),
@@ -83,24 +84,47 @@ fn bench_gemm(c: &mut Criterion) {
         let rows = g.out_h * g.out_w;
         let x = values(g.in_h * g.in_w * g.in_c, 1);
         let w = values(gemm::packed_len(g.out_c, k), 2);
+        let (x4, w4): (Vec<u8>, Vec<u8>) = (
+            x[..x.len().div_ceil(2)].iter().map(|&v| v as u8).collect(),
+            w[..w.len() / 2].iter().map(|&v| v as u8).collect(),
+        );
         let t = tables(g.out_c);
         let q = requant(&t, Rounding::Double);
-        let mut scratch = vec![0i8; gemm::scratch_len(k)];
+        let q4 = Requant {
+            input_zero_point: 0,
+            output_zero_point: 0,
+            act_min: 0,
+            act_max: 15,
+            ..q
+        };
+        let mut scratch = vec![0i8; gemm::conv_u4_scratch_len(&g, k)];
         let mut out = vec![0i8; rows * g.out_c];
+        let mut out4 = vec![0u8; (rows * g.out_c).div_ceil(2)];
         group.throughput(Throughput::Elements((rows * g.out_c * k) as u64));
         for isa in isas() {
-            group.bench_function(BenchmarkId::new(name, isa.name()), |b| {
+            let rows_of = |acts| {
+                if gemm::conv_rows_are_input(&g) {
+                    gemm::Rows::Dense(acts)
+                } else {
+                    gemm::Rows::Conv {
+                        geometry: &g,
+                        input: acts,
+                        zero_point: 0,
+                    }
+                }
+            };
+            group.bench_function(BenchmarkId::new(format!("{name}/w8a8"), isa.name()), |b| {
                 b.iter(|| {
-                    let a = if gemm::conv_rows_are_input(&g) {
-                        gemm::Rows::Dense(&x)
-                    } else {
-                        gemm::Rows::Conv {
-                            geometry: &g,
-                            input: &x,
-                            zero_point: -128,
-                        }
-                    };
-                    gemm::gemm(isa, rows, g.out_c, k, a, &w, &q, &mut scratch, &mut out)
+                    let a = rows_of(gemm::Acts::I8(&x));
+                    let (w, out) = (gemm::Weights::I8(&w), gemm::ActsMut::I8(&mut out));
+                    gemm::gemm(isa, rows, g.out_c, k, a, w, &q, &mut scratch, out)
+                })
+            });
+            group.bench_function(BenchmarkId::new(format!("{name}/w4a4"), isa.name()), |b| {
+                b.iter(|| {
+                    let a = rows_of(gemm::Acts::U4(&x4));
+                    let (w, out) = (gemm::Weights::I4(&w4), gemm::ActsMut::U4(&mut out4));
+                    gemm::gemm(isa, rows, g.out_c, k, a, w, &q4, &mut scratch, out)
                 })
             });
         }
@@ -120,8 +144,9 @@ fn bench_fully_connected(c: &mut Criterion) {
         for isa in isas() {
             group.bench_function(BenchmarkId::new(name, isa.name()), |b| {
                 b.iter(|| {
-                    let a = gemm::Rows::Dense(&x);
-                    gemm::gemm(isa, 1, units, depth, a, &w, &q, &mut [], &mut out)
+                    let a = gemm::Rows::Dense(gemm::Acts::I8(&x));
+                    let (w, out) = (gemm::Weights::I8(&w), gemm::ActsMut::I8(&mut out));
+                    gemm::gemm(isa, 1, units, depth, a, w, &q, &mut [], out)
                 })
             });
         }

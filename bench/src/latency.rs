@@ -397,14 +397,9 @@ fn profile_ops(
         .collect())
 }
 
-/// Bytes of constant int8 data (weights), as `edgeq inspect` counts them.
+/// Bytes of constant int8 and int4 data (weights).
 fn weight_bytes(model: &Model<'_>) -> usize {
-    (0..model.tensor_count())
-        .filter_map(|i| model.tensor_desc(i))
-        .filter(|t| t.storage == edgeq_runtime::format::Storage::Const as u8)
-        .filter(|t| t.dtype == DType::I8 as u8)
-        .map(|t| t.size as usize)
-        .sum()
+    weight_bytes_all(model)
 }
 
 fn print_report(r: &Report) {
@@ -502,4 +497,70 @@ fn print_report(r: &Report) {
             );
         }
     }
+}
+
+/// `edgeq-bench versus A.eqm B.eqm`: the two models timed alternately, one inference each,
+/// in the same run (so both see the same machine state), with their memory.
+pub fn versus(a: &Path, b: &Path, runs: usize, warmup: usize, isa: Option<Isa>) -> Result<()> {
+    anyhow::ensure!(runs > 0, "--runs must be at least 1");
+    let load = |p: &Path| -> Result<edgeq_runtime::ModelBytes> {
+        let bytes = load_model_file(p).with_context(|| format!("reading {}", p.display()))?;
+        Model::from_bytes(bytes.bytes()).with_context(|| format!("loading {}", p.display()))?;
+        Ok(bytes)
+    };
+    let (file_a, file_b) = (load(a)?, load(b)?);
+    let (ma, mb) = (
+        Model::from_bytes(file_a.bytes())?,
+        Model::from_bytes(file_b.bytes())?,
+    );
+    let (mut arena_a, mut arena_b) = (vec![0u8; ma.arena_size()], vec![0u8; mb.arena_size()]);
+    let isa = isa.unwrap_or_else(Isa::detect);
+    let mut ia = Interpreter::with_isa(&ma, &mut arena_a, isa)?;
+    let mut ib = Interpreter::with_isa(&mb, &mut arena_b, isa)?;
+    fill_inputs(&ma, &mut ia)?;
+    fill_inputs(&mb, &mut ib)?;
+    let (mut ta, mut tb) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    for i in 0..warmup + runs {
+        let start = Instant::now();
+        ia.invoke()?;
+        let t_a = start.elapsed().as_secs_f64() * 1e6;
+        let start = Instant::now();
+        ib.invoke()?;
+        let t_b = start.elapsed().as_secs_f64() * 1e6;
+        if i >= warmup {
+            ta.push(t_a);
+            tb.push(t_b);
+        }
+    }
+    let (sa, sb) = (Stats::of(&mut ta), Stats::of(&mut tb));
+    let (wa, wb) = (weight_bytes_all(&ma), weight_bytes_all(&mb));
+    println!(
+        "kernels          {} ({runs} runs each, alternating)",
+        isa.name()
+    );
+    println!("{:<16} {:>10} {:>10} {:>8}", "", "A", "B", "B / A");
+    let row = |name: &str, x: f64, y: f64| {
+        println!("{name:<16} {x:>10.1} {y:>10.1} {:>7.3}x", y / x);
+    };
+    row("p50 us", sa.p50, sb.p50);
+    row("min us", sa.min, sb.min);
+    row(
+        "arena bytes",
+        ma.arena_size() as f64,
+        mb.arena_size() as f64,
+    );
+    row("weight bytes", wa as f64, wb as f64);
+    println!("A                {}", a.display());
+    println!("B                {}", b.display());
+    Ok(())
+}
+
+/// Bytes of constant int8 and int4 data (weights).
+fn weight_bytes_all(model: &Model<'_>) -> usize {
+    (0..model.tensor_count())
+        .filter_map(|i| model.tensor_desc(i))
+        .filter(|t| t.storage == edgeq_runtime::format::Storage::Const as u8)
+        .filter(|t| t.dtype == DType::I8 as u8 || t.dtype == DType::I4 as u8)
+        .map(|t| t.size as usize)
+        .sum()
 }

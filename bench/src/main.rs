@@ -113,6 +113,23 @@ enum Command {
         #[arg(long, default_value = "vcgencmd", hide_short_help = true)]
         vcgencmd: PathBuf,
     },
+    /// Time two .eqm models alternately in one run (e.g. the same network at W8A8 and
+    /// W4A4) and print latency, arena and weight bytes side by side with their ratios.
+    Versus {
+        /// Model A (the baseline).
+        a: PathBuf,
+        /// Model B.
+        b: PathBuf,
+        /// Timed inferences of each.
+        #[arg(long, default_value_t = 500)]
+        runs: usize,
+        /// Untimed inferences of each first.
+        #[arg(long, default_value_t = 50)]
+        warmup: usize,
+        /// Kernels to use (default: the best this CPU runs).
+        #[arg(long, value_parser = parse_isa)]
+        isa: Option<Isa>,
+    },
     /// Compare edgeq with tract on the same model, in this process: latency (alternating
     /// runs, same inputs) and output agreement.
     ///
@@ -348,6 +365,13 @@ fn main() -> Result<()> {
                 plot: plot.as_deref(),
             },
         ),
+        Command::Versus {
+            a,
+            b,
+            runs,
+            warmup,
+            isa,
+        } => latency::versus(&a, &b, runs, warmup, isa),
         Command::Compare {
             model,
             onnx,

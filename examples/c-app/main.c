@@ -69,6 +69,8 @@ static const char *dtype_name(edgeq_dtype t) {
   case EDGEQ_DTYPE_UINT8: return "uint8";
   case EDGEQ_DTYPE_INT32: return "int32";
   case EDGEQ_DTYPE_FLOAT32: return "float32";
+  case EDGEQ_DTYPE_INT4: return "int4";
+  case EDGEQ_DTYPE_UINT4: return "uint4";
   }
   return "?";
 }
@@ -93,6 +95,12 @@ static float real_value(const edgeq_tensor_info *t, const uint8_t *data, size_t 
     float v;
     memcpy(&v, data + 4 * k, 4);
     return v;
+  }
+  case EDGEQ_DTYPE_INT4:
+  case EDGEQ_DTYPE_UINT4: {
+    int v = k % 2 ? data[k / 2] >> 4 : data[k / 2] & 0x0F;
+    if (t->dtype == EDGEQ_DTYPE_INT4 && v >= 8) v -= 16;
+    return t->scale * (float)(v - t->zero_point);
   }
   }
   return 0.0f;
@@ -153,7 +161,7 @@ int main(int argc, char **argv) {
     uint8_t *out = malloc(t.bytes);
     if ((s = edgeq_get_output(&it, o, out, t.bytes)) != EDGEQ_OK)
       return fail(&it, "edgeq_get_output", s);
-    size_t count = t.bytes / (t.dtype == EDGEQ_DTYPE_INT32 || t.dtype == EDGEQ_DTYPE_FLOAT32 ? 4 : 1);
+    size_t count = t.elements;
     size_t best = 0;
     for (size_t k = 0; k < count; k++) {
       if (k < 16) printf("  [%zu] %.4f\n", k, real_value(&t, out, k));

@@ -73,6 +73,10 @@ typedef enum {
   EDGEQ_DTYPE_INT32 = 3,
   // IEEE 754 single precision.
   EDGEQ_DTYPE_FLOAT32 = 4,
+  // Signed 4-bit, two per byte (element `i` in byte `i / 2`, low nibble first).
+  EDGEQ_DTYPE_INT4 = 5,
+  // Unsigned 4-bit, two per byte, as `EDGEQ_DTYPE_INT4`.
+  EDGEQ_DTYPE_UINT4 = 6,
 } edgeq_dtype;
 
 // Caller-owned storage for one interpreter: declare it (stack, static or heap) and pass it
@@ -93,6 +97,8 @@ typedef struct {
   float scale;
   // Quantization zero point.
   int32_t zero_point;
+  // Number of elements.
+  size_t elements;
   // Size in bytes.
   size_t bytes;
 } edgeq_tensor_info;

@@ -81,6 +81,10 @@ pub enum edgeq_dtype {
     EDGEQ_DTYPE_INT32 = 3,
     /// IEEE 754 single precision.
     EDGEQ_DTYPE_FLOAT32 = 4,
+    /// Signed 4-bit, two per byte (element `i` in byte `i / 2`, low nibble first).
+    EDGEQ_DTYPE_INT4 = 5,
+    /// Unsigned 4-bit, two per byte, as `EDGEQ_DTYPE_INT4`.
+    EDGEQ_DTYPE_UINT4 = 6,
 }
 
 /// Shape, type and quantization of a model input or output.
@@ -97,6 +101,8 @@ pub struct edgeq_tensor_info {
     pub scale: f32,
     /// Quantization zero point.
     pub zero_point: i32,
+    /// Number of elements.
+    pub elements: usize,
     /// Size in bytes.
     pub bytes: usize,
 }
@@ -309,11 +315,14 @@ fn c_info(t: &TensorInfo) -> edgeq_tensor_info {
             DType::U8 => edgeq_dtype::EDGEQ_DTYPE_UINT8,
             DType::I32 => edgeq_dtype::EDGEQ_DTYPE_INT32,
             DType::F32 => edgeq_dtype::EDGEQ_DTYPE_FLOAT32,
+            DType::I4 => edgeq_dtype::EDGEQ_DTYPE_INT4,
+            DType::U4 => edgeq_dtype::EDGEQ_DTYPE_UINT4,
         },
         rank: t.rank as u32,
         dims,
         scale: t.scale,
         zero_point: t.zero_point,
+        elements: t.len(),
         bytes: t.size,
     }
 }

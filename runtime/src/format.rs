@@ -99,6 +99,13 @@ pub enum DType {
     I32 = 3,
     /// IEEE 754 single precision (model boundaries only).
     F32 = 4,
+    /// Signed 4-bit integer, -8..=7 (weights), two per byte: element `i` is in byte `i / 2`,
+    /// the low nibble for even `i` (packed GEMM weights order nibbles per 32-element group;
+    /// see [`WEIGHT_LAYOUT_PACKED_8X4`]).
+    I4 = 5,
+    /// Unsigned 4-bit integer, 0..=15 (activations, with a zero point), two per byte as
+    /// [`DType::I4`].
+    U4 = 6,
 }
 
 impl DType {
@@ -109,15 +116,40 @@ impl DType {
             2 => Self::U8,
             3 => Self::I32,
             4 => Self::F32,
+            5 => Self::I4,
+            6 => Self::U4,
             _ => return None,
         })
     }
 
-    /// Bytes per element.
-    pub fn size(self) -> usize {
+    /// Bits per element.
+    pub fn bits(self) -> usize {
         match self {
-            Self::I8 | Self::U8 => 1,
-            Self::I32 | Self::F32 => 4,
+            Self::I4 | Self::U4 => 4,
+            Self::I8 | Self::U8 => 8,
+            Self::I32 | Self::F32 => 32,
+        }
+    }
+
+    /// Bytes holding `elements` values (4-bit types round up to whole bytes).
+    pub fn byte_len(self, elements: usize) -> usize {
+        (elements * self.bits()).div_ceil(8)
+    }
+
+    /// Alignment the runtime needs for a constant of this type (the element size, at
+    /// least a byte).
+    pub fn align(self) -> usize {
+        self.bits().div_ceil(8)
+    }
+
+    /// The smallest and largest value of an integer type (for zero points and clamps).
+    pub fn int_range(self) -> (i32, i32) {
+        match self {
+            Self::I4 => (-8, 7),
+            Self::U4 => (0, 15),
+            Self::U8 => (0, 255),
+            Self::I32 => (i32::MIN, i32::MAX),
+            Self::I8 | Self::F32 => (-128, 127),
         }
     }
 
@@ -128,6 +160,8 @@ impl DType {
             Self::U8 => "uint8",
             Self::I32 => "int32",
             Self::F32 => "float32",
+            Self::I4 => "int4",
+            Self::U4 => "uint4",
         }
     }
 }

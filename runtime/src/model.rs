@@ -45,7 +45,7 @@ impl TensorInfo {
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        self.size / self.dtype.size()
+        self.shape().iter().product()
     }
 
     /// True for a tensor without elements (never produced by a valid model).
@@ -219,7 +219,7 @@ impl<'a> Model<'a> {
                     .filter(|&e| e <= 1 << 28)
                     .ok_or(bad("tensor above 2^28 elements"))?;
             }
-            if elements * dtype.size() != t.size as usize {
+            if dtype.byte_len(elements) != t.size as usize {
                 return Err(bad("size is not the product of dims and element size"));
             }
             let end = (t.offset as usize)
@@ -235,7 +235,7 @@ impl<'a> Model<'a> {
                     if end > self.consts.len() {
                         return Err(bad("constant tensor outside the CONST section"));
                     }
-                    if t.offset as usize % dtype.size() != 0 {
+                    if t.offset as usize % dtype.align() != 0 {
                         return Err(bad("constant tensor misaligned for its dtype"));
                     }
                 }

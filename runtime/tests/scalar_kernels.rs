@@ -75,7 +75,7 @@ fn conv2d_matches_padded_input_formulation() {
         };
         let q = requant(&mut rng, &t, rounding);
         let mut out = vec![0i8; g.batch * g.out_h * g.out_w * g.out_c];
-        scalar::conv2d(&g, &q, &x, &w, &mut out);
+        scalar::conv2d(&g, &q, &x[..], &w[..], &mut out[..]);
         assert_eq!(out, conv_via_padded_input(&g, &q, &x, &w), "{g:?}");
     }
 }
@@ -98,7 +98,7 @@ fn depthwise_matches_block_diagonal_conv() {
             }
         }
         let mut out = vec![0i8; g.batch * g.out_h * g.out_w * g.out_c];
-        scalar::depthwise_conv2d(&g, &q, &x, &w, &mut out);
+        scalar::depthwise_conv2d(&g, &q, &x[..], &w[..], &mut out[..]);
         let mut want = vec![0i8; out.len()];
         scalar::conv2d(
             &ConvGeometry {
@@ -106,9 +106,9 @@ fn depthwise_matches_block_diagonal_conv() {
                 ..g
             },
             &q,
-            &x,
-            &full,
-            &mut want,
+            &x[..],
+            &full[..],
+            &mut want[..],
         );
         assert_eq!(out, want, "{g:?}");
     }
@@ -131,7 +131,7 @@ fn fully_connected_matches_1x1_conv() {
             units,
             weight_zero_point: 0,
         };
-        scalar::fully_connected(&fc, &q, &x, &w, &mut out);
+        scalar::fully_connected(&fc, &q, &x[..], &w[..], &mut out[..]);
         let g = ConvGeometry {
             batch: rows,
             in_h: 1,
@@ -151,7 +151,7 @@ fn fully_connected_matches_1x1_conv() {
             depth_multiplier: 1,
         };
         let mut want = vec![0i8; rows * units];
-        scalar::conv2d(&g, &q, &x, &w, &mut want);
+        scalar::conv2d(&g, &q, &x[..], &w[..], &mut want[..]);
         assert_eq!(out, want);
     }
 }
@@ -183,8 +183,8 @@ fn pooling_matches_window_enumeration() {
         let act_max = rng.i32(act_min..128);
         let n = g.batch * g.out_h * g.out_w * g.channels;
         let (mut avg, mut max) = (vec![0i8; n], vec![0i8; n]);
-        scalar::average_pool(&g, act_min, act_max, &x, &mut avg);
-        scalar::max_pool(&g, act_min, act_max, &x, &mut max);
+        scalar::average_pool(&g, act_min, act_max, &x[..], &mut avg[..]);
+        scalar::max_pool(&g, act_min, act_max, &x[..], &mut max[..]);
         let mut i = 0;
         for b in 0..g.batch {
             for oy in 0..g.out_h {
@@ -258,8 +258,8 @@ fn add_is_within_one_lsb_of_real_arithmetic() {
         };
         let a = random_i8(&mut rng, 64);
         let b = random_i8(&mut rng, 64);
-        let mut out = vec![0i8; 64];
-        scalar::add(&p, &a, &b, &mut out);
+        let mut out = [0i8; 64];
+        scalar::add(&p, a.len(), &a[..], &b[..], &mut out[..]);
         for i in 0..64 {
             let real = f64::from(sa) * f64::from(i32::from(a[i]) - za)
                 + f64::from(sb) * f64::from(i32::from(b[i]) - zb);

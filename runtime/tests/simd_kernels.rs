@@ -7,33 +7,14 @@
 //! not available, so a CI job under qemu cannot pass by testing only the portable path.
 
 use edgeq_runtime::kernels::{
-    depthwise, gemm, scalar, ConvGeometry, FullyConnectedGeometry, Isa, Requant,
+    depthwise, gemm, scalar, ConvGeometry, FullyConnectedGeometry, Requant,
 };
 use edgeq_runtime::quant::Rounding;
 
 mod common;
-use common::{random_geometry, random_i8, requant, tables, Tables};
+use common::{isas, random_geometry, random_i8, requant, tables, Tables};
 
 const CASES: usize = 400;
-
-/// The ISAs under test; panics if `EDGEQ_REQUIRE_ISA` names one that is missing.
-fn isas() -> Vec<Isa> {
-    let available: Vec<Isa> = Isa::ALL.into_iter().filter(|i| i.is_available()).collect();
-    if let Ok(required) = std::env::var("EDGEQ_REQUIRE_ISA") {
-        for name in required.split(',').filter(|n| !n.is_empty()) {
-            let isa = Isa::from_name(name).unwrap_or_else(|| panic!("unknown ISA {name}"));
-            assert!(
-                available.contains(&isa),
-                "required ISA {name} is not available"
-            );
-        }
-    }
-    eprintln!(
-        "testing ISAs: {:?}",
-        available.iter().map(|i| i.name()).collect::<Vec<_>>()
-    );
-    available
-}
 
 /// Tables that also hit the edges: full-range multipliers and shifts, huge biases.
 fn extreme_tables(rng: &mut fastrand::Rng, channels: usize) -> Tables {
@@ -116,7 +97,7 @@ fn conv_gemm_matches_the_reference_conv() {
         let q = requant(&mut rng, &t, rounding);
         let rows = g.batch * g.out_h * g.out_w;
         let mut expected = vec![0i8; rows * g.out_c];
-        scalar::conv2d(&g, &q, &x, &w, &mut expected);
+        scalar::conv2d(&g, &q, &x[..], &w[..], &mut expected[..]);
 
         let folded = folded_bias(&q, &w, g.out_c, k);
         let qp = Requant {
@@ -126,13 +107,24 @@ fn conv_gemm_matches_the_reference_conv() {
         let wp = packed(&w, g.out_c, k);
         let a = gemm::Rows::Conv {
             geometry: &g,
-            input: &x,
+            input: gemm::Acts::I8(&x),
             zero_point: q.input_zero_point as i8,
         };
         for &isa in &isas {
             let mut scratch = vec![0i8; gemm::scratch_len(k)];
             let mut out = vec![0i8; rows * g.out_c];
-            gemm::gemm(isa, rows, g.out_c, k, a, &wp, &qp, &mut scratch, &mut out).unwrap();
+            gemm::gemm(
+                isa,
+                rows,
+                g.out_c,
+                k,
+                a,
+                gemm::Weights::I8(&wp),
+                &qp,
+                &mut scratch,
+                gemm::ActsMut::I8(&mut out),
+            )
+            .unwrap();
             assert_eq!(out, expected, "case {case} isa {isa:?} {g:?} {rounding:?}");
         }
     }
@@ -157,7 +149,7 @@ fn pointwise_conv_reads_rows_in_place() {
         let q = requant(&mut rng, &t, rounding);
         let rows = g.batch * g.out_h * g.out_w;
         let mut expected = vec![0i8; rows * g.out_c];
-        scalar::conv2d(&g, &q, &x, &w, &mut expected);
+        scalar::conv2d(&g, &q, &x[..], &w[..], &mut expected[..]);
         let folded = folded_bias(&q, &w, g.out_c, k);
         let qp = Requant {
             bias: Some(&folded),
@@ -172,11 +164,11 @@ fn pointwise_conv_reads_rows_in_place() {
                 rows,
                 g.out_c,
                 k,
-                gemm::Rows::Dense(&x),
-                &wp,
+                gemm::Rows::Dense(gemm::Acts::I8(&x)),
+                gemm::Weights::I8(&wp),
                 &qp,
                 &mut [],
-                &mut out,
+                gemm::ActsMut::I8(&mut out),
             )
             .unwrap();
             assert_eq!(out, expected, "case {case} isa {isa:?} {g:?}");
@@ -204,7 +196,7 @@ fn fully_connected_gemm_matches_the_reference() {
         let rounding = random_rounding(&mut rng);
         let q = requant(&mut rng, &t, rounding);
         let mut expected = vec![0i8; rows * units];
-        scalar::fully_connected(&g, &q, &x, &w, &mut expected);
+        scalar::fully_connected(&g, &q, &x[..], &w[..], &mut expected[..]);
         let folded = folded_bias(&q, &w, units, depth);
         let qp = Requant {
             bias: Some(&folded),
@@ -214,8 +206,19 @@ fn fully_connected_gemm_matches_the_reference() {
         for &isa in &isas {
             let mut scratch = vec![0i8; gemm::scratch_len(depth)];
             let mut out = vec![0i8; rows * units];
-            let a = gemm::Rows::Dense(&x);
-            gemm::gemm(isa, rows, units, depth, a, &wp, &qp, &mut scratch, &mut out).unwrap();
+            let a = gemm::Rows::Dense(gemm::Acts::I8(&x));
+            gemm::gemm(
+                isa,
+                rows,
+                units,
+                depth,
+                a,
+                gemm::Weights::I8(&wp),
+                &qp,
+                &mut scratch,
+                gemm::ActsMut::I8(&mut out),
+            )
+            .unwrap();
             assert_eq!(out, expected, "case {case} isa {isa:?} {g:?}");
         }
     }
@@ -238,7 +241,7 @@ fn depthwise_matches_the_reference() {
         let q = requant(&mut rng, &t, rounding);
         let n = g.batch * g.out_h * g.out_w * g.out_c;
         let mut expected = vec![0i8; n];
-        scalar::depthwise_conv2d(&g, &q, &x, &w, &mut expected);
+        scalar::depthwise_conv2d(&g, &q, &x[..], &w[..], &mut expected[..]);
         for &isa in &isas {
             let mut out = vec![0i8; n];
             depthwise::depthwise_conv2d(isa, &g, &q, &x, &w, &mut out);
@@ -261,30 +264,30 @@ fn short_buffers_are_refused_not_read() {
     };
     let w = vec![1i8; gemm::packed_len(8, 16)];
     let x = vec![1i8; 2 * 16];
-    let mut out = vec![0i8; 2 * 8];
     for isa in isas() {
-        let dense = gemm::Rows::Dense(&x);
-        let short_w = gemm::gemm(isa, 2, 8, 16, dense, &w[..10], &q, &mut [], &mut out);
-        assert_eq!(short_w, Err(gemm::ShapeMismatch));
-        let rows = gemm::Rows::Dense(&x[..20]);
-        assert!(gemm::gemm(isa, 2, 8, 16, rows, &w, &q, &mut [], &mut out).is_err());
-        let rows = gemm::Rows::Dense(&x);
-        assert!(gemm::gemm(isa, 2, 8, 16, rows, &w, &q, &mut [], &mut out[..10]).is_err());
+        let run = |rows: gemm::Rows<'_>, depth, w: &[i8], out: &mut [i8]| {
+            gemm::gemm(
+                isa,
+                2,
+                8,
+                depth,
+                rows,
+                gemm::Weights::I8(w),
+                &q,
+                &mut [],
+                gemm::ActsMut::I8(out),
+            )
+        };
+        let dense = gemm::Rows::Dense(gemm::Acts::I8(&x));
+        let mut out = vec![0i8; 2 * 8];
+        assert_eq!(run(dense, 16, &w[..10], &mut out), Err(gemm::ShapeMismatch));
+        let short_rows = gemm::Rows::Dense(gemm::Acts::I8(&x[..20]));
+        assert!(run(short_rows, 16, &w, &mut out).is_err());
+        assert!(run(dense, 16, &w, &mut out[..10]).is_err());
         // Depth 15 needs scratch to pad the rows.
-        let rows = gemm::Rows::Dense(&x[..30]);
-        assert!(gemm::gemm(isa, 2, 8, 15, rows, &w, &q, &mut [], &mut out).is_err());
-        assert!(gemm::gemm(
-            isa,
-            2,
-            8,
-            16,
-            gemm::Rows::Dense(&x),
-            &w,
-            &q,
-            &mut [],
-            &mut out
-        )
-        .is_ok());
+        let rows = gemm::Rows::Dense(gemm::Acts::I8(&x[..30]));
+        assert!(run(rows, 15, &w, &mut out).is_err());
+        assert!(run(dense, 16, &w, &mut out).is_ok());
     }
 }
 
@@ -331,7 +334,7 @@ fn add_matches_the_reference() {
         let n = rng.usize(0..100);
         let (a, b) = (random_values(&mut rng, n), random_values(&mut rng, n));
         let mut expected = vec![0i8; n];
-        scalar::add(&p, &a, &b, &mut expected);
+        scalar::add(&p, a.len(), &a[..], &b[..], &mut expected[..]);
         for &isa in &isas {
             let mut out = vec![0i8; n];
             edgeq_runtime::kernels::elementwise::add(isa, &p, &a, &b, &mut out);

@@ -55,6 +55,34 @@ impl TensorSpec {
         }
     }
 
+    /// A constant 4-bit tensor (`DType::I4` or `DType::U4`), packed two values per byte in
+    /// the plain order (element `i` in byte `i / 2`, low nibble first).
+    pub fn const_4bit(name: &str, dtype: DType, dims: &[usize], values: &[i8]) -> Self {
+        let mut data = vec![0u8; values.len().div_ceil(2)];
+        for (i, &v) in values.iter().enumerate() {
+            edgeq_runtime::kernels::int4::set_nibble(&mut data, i, v as u8);
+        }
+        Self {
+            name: name.to_string(),
+            dtype,
+            dims: dims.to_vec(),
+            scale: 0.0,
+            zero_point: 0,
+            data: Some(data),
+        }
+    }
+
+    /// The values of a constant int8 or 4-bit tensor (plain order), as int8.
+    pub fn int_values(&self) -> Option<Vec<i8>> {
+        let data = self.data.as_deref()?;
+        let values = edgeq_runtime::kernels::int4::Values::of(self.dtype, data)?;
+        Some(
+            (0..self.elements())
+                .map(|i| edgeq_runtime::kernels::int4::Elems::at(&values, i) as i8)
+                .collect(),
+        )
+    }
+
     /// A constant int32 vector.
     pub fn const_i32(name: &str, values: &[i32]) -> Self {
         Self {
@@ -72,7 +100,7 @@ impl TensorSpec {
     }
 
     fn bytes(&self) -> usize {
-        self.elements() * self.dtype.size()
+        self.dtype.byte_len(self.elements())
     }
 }
 
@@ -144,6 +172,17 @@ impl ModelBuilder {
     pub fn set_io(&mut self, inputs: &[usize], outputs: &[usize]) {
         self.inputs = inputs.to_vec();
         self.outputs = outputs.to_vec();
+    }
+
+    /// Makes every operator's output a model output too (in execution order, after the
+    /// declared outputs), so tests and debugging can read each intermediate. The planner then
+    /// keeps them all live to the end.
+    pub fn expose_activations(&mut self) {
+        for op in &self.ops {
+            if !self.outputs.contains(&op.output) {
+                self.outputs.push(op.output);
+            }
+        }
     }
 
     /// Removes constant tensors no operator reads (e.g. weights replaced by their packed

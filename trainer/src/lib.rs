@@ -5,3 +5,4 @@ pub mod eqm;
 pub mod import;
 pub mod inspect;
 pub mod pack;
+pub mod synth;

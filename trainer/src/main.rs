@@ -10,7 +10,7 @@ use edgeq_runtime::{load_model_file, Model};
 #[command(
     name = "edgeq",
     version,
-    about = "edgeq host tools: import models to .eqm and inspect them"
+    about = "edgeq host tools: import models to .eqm, inspect them, make synthetic ones"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -39,6 +39,42 @@ enum Command {
         /// The .eqm file.
         model: PathBuf,
     },
+    /// Write a synthetic model: an MLPerf Tiny architecture with random but valid
+    /// parameters at the given bit widths (benchmarks and tests of W4A4 against W8A8).
+    ///
+    /// Every layer uses the requested widths; the model's input and output stay int8.
+    Synth {
+        /// resnet8, ds-cnn, mobilenet-v1 or autoencoder.
+        #[arg(long, value_parser = parse_arch)]
+        arch: edgeq_trainer::synth::Arch,
+        /// Weight and activation bits of the inner layers: w8a8, w4a4, w4a8 or w8a4.
+        #[arg(long, default_value = "w8a8", value_parser = parse_bits)]
+        bits: edgeq_trainer::synth::Bits,
+        /// Seed of the random parameters.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Keep the plain weight layouts (reference kernels; for checking).
+        #[arg(long)]
+        plain_weights: bool,
+        /// Where to write the .eqm file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+fn parse_arch(s: &str) -> std::result::Result<edgeq_trainer::synth::Arch, String> {
+    edgeq_trainer::synth::Arch::from_name(s).ok_or_else(|| {
+        let names: Vec<_> = edgeq_trainer::synth::Arch::ALL
+            .iter()
+            .map(|a| a.name())
+            .collect();
+        format!("unknown architecture '{s}' (one of: {})", names.join(", "))
+    })
+}
+
+fn parse_bits(s: &str) -> std::result::Result<edgeq_trainer::synth::Bits, String> {
+    edgeq_trainer::synth::Bits::parse(s)
+        .ok_or_else(|| format!("bits must be w8a8, w4a4, w4a8 or w8a4, not '{s}'"))
 }
 
 fn main() -> Result<()> {
@@ -63,6 +99,33 @@ fn main() -> Result<()> {
             println!(
                 "wrote {} ({} bytes: {} ops, arena {} bytes, constants {} bytes)",
                 output.display(),
+                bytes.len(),
+                m.op_count(),
+                m.arena_size(),
+                m.const_size()
+            );
+        }
+        Command::Synth {
+            arch,
+            bits,
+            seed,
+            plain_weights,
+            output,
+        } => {
+            let mut builder = edgeq_trainer::synth::graph(arch, bits, seed)?;
+            if !plain_weights {
+                edgeq_trainer::pack::pack_gemm_weights(&mut builder)?;
+            }
+            let bytes = builder.finish()?;
+            let aligned = edgeq_runtime::ModelBytes::copy_from(&bytes);
+            let m = Model::from_bytes(aligned.bytes())
+                .context("internal error: the runtime rejects the synthetic model")?;
+            std::fs::write(&output, &bytes)
+                .with_context(|| format!("writing {}", output.display()))?;
+            println!(
+                "wrote {} ({} {bits}: {} bytes, {} ops, arena {} bytes, constants {} bytes)",
+                output.display(),
+                arch.name(),
                 bytes.len(),
                 m.op_count(),
                 m.arena_size(),

@@ -4,15 +4,16 @@
 //! For each op: the weights are packed by `edgeq_runtime::kernels::gemm::pack`, the bias is
 //! replaced by the folded bias `bias - input_zero_point * sum_k w` (wrapping int32, so the
 //! kernels' `bias' + sum x*w` equals the reference `bias + sum (x - zp) * w` exactly), and
-//! the op gets the im2col scratch it needs. Depthwise convs keep their layout, which is
-//! already channel-major.
+//! the op gets the im2col scratch it needs. int4 weights are packed the same way, then their
+//! nibbles grouped as `kernels::int4` describes. Depthwise convs keep their layout, which is
+//! already channel-major; with 4-bit tensors they get the scratch of their row-window path.
 
 use anyhow::{ensure, Result};
 use edgeq_runtime::format::{
-    write_params, ConvParams, FullyConnectedParams, OpKind, WEIGHT_LAYOUT_PACKED_8X4,
+    write_params, ConvParams, DType, FullyConnectedParams, OpKind, WEIGHT_LAYOUT_PACKED_8X4,
     WEIGHT_LAYOUT_PLAIN,
 };
-use edgeq_runtime::kernels::{gemm, ConvGeometry};
+use edgeq_runtime::kernels::{depthwise, gemm, int4, ConvGeometry};
 
 use crate::eqm::{ModelBuilder, TensorSpec};
 
@@ -27,6 +28,7 @@ pub fn pack_gemm_weights(builder: &mut ModelBuilder) -> Result<()> {
             continue;
         };
         let bias = op.inputs.get(2).copied().flatten();
+        let input_u4 = builder.tensors[x].dtype == DType::U4;
         match op.kind {
             OpKind::Conv2d => {
                 let mut p: ConvParams = read_params_of(&op.params);
@@ -46,7 +48,10 @@ pub fn pack_gemm_weights(builder: &mut ModelBuilder) -> Result<()> {
                 op.params = write_params(&p);
                 op.inputs[1] = Some(packed);
                 set_bias(&mut op.inputs, folded);
-                if !gemm::conv_rows_are_input(&g) || k % gemm::KR != 0 {
+                let conv_gathers = !gemm::conv_rows_are_input(&g);
+                if input_u4 && conv_gathers {
+                    op.scratch = op.scratch.max(gemm::conv_u4_scratch_len(&g, k));
+                } else if gemm::gathers_rows(input_u4, conv_gathers, k) {
                     op.scratch = op.scratch.max(gemm::scratch_len(k));
                 }
             }
@@ -67,11 +72,33 @@ pub fn pack_gemm_weights(builder: &mut ModelBuilder) -> Result<()> {
                 op.params = write_params(&p);
                 op.inputs[1] = Some(packed);
                 set_bias(&mut op.inputs, folded);
-                if k % gemm::KR != 0 {
-                    op.scratch = op.scratch.max(gemm::scratch_len(k));
+                if gemm::gathers_rows(input_u4, false, k) {
+                    let inputs: usize = builder.tensors[x].dims.iter().product();
+                    let op = &mut builder.ops[i];
+                    op.scratch = op.scratch.max(gemm::scratch_len_for(inputs / k, k));
                 }
             }
             _ => {}
+        }
+    }
+    // Depthwise convs with 4-bit tensors run on int8 kernels through row windows.
+    for i in 0..builder.ops.len() {
+        let op = &builder.ops[i];
+        let Some(&Some(w)) = op.inputs.get(1) else {
+            continue;
+        };
+        let x = op.inputs[0].unwrap_or(w);
+        let four_bit = [x, w, op.output]
+            .iter()
+            .any(|&t| builder.tensors[t].dtype.bits() == 4);
+        if op.kind == OpKind::DepthwiseConv2d && four_bit {
+            let p: ConvParams = read_params_of(&op.params);
+            let wd = &builder.tensors[w].dims;
+            ensure!(wd.len() == 4, "depthwise filter must be [1, KH, KW, C]");
+            let g = conv_geometry(builder, x, op.output, &p, (wd[1], wd[2]));
+            let need = depthwise::values_scratch_len(&g);
+            let op = &mut builder.ops[i];
+            op.scratch = op.scratch.max(need);
         }
     }
     builder.drop_unused_constants();
@@ -99,7 +126,8 @@ fn pack_one(
     input_zero_point: i32,
 ) -> (usize, usize) {
     let spec = &builder.tensors[w];
-    let data: &[i8] = bytemuck::cast_slice(spec.data.as_deref().unwrap_or(&[]));
+    let data = spec.int_values().unwrap_or_default();
+    let data = &data[..];
     let weight = |row: usize, col: usize| data[row * k + col];
     let mut packed = vec![0i8; gemm::packed_len(n, k)];
     gemm::pack(n, k, weight, &mut packed);
@@ -126,7 +154,17 @@ fn pack_one(
         gemm::NR,
         gemm::KR,
     ];
-    let mut packed_spec = TensorSpec::const_i8(&format!("{name}/packed"), &dims, &packed);
+    let mut packed_spec = match spec.dtype {
+        DType::I4 => {
+            let mut bytes = vec![0u8; packed.len() / 2];
+            int4::pack_gemm_i4(&packed, &mut bytes);
+            TensorSpec {
+                data: Some(bytes),
+                ..TensorSpec::const_4bit(&format!("{name}/packed"), DType::I4, &dims, &[])
+            }
+        }
+        _ => TensorSpec::const_i8(&format!("{name}/packed"), &dims, &packed),
+    };
     packed_spec.scale = spec.scale;
     let packed = builder.add_tensor(packed_spec);
     let folded = builder.add_tensor(TensorSpec::const_i32(

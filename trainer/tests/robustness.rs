@@ -51,12 +51,19 @@ fn random_byte_flips_never_panic() {
     let mut rng = fastrand::Rng::with_seed(0xED6E_0001);
     let mut loaded = 0;
     let mut rejected = 0;
-    for model in [
-        "kws_ref_model.tflite",
-        "ad01_int8.tflite",
-        "model_ToyCar_quant_fullint_micro.tflite",
-    ] {
-        let bytes = common::import_bundled(model);
+    let w4a4 = |arch| {
+        let bits = edgeq_trainer::synth::Bits::parse("w4a4").unwrap();
+        edgeq_trainer::synth::model(arch, bits, 7).unwrap()
+    };
+    let models = [
+        common::import_bundled("kws_ref_model.tflite"),
+        common::import_bundled("ad01_int8.tflite"),
+        common::import_bundled("model_ToyCar_quant_fullint_micro.tflite"),
+        // 4-bit tensors: packed int4 weights, uint4 activations, row-window scratch.
+        w4a4(edgeq_trainer::synth::Arch::DsCnn),
+        w4a4(edgeq_trainer::synth::Arch::ResNet8),
+    ];
+    for bytes in models {
         // Structure (header, tables, ops, names) sits before the constants; aim half of the
         // flips there, where they matter most.
         let structure_end = (bytes.len() / 8).max(512).min(bytes.len());

@@ -127,6 +127,13 @@ fn run(args: &Args) -> Result<(), String> {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect(),
+        DType::I4 | DType::U4 => {
+            use edgeq_runtime::kernels::int4::{Elems, Values};
+            let v = Values::of(info.dtype, raw).ok_or("not a 4-bit tensor")?;
+            (0..info.len())
+                .map(|i| info.scale * (v.at(i) - info.zero_point) as f32)
+                .collect()
+        }
         DType::I32 => return Err("int32 outputs are not printed by this example".into()),
     };
     let best = (0..scores.len())

@@ -1,6 +1,7 @@
 //! Depthwise convolution fast path: channels are the vector lanes, so the plain
 //! `[1, KH, KW, C]` filter layout is already the kernel's layout.
 
+use super::int4::{Values, ValuesMut};
 use super::{scalar, ConvGeometry, Isa, Requant};
 
 /// Depthwise conv with `depth_multiplier == 1` on `isa`; other multipliers, and ISAs without
@@ -28,6 +29,63 @@ pub fn depthwise_conv2d(
         #[cfg(target_arch = "aarch64")]
         Isa::Neon | Isa::NeonDotprod => super::arm::depthwise_conv2d(g, q, input, filter, output),
         _ => scalar::depthwise_conv2d(g, q, input, filter, output),
+    }
+}
+
+/// Scratch bytes [`depthwise_conv2d_values`] needs for its fast path: the filter as int8,
+/// one window of `KH` input rows as bytes and one output row.
+pub fn values_scratch_len(g: &ConvGeometry) -> usize {
+    g.kernel_h * g.kernel_w * g.out_c + g.kernel_h * g.in_w * g.in_c + g.out_w * g.out_c
+}
+
+/// Depthwise conv with 4-bit inputs, filters or outputs: each output row is computed by the
+/// int8 kernels of `isa` from a window of its `KH` input rows unpacked to bytes (rows
+/// outside the input filled with the zero point, which contributes nothing, as the
+/// reference's skipped taps), then packed. Falls back to the oracle without scratch.
+#[allow(clippy::too_many_arguments)]
+pub fn depthwise_conv2d_values(
+    isa: Isa,
+    g: &ConvGeometry,
+    q: &Requant<'_>,
+    input: Values<'_>,
+    filter: Values<'_>,
+    output: &mut ValuesMut<'_>,
+    scratch: &mut [i8],
+) {
+    let (taps, row_len, out_row) = (
+        g.kernel_h * g.kernel_w * g.out_c,
+        g.in_w * g.in_c,
+        g.out_w * g.out_c,
+    );
+    if g.depth_multiplier != 1 || scratch.len() < values_scratch_len(g) {
+        return scalar::depthwise_conv2d(g, q, &input, &filter, output);
+    }
+    let (weights, rest) = scratch.split_at_mut(taps);
+    let (window, rest) = rest.split_at_mut(g.kernel_h * row_len);
+    let row_out = &mut rest[..out_row];
+    filter.copy_to(0, weights);
+    let one_row = ConvGeometry {
+        batch: 1,
+        in_h: g.kernel_h,
+        out_h: 1,
+        stride_h: 1,
+        dilation_h: 1,
+        pad_top: 0,
+        ..*g
+    };
+    for b in 0..g.batch {
+        for oy in 0..g.out_h {
+            for (ky, dst) in window.chunks_exact_mut(row_len).enumerate() {
+                let iy = (oy * g.stride_h + ky * g.dilation_h).wrapping_sub(g.pad_top);
+                if iy < g.in_h {
+                    input.copy_to((b * g.in_h + iy) * row_len, dst);
+                } else {
+                    dst.fill(q.input_zero_point as i8);
+                }
+            }
+            depthwise_conv2d(isa, &one_row, q, window, weights, row_out);
+            output.write((b * g.out_h + oy) * out_row, row_out);
+        }
     }
 }
 

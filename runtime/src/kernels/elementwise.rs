@@ -13,5 +13,7 @@ pub fn add(isa: Isa, p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) {
         _ => 0,
     };
     let (a, b) = (a.get(done..).unwrap_or(&[]), b.get(done..).unwrap_or(&[]));
-    scalar::add(p, a, b, output.get_mut(done..).unwrap_or(&mut []));
+    let output = output.get_mut(done..).unwrap_or(&mut []);
+    let len = a.len().min(b.len()).min(output.len());
+    scalar::add(p, len, a, b, output);
 }

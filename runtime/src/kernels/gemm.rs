@@ -12,6 +12,7 @@
 //! (gathered im2col rows for convolutions, in a scratch buffer planned at import) and calls
 //! the ISA's micro-kernel for each block of 8 channels.
 
+use super::int4;
 use super::{ConvGeometry, Isa, Requant};
 
 /// Output channels per weight block.
@@ -34,6 +35,12 @@ pub const fn packed_len(n: usize, k: usize) -> usize {
 /// Bytes of scratch a GEMM with reduction depth `k` needs when its rows are gathered.
 pub const fn scratch_len(k: usize) -> usize {
     MR * padded_depth(k)
+}
+
+/// As [`scratch_len`], for a GEMM of `rows` rows (fewer than [`MR`] rows gather fewer).
+pub const fn scratch_len_for(rows: usize, k: usize) -> usize {
+    let tile = if rows < MR { rows } else { MR };
+    tile * padded_depth(k)
 }
 
 /// Packs `weight(n, k)` (for `n < outputs`, `k < depth`) into `out` (host side, at import).
@@ -67,18 +74,108 @@ pub fn conv_rows_are_input(g: &ConvGeometry) -> bool {
         && g.in_w == g.out_w
 }
 
+/// Activations: int8, or packed uint4 (values 0..=15, see [`int4`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Acts<'a> {
+    /// One byte per value.
+    I8(&'a [i8]),
+    /// Two values per byte.
+    U4(&'a [u8]),
+}
+
+impl Acts<'_> {
+    /// Number of values the buffer holds.
+    pub fn len(&self) -> usize {
+        match self {
+            Acts::I8(d) => d.len(),
+            Acts::U4(d) => d.len() * 2,
+        }
+    }
+
+    /// True for an empty buffer.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Values `start..start + out.len()` as bytes.
+    fn copy_to(&self, start: usize, out: &mut [i8]) {
+        match self {
+            Acts::I8(d) => out.copy_from_slice(&d[start..start + out.len()]),
+            Acts::U4(d) => int4::unpack_u4(d, start, out),
+        }
+    }
+}
+
+/// Output activations being written: int8 or packed uint4.
+#[derive(Debug)]
+pub enum ActsMut<'a> {
+    /// One byte per value.
+    I8(&'a mut [i8]),
+    /// Two values per byte.
+    U4(&'a mut [u8]),
+}
+
+impl ActsMut<'_> {
+    /// Number of values the buffer holds.
+    pub fn len(&self) -> usize {
+        match self {
+            ActsMut::I8(d) => d.len(),
+            ActsMut::U4(d) => d.len() * 2,
+        }
+    }
+
+    /// True for an empty buffer.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes `values` as values `start..`.
+    pub fn write(&mut self, start: usize, values: &[i8]) {
+        match self {
+            ActsMut::I8(d) => d[start..start + values.len()].copy_from_slice(values),
+            ActsMut::U4(d) => int4::pack_u4(values, d, start),
+        }
+    }
+}
+
+/// Packed GEMM weights: int8, or int4 in the grouped nibble order of [`int4`].
+#[derive(Clone, Copy, Debug)]
+pub enum Weights<'a> {
+    /// `[ceil(N/8), ceil(K/4), 8, 4]` int8.
+    I8(&'a [i8]),
+    /// The same layout in int4, 16 bytes per group of 32.
+    I4(&'a [u8]),
+}
+
+impl Weights<'_> {
+    /// Bytes of one block of [`NR`] channels with padded depth `kp`.
+    fn block_bytes(&self, kp: usize) -> usize {
+        match self {
+            Weights::I8(_) => kp * NR,
+            Weights::I4(_) => kp * NR / 2,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Weights::I8(w) => w.len(),
+            Weights::I4(w) => w.len(),
+        }
+    }
+}
+
 /// Where the GEMM's `a` rows come from.
 #[derive(Clone, Copy, Debug)]
 pub enum Rows<'a> {
-    /// Row `m` is `data[m * k..(m + 1) * k]`.
-    Dense(&'a [i8]),
+    /// Row `m` is values `m * k..(m + 1) * k`.
+    Dense(Acts<'a>),
     /// Row `m` is the receptive field of output pixel `m` of a convolution (im2col),
     /// padding filled with `zero_point`.
     Conv {
         /// The convolution.
         geometry: &'a ConvGeometry,
         /// NHWC input.
-        input: &'a [i8],
+        input: Acts<'a>,
         /// Input zero point: the value padding reads as.
         zero_point: i8,
     },
@@ -99,9 +196,16 @@ pub struct Block<'a> {
     pub shift: &'a [i32; NR],
 }
 
+/// Whether a GEMM over `a` gathers its rows into the scratch (see [`scratch_len`]): always
+/// for convolutions that are not [`conv_rows_are_input`] and for uint4 rows, and when the
+/// depth is not a multiple of [`KR`].
+pub fn gathers_rows(a_is_u4: bool, conv_gathers: bool, depth: usize) -> bool {
+    a_is_u4 || conv_gathers || depth % KR != 0
+}
+
 /// `out[m, n]` for `m < rows`, `n < outputs`, reduction depth `depth`; `w` packed by
-/// [`pack`]; `scratch` holds [`scratch_len`] bytes when rows are gathered or `depth` is not
-/// a multiple of [`KR`].
+/// [`pack`] (and [`int4::pack_gemm_i4`]); `scratch` holds [`scratch_len`] bytes when rows
+/// are gathered ([`gathers_rows`]).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(
     isa: Isa,
@@ -109,10 +213,10 @@ pub fn gemm(
     outputs: usize,
     depth: usize,
     a: Rows<'_>,
-    w: &[i8],
+    w: Weights<'_>,
     q: &Requant<'_>,
     scratch: &mut [i8],
-    out: &mut [i8],
+    mut out: ActsMut<'_>,
 ) -> Result<(), ShapeMismatch> {
     // The micro-kernels need their instructions; a caller-made `Isa` is re-checked here.
     let isa = if isa.is_available() { isa } else { Isa::Scalar };
@@ -122,7 +226,7 @@ pub fn gemm(
             if data.len() < rows * depth {
                 return Err(ShapeMismatch);
             }
-            kp == depth
+            kp == depth && matches!(data, Acts::I8(_))
         }
         Rows::Conv {
             geometry: g, input, ..
@@ -139,15 +243,18 @@ pub fn gemm(
         }
     };
     let q_len = |t: &[i32]| t.len() >= outputs;
-    if w.len() < packed_len(outputs, depth)
+    if w.bytes() < w.block_bytes(kp) * outputs.div_ceil(NR)
         || out.len() < rows * outputs
-        || (!direct && scratch.len() < scratch_len(depth))
+        || (!direct && scratch.len() < scratch_len_for(rows, depth))
         || !q_len(q.multiplier)
         || !q_len(q.shift)
         || !q.bias.is_none_or(q_len)
     {
         return Err(ShapeMismatch);
     }
+    let rows_u4 = match a {
+        Rows::Dense(data) | Rows::Conv { input: data, .. } => matches!(data, Acts::U4(_)),
+    };
     let tile = Tile {
         isa,
         outputs,
@@ -156,42 +263,129 @@ pub fn gemm(
         a,
         w,
         q,
+        rows_u4,
     };
-    let mut m0 = 0;
-    while m0 < rows {
-        if rows - m0 >= MR {
-            tile.run::<MR>(m0, scratch, out);
-            m0 += MR;
-        } else {
-            tile.run::<1>(m0, scratch, out);
-            m0 += 1;
+    if let Rows::Conv {
+        geometry,
+        input: Acts::U4(packed),
+        zero_point,
+    } = a
+    {
+        if scratch.len() >= conv_u4_scratch_len(geometry, depth) {
+            conv_u4_by_rows(&tile, geometry, packed, zero_point, scratch, &mut out);
+            return Ok(());
         }
     }
+    tile.run_rows(0..rows, 0, scratch, &mut out);
     Ok(())
 }
 
+/// Scratch of a convolution with uint4 input: one window of `KH` input rows unpacked to bytes,
+/// then the gathered rows.
+pub fn conv_u4_scratch_len(g: &ConvGeometry, depth: usize) -> usize {
+    g.kernel_h * g.in_w * g.in_c + scratch_len(depth)
+}
+
+/// A uint4-input convolution, one output row at a time: its `KH` input rows are unpacked once
+/// into a window (rows outside the input read as the zero point), and the output row's
+/// pixels are gathered from the window like an int8 convolution's. Each input value is
+/// unpacked `KH` times instead of once per tap.
+fn conv_u4_by_rows(
+    tile: &Tile<'_>,
+    g: &ConvGeometry,
+    packed: &[u8],
+    zero_point: i8,
+    scratch: &mut [i8],
+    out: &mut ActsMut<'_>,
+) {
+    let row_len = g.in_w * g.in_c;
+    let (window, rest) = scratch.split_at_mut(g.kernel_h * row_len);
+    let one_row = ConvGeometry {
+        batch: 1,
+        in_h: g.kernel_h,
+        out_h: 1,
+        stride_h: 1,
+        dilation_h: 1,
+        pad_top: 0,
+        ..*g
+    };
+    for b in 0..g.batch {
+        for oy in 0..g.out_h {
+            for (ky, dst) in window.chunks_exact_mut(row_len).enumerate() {
+                let iy = (oy * g.stride_h + ky * g.dilation_h).wrapping_sub(g.pad_top);
+                if iy < g.in_h {
+                    int4::unpack_u4(packed, (b * g.in_h + iy) * row_len, dst);
+                } else {
+                    dst.fill(zero_point);
+                }
+            }
+            let row_tile = Tile {
+                a: Rows::Conv {
+                    geometry: &one_row,
+                    input: Acts::I8(window),
+                    zero_point,
+                },
+                ..*tile
+            };
+            let first = (b * g.out_h + oy) * g.out_w;
+            row_tile.run_rows(0..g.out_w, first, rest, out);
+        }
+    }
+}
+
 /// One GEMM's fixed facts, shared by its tiles. Lengths were checked by [`gemm`].
+#[derive(Clone, Copy)]
 struct Tile<'a> {
     isa: Isa,
     outputs: usize,
     depth: usize,
     kp: usize,
     a: Rows<'a>,
-    w: &'a [i8],
+    w: Weights<'a>,
     q: &'a Requant<'a>,
+    /// The rows hold uint4 values (0..=15), whatever buffer they are read from.
+    rows_u4: bool,
 }
 
 impl Tile<'_> {
-    /// Output rows `m0..m0 + R`, every channel.
-    fn run<const R: usize>(&self, m0: usize, scratch: &mut [i8], out: &mut [i8]) {
+    /// Rows `rows` of `a`, written as output rows `out_first..`, in tiles of [`MR`].
+    fn run_rows(
+        &self,
+        rows: core::ops::Range<usize>,
+        out_first: usize,
+        scratch: &mut [i8],
+        out: &mut ActsMut<'_>,
+    ) {
+        let mut m0 = rows.start;
+        while m0 < rows.end {
+            let out_row = out_first + m0 - rows.start;
+            if rows.end - m0 >= MR {
+                self.run::<MR>(m0, out_row, scratch, out);
+                m0 += MR;
+            } else {
+                self.run::<1>(m0, out_row, scratch, out);
+                m0 += 1;
+            }
+        }
+    }
+
+    /// Rows `m0..m0 + R` of `a`, every channel, written as output rows `out_row..`.
+    fn run<const R: usize>(
+        &self,
+        m0: usize,
+        out_row: usize,
+        scratch: &mut [i8],
+        out: &mut ActsMut<'_>,
+    ) {
         let (kp, depth) = (self.kp, self.depth);
+        let rows_u4 = self.rows_u4;
         let a: [&[i8]; R] = match self.a {
-            Rows::Dense(data) if kp == depth => {
+            Rows::Dense(Acts::I8(data)) if kp == depth => {
                 core::array::from_fn(|r| &data[(m0 + r) * depth..][..depth])
             }
             Rows::Dense(data) => {
                 for (r, row) in scratch.chunks_exact_mut(kp).take(R).enumerate() {
-                    row[..depth].copy_from_slice(&data[(m0 + r) * depth..][..depth]);
+                    data.copy_to((m0 + r) * depth, &mut row[..depth]);
                     row[depth..].fill(0);
                 }
                 core::array::from_fn(|r| &scratch[r * kp..][..kp])
@@ -209,7 +403,8 @@ impl Tile<'_> {
         };
         let q = self.q;
         let zeros = [0i32; NR];
-        for (nb, w) in self.w.chunks_exact(kp * NR).enumerate() {
+        let block_bytes = self.w.block_bytes(kp);
+        for nb in 0..self.outputs.div_ceil(NR) {
             let n0 = nb * NR;
             if n0 >= self.outputs {
                 break;
@@ -237,25 +432,39 @@ impl Tile<'_> {
                 multiplier: &tables.1,
                 shift: &tables.2,
             };
-            let result = micro_kernel::<R>(self.isa, a, w, &block, q);
+            let result = match self.w {
+                Weights::I8(w) => {
+                    let w = &w[nb * block_bytes..][..block_bytes];
+                    micro_kernel::<R>(self.isa, a, rows_u4, w, &block, q)
+                }
+                Weights::I4(w) => {
+                    let w = &w[nb * block_bytes..][..block_bytes];
+                    micro_kernel_i4::<R>(self.isa, a, rows_u4, w, &block, q)
+                }
+            };
             for (r, values) in result.iter().enumerate() {
-                out[(m0 + r) * self.outputs + n0..][..nr].copy_from_slice(&values[..nr]);
+                out.write((out_row + r) * self.outputs + n0, &values[..nr]);
             }
         }
     }
 }
 
-/// The one dispatch point of the GEMM: `R` rows of `a` (each `kp` long) times one packed
-/// weight block (`kp * NR` bytes), requantized.
+/// The one dispatch point of the int8-weight GEMM: `R` rows of `a` (each `kp` long) times
+/// one packed weight block (`kp * NR` bytes), requantized. `rows_u4`: the rows hold uint4
+/// values (0..=15), which allow AVX2's faster unsigned x signed products.
 #[inline]
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 fn micro_kernel<const R: usize>(
     isa: Isa,
     a: [&[i8]; R],
+    rows_u4: bool,
     w: &[i8],
     block: &Block<'_>,
     q: &Requant<'_>,
 ) -> [[i8; NR]; R] {
     match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 if rows_u4 => super::x86::gemm_tile_u4_i8::<R>(a, w, block, q),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => super::x86::gemm_tile::<R>(a, w, block, q),
         #[cfg(any(
@@ -267,6 +476,52 @@ fn micro_kernel<const R: usize>(
         Isa::NeonDotprod => super::arm::gemm_tile_dotprod::<R>(a, w, block, q),
         _ => gemm_tile_scalar::<R>(a, w, block, q),
     }
+}
+
+/// The dispatch point of the int4-weight GEMM: as [`micro_kernel`], one block of
+/// `kp * NR / 2` bytes.
+#[inline]
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+fn micro_kernel_i4<const R: usize>(
+    isa: Isa,
+    a: [&[i8]; R],
+    rows_u4: bool,
+    w: &[u8],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 if rows_u4 => super::x86::gemm_tile_i4::<R, false>(a, w, block, q),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => super::x86::gemm_tile_i4::<R, true>(a, w, block, q),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => super::arm::gemm_tile_i4::<R>(a, w, block, q),
+        #[cfg(target_arch = "aarch64")]
+        Isa::NeonDotprod => super::arm::gemm_tile_dotprod_i4::<R>(a, w, block, q),
+        _ => gemm_tile_scalar_i4::<R>(a, w, block, q),
+    }
+}
+
+/// Portable micro-kernel for int4 weights.
+pub(crate) fn gemm_tile_scalar_i4<const R: usize>(
+    a: [&[i8]; R],
+    w: &[u8],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    let mut acc = [[0i32; NR]; R];
+    for (g, wg) in w.chunks_exact(NR * KR / 2).enumerate() {
+        for (row, acc) in a.iter().zip(acc.iter_mut()) {
+            let x = &row[g * KR..][..KR];
+            for (c, acc) in acc.iter_mut().enumerate() {
+                for (k, &xv) in x.iter().enumerate() {
+                    *acc += i32::from(xv) * int4::gemm_i4_at(wg, c * KR + k);
+                }
+            }
+        }
+    }
+    acc.map(|row| core::array::from_fn(|c| requantize_one(row[c], block, c, q)))
 }
 
 /// Portable micro-kernel (and the fallback on CPUs without SIMD).
@@ -304,8 +559,8 @@ pub(crate) fn requantize_one(acc: i32, block: &Block<'_>, c: usize, q: &Requant<
 }
 
 /// im2col of one output pixel: `row[(ky * KW + kx) * Cin + c]`, zero point where the window
-/// hangs over the edge, zeros in the tail up to `row.len()`.
-fn gather_conv_row(g: &ConvGeometry, input: &[i8], zero_point: i8, m: usize, row: &mut [i8]) {
+/// hangs over the edge, zeros in the tail up to `row.len()`. uint4 inputs become bytes.
+fn gather_conv_row(g: &ConvGeometry, input: Acts<'_>, zero_point: i8, m: usize, row: &mut [i8]) {
     let pixels = g.out_h * g.out_w;
     let (b, oy, ox) = (m / pixels, (m % pixels) / g.out_w, m % g.out_w);
     let c = g.in_c;
@@ -318,7 +573,7 @@ fn gather_conv_row(g: &ConvGeometry, input: &[i8], zero_point: i8, m: usize, row
         // Out-of-range coordinates wrapped to huge values, so one compare each.
         if iy < g.in_h && row_inside {
             let start = ((b * g.in_h + iy) * g.in_w + x0) * c;
-            row[pos..pos + span].copy_from_slice(&input[start..start + span]);
+            input.copy_to(start, &mut row[pos..pos + span]);
             pos += span;
             continue;
         }
@@ -326,7 +581,7 @@ fn gather_conv_row(g: &ConvGeometry, input: &[i8], zero_point: i8, m: usize, row
             let ix = (ox * g.stride_w + kx * g.dilation_w).wrapping_sub(g.pad_left);
             let dst = &mut row[pos..pos + c];
             if iy < g.in_h && ix < g.in_w {
-                dst.copy_from_slice(&input[((b * g.in_h + iy) * g.in_w + ix) * c..][..c]);
+                input.copy_to(((b * g.in_h + iy) * g.in_w + ix) * c, dst);
             } else {
                 dst.fill(zero_point);
             }

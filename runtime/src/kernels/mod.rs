@@ -10,6 +10,7 @@ mod arm;
 pub mod depthwise;
 pub mod elementwise;
 pub mod gemm;
+pub mod int4;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86;

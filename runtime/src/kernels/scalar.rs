@@ -4,6 +4,7 @@
 //! kernel must agree with these bit for bit. Callers (the ops) guarantee the slice lengths
 //! match the geometry; the loops still index through bounds-checked slices.
 
+use super::int4::{Elems, ElemsMut};
 use super::{ConvGeometry, FullyConnectedGeometry, PoolGeometry, Requant};
 use crate::format::{AddParams, SoftmaxParams};
 use crate::quant::{self, fixed, multiply_by_quantized_multiplier as mbqm};
@@ -22,8 +23,13 @@ pub(crate) fn requantize(acc: i32, q: &Requant<'_>, channel: usize) -> i8 {
         .clamp(q.act_min, q.act_max) as i8
 }
 
-/// 2-D convolution. Input NHWC, filter OHWI, output NHWC.
-pub fn conv2d(g: &ConvGeometry, q: &Requant<'_>, input: &[i8], filter: &[i8], output: &mut [i8]) {
+/// 2-D convolution. Input NHWC, filter OHWI, output NHWC; int8 or 4-bit elements.
+pub fn conv2d<I, F, O>(g: &ConvGeometry, q: &Requant<'_>, input: &I, filter: &F, output: &mut O)
+where
+    I: Elems + ?Sized,
+    F: Elems + ?Sized,
+    O: ElemsMut + ?Sized,
+{
     let input_offset = -q.input_zero_point;
     for b in 0..g.batch {
         for oy in 0..g.out_h {
@@ -45,15 +51,16 @@ pub fn conv2d(g: &ConvGeometry, q: &Requant<'_>, input: &[i8], filter: &[i8], ou
                             let in_base =
                                 ((b * g.in_h + iy as usize) * g.in_w + ix as usize) * g.in_c;
                             let f_base = ((oc * g.kernel_h + ky) * g.kernel_w + kx) * g.in_c;
-                            let x = &input[in_base..in_base + g.in_c];
-                            let w = &filter[f_base..f_base + g.in_c];
-                            for (&xv, &wv) in x.iter().zip(w) {
-                                acc += i32::from(wv) * (i32::from(xv) + input_offset);
+                            for c in 0..g.in_c {
+                                acc +=
+                                    filter.at(f_base + c) * (input.at(in_base + c) + input_offset);
                             }
                         }
                     }
-                    output[((b * g.out_h + oy) * g.out_w + ox) * g.out_c + oc] =
-                        requantize(acc, q, oc);
+                    output.put(
+                        ((b * g.out_h + oy) * g.out_w + ox) * g.out_c + oc,
+                        requantize(acc, q, oc).into(),
+                    );
                 }
             }
         }
@@ -61,14 +68,18 @@ pub fn conv2d(g: &ConvGeometry, q: &Requant<'_>, input: &[i8], filter: &[i8], ou
 }
 
 /// Depthwise 2-D convolution. Input NHWC, filter `[1, KH, KW, out_c]`, output NHWC with
-/// `out_c = in_c * depth_multiplier`.
-pub fn depthwise_conv2d(
+/// `out_c = in_c * depth_multiplier`; int8 or 4-bit elements.
+pub fn depthwise_conv2d<I, F, O>(
     g: &ConvGeometry,
     q: &Requant<'_>,
-    input: &[i8],
-    filter: &[i8],
-    output: &mut [i8],
-) {
+    input: &I,
+    filter: &F,
+    output: &mut O,
+) where
+    I: Elems + ?Sized,
+    F: Elems + ?Sized,
+    O: ElemsMut + ?Sized,
+{
     let input_offset = -q.input_zero_point;
     for b in 0..g.batch {
         for oy in 0..g.out_h {
@@ -89,15 +100,18 @@ pub fn depthwise_conv2d(
                                 if ix < 0 || ix >= g.in_w as isize {
                                     continue;
                                 }
-                                let xv = input[((b * g.in_h + iy as usize) * g.in_w + ix as usize)
-                                    * g.in_c
-                                    + ic];
-                                let wv = filter[(ky * g.kernel_w + kx) * g.out_c + oc];
-                                acc += i32::from(wv) * (i32::from(xv) + input_offset);
+                                let xv = input
+                                    .at(((b * g.in_h + iy as usize) * g.in_w + ix as usize)
+                                        * g.in_c
+                                        + ic);
+                                let wv = filter.at((ky * g.kernel_w + kx) * g.out_c + oc);
+                                acc += wv * (xv + input_offset);
                             }
                         }
-                        output[((b * g.out_h + oy) * g.out_w + ox) * g.out_c + oc] =
-                            requantize(acc, q, oc);
+                        output.put(
+                            ((b * g.out_h + oy) * g.out_w + ox) * g.out_c + oc,
+                            requantize(acc, q, oc).into(),
+                        );
                     }
                 }
             }
@@ -105,41 +119,53 @@ pub fn depthwise_conv2d(
     }
 }
 
-/// Fully connected: `output[r, n] = requant(sum_k (w[n, k] - w_zp) * (x[r, k] - x_zp))`.
-pub fn fully_connected(
+/// Fully connected: `output[r, n] = requant(sum_k (w[n, k] - w_zp) * (x[r, k] - x_zp))`;
+/// int8 or 4-bit elements.
+pub fn fully_connected<I, F, O>(
     g: &FullyConnectedGeometry,
     q: &Requant<'_>,
-    input: &[i8],
-    weights: &[i8],
-    output: &mut [i8],
-) {
+    input: &I,
+    weights: &F,
+    output: &mut O,
+) where
+    I: Elems + ?Sized,
+    F: Elems + ?Sized,
+    O: ElemsMut + ?Sized,
+{
     let (rows, depth, units) = (g.rows, g.depth, g.units);
     let input_offset = -q.input_zero_point;
     let weight_offset = -g.weight_zero_point;
     for r in 0..rows {
-        let x = &input[r * depth..(r + 1) * depth];
         for n in 0..units {
-            let w = &weights[n * depth..(n + 1) * depth];
             let mut acc: i32 = 0;
-            for (&xv, &wv) in x.iter().zip(w) {
-                acc += (i32::from(wv) + weight_offset) * (i32::from(xv) + input_offset);
+            for k in 0..depth {
+                acc += (weights.at(n * depth + k) + weight_offset)
+                    * (input.at(r * depth + k) + input_offset);
             }
-            output[r * units + n] = requantize(acc, q, n);
+            output.put(r * units + n, requantize(acc, q, n).into());
         }
     }
 }
 
-/// Element-wise add of two int8 tensors at different scales (TFLite's int8 ADD).
-pub fn add(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) {
-    for ((&x, &y), out) in a.iter().zip(b).zip(output.iter_mut()) {
-        let x = (i32::from(x) - p.input1_zero_point) * (1 << p.left_shift);
-        let y = (i32::from(y) - p.input2_zero_point) * (1 << p.left_shift);
+/// Element-wise add of two tensors at different scales (TFLite's int8 ADD; int8 or uint4
+/// elements), `len` elements.
+pub fn add<A, B, O>(p: &AddParams, len: usize, a: &A, b: &B, output: &mut O)
+where
+    A: Elems + ?Sized,
+    B: Elems + ?Sized,
+    O: ElemsMut + ?Sized,
+{
+    for i in 0..len {
+        let x = (a.at(i) - p.input1_zero_point) * (1 << p.left_shift);
+        let y = (b.at(i) - p.input2_zero_point) * (1 << p.left_shift);
         let x = mbqm(x, p.input1_multiplier, p.input1_shift);
         let y = mbqm(y, p.input2_multiplier, p.input2_shift);
         let sum = mbqm(x.wrapping_add(y), p.output_multiplier, p.output_shift);
-        *out = sum
-            .saturating_add(p.output_zero_point)
-            .clamp(p.act_min, p.act_max) as i8;
+        output.put(
+            i,
+            sum.saturating_add(p.output_zero_point)
+                .clamp(p.act_min, p.act_max),
+        );
     }
 }
 
@@ -167,15 +193,19 @@ fn pool_window(
     }
 }
 
-/// Average pooling; padding is not counted; rounds half away from zero.
-pub fn average_pool(g: &PoolGeometry, act_min: i32, act_max: i32, input: &[i8], output: &mut [i8]) {
+/// Average pooling; padding is not counted; rounds half away from zero. int8 or uint4.
+pub fn average_pool<I, O>(g: &PoolGeometry, act_min: i32, act_max: i32, input: &I, output: &mut O)
+where
+    I: Elems + ?Sized,
+    O: ElemsMut + ?Sized,
+{
     for b in 0..g.batch {
         for oy in 0..g.out_h {
             for ox in 0..g.out_w {
                 for c in 0..g.channels {
                     let (mut acc, mut count) = (0i32, 0i32);
                     pool_window(g, b, oy, ox, c, |i| {
-                        acc += i32::from(input[i]);
+                        acc += input.at(i);
                         count += 1;
                     });
                     let avg = if count == 0 {
@@ -185,24 +215,32 @@ pub fn average_pool(g: &PoolGeometry, act_min: i32, act_max: i32, input: &[i8], 
                     } else {
                         (acc - count / 2) / count
                     };
-                    output[((b * g.out_h + oy) * g.out_w + ox) * g.channels + c] =
-                        avg.clamp(act_min, act_max) as i8;
+                    output.put(
+                        ((b * g.out_h + oy) * g.out_w + ox) * g.channels + c,
+                        avg.clamp(act_min, act_max),
+                    );
                 }
             }
         }
     }
 }
 
-/// Max pooling.
-pub fn max_pool(g: &PoolGeometry, act_min: i32, act_max: i32, input: &[i8], output: &mut [i8]) {
+/// Max pooling. int8 or uint4.
+pub fn max_pool<I, O>(g: &PoolGeometry, act_min: i32, act_max: i32, input: &I, output: &mut O)
+where
+    I: Elems + ?Sized,
+    O: ElemsMut + ?Sized,
+{
     for b in 0..g.batch {
         for oy in 0..g.out_h {
             for ox in 0..g.out_w {
                 for c in 0..g.channels {
                     let mut max = i32::from(i8::MIN);
-                    pool_window(g, b, oy, ox, c, |i| max = max.max(i32::from(input[i])));
-                    output[((b * g.out_h + oy) * g.out_w + ox) * g.channels + c] =
-                        max.clamp(act_min, act_max) as i8;
+                    pool_window(g, b, oy, ox, c, |i| max = max.max(input.at(i)));
+                    output.put(
+                        ((b * g.out_h + oy) * g.out_w + ox) * g.channels + c,
+                        max.clamp(act_min, act_max),
+                    );
                 }
             }
         }

@@ -1,22 +1,23 @@
 //! ADD (int8, equal shapes, inputs at different scales).
 
-use super::{check_clamp, check_zero_point, Check, Io};
+use super::{check_clamp_for, check_zero_point_for, elements, Check, Io, ACTS};
 use crate::error::Result;
 use crate::format::{AddParams, DType};
 use crate::kernels::elementwise;
+use crate::kernels::int4::{Values, ValuesMut};
 
 pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
-    let a = c.input(0, DType::I8, "inputs must be int8")?;
-    let b = c.input(1, DType::I8, "inputs must be int8")?;
-    let out = c.output(DType::I8, "output must be int8")?;
-    if a.size != out.size || b.size != out.size || a.dims != out.dims || b.dims != out.dims {
+    let (a, a_type) = c.input_of(0, &ACTS, "inputs must be int8 or uint4")?;
+    let (b, b_type) = c.input_of(1, &ACTS, "inputs must be int8 or uint4")?;
+    let (out, out_type) = c.output_of(&ACTS, "output must be int8 or uint4")?;
+    if a.dims != out.dims || b.dims != out.dims {
         return Err(c.err("inputs and output must have the same shape (no broadcasting)"));
     }
     let p: AddParams = c.params();
-    check_zero_point(c, p.input1_zero_point)?;
-    check_zero_point(c, p.input2_zero_point)?;
-    check_zero_point(c, p.output_zero_point)?;
-    check_clamp(c, p.act_min, p.act_max)?;
+    check_zero_point_for(c, p.input1_zero_point, a_type)?;
+    check_zero_point_for(c, p.input2_zero_point, b_type)?;
+    check_zero_point_for(c, p.output_zero_point, out_type)?;
+    check_clamp_for(c, p.act_min, p.act_max, out_type)?;
     if !(0..=20).contains(&p.left_shift) {
         return Err(c.err("left shift outside 0..=20"));
     }
@@ -32,7 +33,30 @@ pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
 pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
     let ins = &io.inputs;
     let p: AddParams = ins.check.params();
-    let (a, b) = (ins.input_i8(0)?, ins.input_i8(1)?);
-    elementwise::add(io.isa, &p, a, b, bytemuck::cast_slice_mut(io.output));
+    let (a, b) = (ins.values(0)?, ins.values(1)?);
+    let (out_type, len) = match ins.check.model.tensor(ins.check.op.output) {
+        Some(t) => (DType::from_u8(t.dtype), elements(t)),
+        None => (None, 0),
+    };
+    let out_type = out_type.ok_or(ins.check.err("no output"))?;
+    if let (Values::I8(a), Values::I8(b), DType::I8) = (a, b, out_type) {
+        elementwise::add(io.isa, &p, a, b, bytemuck::cast_slice_mut(io.output));
+        return Ok(());
+    }
+    // 4-bit operands: chunks unpacked to bytes run through the int8 kernel (uint4 values
+    // and zero points are int8 values too), then packed.
+    let mut out = ValuesMut::of(out_type, &mut *io.output)
+        .ok_or(io.inputs.check.err("output must be int8 or uint4"))?;
+    const CHUNK: usize = 256;
+    let (mut xa, mut xb, mut y) = ([0i8; CHUNK], [0i8; CHUNK], [0i8; CHUNK]);
+    let mut start = 0;
+    while start < len {
+        let n = CHUNK.min(len - start);
+        a.copy_to(start, &mut xa[..n]);
+        b.copy_to(start, &mut xb[..n]);
+        elementwise::add(io.isa, &p, &xa[..n], &xb[..n], &mut y[..n]);
+        out.write(start, &y[..n]);
+        start += n;
+    }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! CONV_2D and DEPTHWISE_CONV_2D.
 
-use super::{check_clamp, check_requant_tables, check_zero_point, dims, Check, Io};
+use super::{
+    check_clamp_for, check_requant_tables, check_zero_point_for, dims, Check, Io, ACTS, WEIGHTS,
+};
 use crate::error::Result;
 use crate::format::{
     ConvParams, DType, OpKind, Storage, WEIGHT_LAYOUT_PACKED_8X4, WEIGHT_LAYOUT_PLAIN,
@@ -8,15 +10,34 @@ use crate::format::{
 use crate::kernels::{depthwise, gemm, scalar, ConvGeometry};
 use crate::quant::Rounding;
 
+/// The element types of a conv: input, filter, output.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Types {
+    input: DType,
+    filter: DType,
+    output: DType,
+}
+
+impl Types {
+    fn all_int8(&self) -> bool {
+        [self.input, self.filter, self.output] == [DType::I8; 3]
+    }
+}
+
 /// Largest reduction (kernel_h * kernel_w * in_c) accepted: keeps the int32 accumulator
 /// from overflowing for any int8 values (255 * 128 * 65536 < 2^31).
 const MAX_REDUCTION: usize = 1 << 16;
 
-fn geometry(c: &Check<'_, '_>) -> Result<(ConvGeometry, ConvParams)> {
+fn geometry(c: &Check<'_, '_>) -> Result<(ConvGeometry, ConvParams, Types)> {
     let p: ConvParams = c.params();
-    let input = c.input(0, DType::I8, "input must be int8")?;
-    let filter = c.input(1, DType::I8, "filter must be int8")?;
-    let output = c.output(DType::I8, "output must be int8")?;
+    let (input, input_type) = c.input_of(0, &ACTS, "input must be int8 or uint4")?;
+    let (filter, filter_type) = c.input_of(1, &WEIGHTS, "filter must be int8 or int4")?;
+    let (output, output_type) = c.output_of(&ACTS, "output must be int8 or uint4")?;
+    let types = Types {
+        input: input_type,
+        filter: filter_type,
+        output: output_type,
+    };
     if input.rank != 4 || filter.rank != 4 || output.rank != 4 {
         return Err(c.err("input, filter and output must be rank 4"));
     }
@@ -64,14 +85,14 @@ fn geometry(c: &Check<'_, '_>) -> Result<(ConvGeometry, ConvParams)> {
         return Err(c.err("kernel reduction above 65536 elements"));
     }
     let g = ConvGeometry::from_params(dims(input), dims(output), (kernel_h, kernel_w), &p);
-    Ok((g, p))
+    Ok((g, p, types))
 }
 
 pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
-    let (g, p) = geometry(c)?;
-    check_zero_point(c, p.input_zero_point)?;
-    check_zero_point(c, p.output_zero_point)?;
-    check_clamp(c, p.act_min, p.act_max)?;
+    let (g, p, types) = geometry(c)?;
+    check_zero_point_for(c, p.input_zero_point, types.input)?;
+    check_zero_point_for(c, p.output_zero_point, types.output)?;
+    check_clamp_for(c, p.act_min, p.act_max, types.output)?;
     if Rounding::from_u16(p.rounding).is_none() {
         return Err(c.err("unknown rounding rule"));
     }
@@ -92,26 +113,41 @@ pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
             return Err(c.err("packed weights need the folded bias"));
         }
         let depth = g.kernel_h * g.kernel_w * g.in_c;
-        if !gemm::conv_rows_are_input(&g) || depth % gemm::KR != 0 {
+        let u4 = types.input == DType::U4;
+        if gemm::gathers_rows(u4, !gemm::conv_rows_are_input(&g), depth) {
             c.scratch_at_least(gemm::scratch_len(depth))?;
         }
     }
+    // The 4-bit depthwise fast path needs its scratch; without it the oracle runs (slowly
+    // but correctly), so it is not required.
     Ok(())
 }
 
 pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
     let ins = &io.inputs;
-    let (g, p) = geometry(&ins.check)?;
+    let (g, p, types) = geometry(&ins.check)?;
     let q = ins.requant(
         (p.input_zero_point, p.output_zero_point),
         (p.act_min, p.act_max),
         p.rounding,
     )?;
-    let (input, filter) = (ins.input_i8(0)?, ins.input_i8(1)?);
-    let output: &mut [i8] = bytemuck::cast_slice_mut(io.output);
-    if ins.check.kind == OpKind::DepthwiseConv2d {
-        depthwise::depthwise_conv2d(io.isa, &g, &q, input, filter, output);
-    } else if p.weight_layout == WEIGHT_LAYOUT_PACKED_8X4 {
+    let depthwise = ins.check.kind == OpKind::DepthwiseConv2d;
+    if types.all_int8() && (depthwise || p.weight_layout == WEIGHT_LAYOUT_PLAIN) {
+        let (input, filter) = (ins.input_i8(0)?, ins.input_i8(1)?);
+        let output: &mut [i8] = bytemuck::cast_slice_mut(io.output);
+        if depthwise {
+            depthwise::depthwise_conv2d(io.isa, &g, &q, input, filter, output);
+        } else {
+            scalar::conv2d(&g, &q, input, filter, output);
+        }
+        return Ok(());
+    }
+    if p.weight_layout == WEIGHT_LAYOUT_PACKED_8X4 {
+        let input = ins.acts(0)?;
+        let filter = match types.filter {
+            DType::I4 => gemm::Weights::I4(ins.input_bytes(1)?),
+            _ => gemm::Weights::I8(ins.input_i8(1)?),
+        };
         let rows = if gemm::conv_rows_are_input(&g) {
             gemm::Rows::Dense(input)
         } else {
@@ -123,11 +159,28 @@ pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
         };
         let m = g.batch * g.out_h * g.out_w;
         let depth = g.kernel_h * g.kernel_w * g.in_c;
-        let scratch = bytemuck::cast_slice_mut(&mut *io.scratch);
-        gemm::gemm(io.isa, m, g.out_c, depth, rows, filter, &q, scratch, output)
-            .map_err(|_| ins.check.err("buffer sizes disagree with the shapes"))?;
+        let (isa, err) = (
+            io.isa,
+            ins.check.err("buffer sizes disagree with the shapes"),
+        );
+        let scratch: &mut [i8] = bytemuck::cast_slice_mut(&mut *io.scratch);
+        let output = match types.output {
+            DType::U4 => gemm::ActsMut::U4(&mut *io.output),
+            _ => gemm::ActsMut::I8(bytemuck::cast_slice_mut(&mut *io.output)),
+        };
+        return gemm::gemm(isa, m, g.out_c, depth, rows, filter, &q, scratch, output)
+            .map_err(|_| err);
+    }
+    // 4-bit with the plain layout: the oracle, or the depthwise row-window path.
+    let (input, filter) = (ins.values(0)?, ins.values(1)?);
+    let isa = io.isa;
+    let scratch: &mut [i8] = bytemuck::cast_slice_mut(&mut *io.scratch);
+    let mut output = crate::kernels::int4::ValuesMut::of(types.output, &mut *io.output)
+        .ok_or(io.inputs.check.err("output must be int8 or uint4"))?;
+    if depthwise {
+        depthwise::depthwise_conv2d_values(isa, &g, &q, input, filter, &mut output, scratch);
     } else {
-        scalar::conv2d(&g, &q, input, filter, output);
+        scalar::conv2d(&g, &q, &input, &filter, &mut output);
     }
     Ok(())
 }

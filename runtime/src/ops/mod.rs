@@ -11,6 +11,8 @@ mod softmax;
 
 use crate::error::{Error, Result};
 use crate::format::{DType, OpDesc, OpKind, Storage, TensorDesc, NO_TENSOR};
+use crate::kernels::gemm::Acts;
+use crate::kernels::int4::Values;
 use crate::kernels::{Isa, Requant};
 use crate::model::Model;
 use crate::quant::Rounding;
@@ -177,11 +179,34 @@ impl<'a, 'm> Check<'a, 'm> {
         };
         if t.dtype != dtype as u8
             || t.storage != Storage::Const as u8
-            || t.size as usize != len * dtype.size()
+            || t.size as usize != dtype.byte_len(len)
         {
             return Err(self.err(what));
         }
         Ok(Some(t))
+    }
+
+    /// Input `slot`, required, of one of `dtypes`; with its dtype.
+    fn input_of(
+        &self,
+        slot: usize,
+        dtypes: &[DType],
+        what: &'static str,
+    ) -> Result<(&'m TensorDesc, DType)> {
+        let t = self.slot(slot).ok_or(self.err(what))?;
+        match DType::from_u8(t.dtype) {
+            Some(d) if dtypes.contains(&d) => Ok((t, d)),
+            _ => Err(self.err(what)),
+        }
+    }
+
+    /// The output, of one of `dtypes`; with its dtype.
+    fn output_of(&self, dtypes: &[DType], what: &'static str) -> Result<(&'m TensorDesc, DType)> {
+        let t = self.model.tensor(self.op.output).ok_or(self.err(what))?;
+        match DType::from_u8(t.dtype) {
+            Some(d) if dtypes.contains(&d) => Ok((t, d)),
+            _ => Err(self.err(what)),
+        }
     }
 
     fn output(&self, dtype: DType, what: &'static str) -> Result<&'m TensorDesc> {
@@ -267,6 +292,29 @@ impl Inputs<'_, '_> {
         Ok(bytemuck::cast_slice(self.input_bytes(slot)?))
     }
 
+    fn dtype(&self, slot: usize) -> Result<DType> {
+        self.check
+            .slot(slot)
+            .and_then(|t| DType::from_u8(t.dtype))
+            .ok_or(self.check.err("missing input"))
+    }
+
+    /// Input `slot` as int8 or 4-bit elements (validated to be one of them).
+    fn values(&self, slot: usize) -> Result<Values<'_>> {
+        Values::of(self.dtype(slot)?, self.input_bytes(slot)?)
+            .ok_or(self.check.err("input is not int8 or 4-bit"))
+    }
+
+    /// Activation input `slot` (int8 or uint4) for the GEMM.
+    fn acts(&self, slot: usize) -> Result<Acts<'_>> {
+        let bytes = self.input_bytes(slot)?;
+        match self.dtype(slot)? {
+            DType::I8 => Ok(Acts::I8(bytemuck::cast_slice(bytes))),
+            DType::U4 => Ok(Acts::U4(bytes)),
+            _ => Err(self.check.err("activations must be int8 or uint4")),
+        }
+    }
+
     /// The requantization of a conv-like op: bias in slot 2 (optional), multiplier and shift
     /// tables in slots 3 and 4.
     fn requant(
@@ -297,21 +345,38 @@ impl Inputs<'_, '_> {
     }
 }
 
-/// Output clamp bounds must be ordered and within int8.
-fn check_clamp(check: &Check<'_, '_>, min: i32, max: i32) -> Result<()> {
-    if min > max || min < -128 || max > 127 {
-        return Err(check.err("activation clamp outside int8 or min > max"));
+/// Output clamp bounds must be ordered and within the output type.
+fn check_clamp_for(check: &Check<'_, '_>, min: i32, max: i32, dtype: DType) -> Result<()> {
+    let (lo, hi) = dtype.int_range();
+    if min > max || min < lo || max > hi {
+        return Err(check.err("activation clamp outside the output type or min > max"));
     }
     Ok(())
 }
 
 /// A zero point must be representable in int8.
 fn check_zero_point(check: &Check<'_, '_>, zp: i32) -> Result<()> {
-    if !(-128..=127).contains(&zp) {
-        return Err(check.err("zero point outside int8"));
+    check_zero_point_for(check, zp, DType::I8)
+}
+
+/// A zero point must be representable in its tensor's type.
+fn check_zero_point_for(check: &Check<'_, '_>, zp: i32, dtype: DType) -> Result<()> {
+    let (lo, hi) = dtype.int_range();
+    if !(lo..=hi).contains(&zp) {
+        return Err(check.err("zero point outside its tensor's type"));
     }
     Ok(())
 }
+
+/// Elements of a tensor (the product of its dims).
+fn elements(t: &TensorDesc) -> usize {
+    t.dims.iter().map(|&d| d as usize).product()
+}
+
+/// Activation types: int8, or uint4 (4-bit layers).
+const ACTS: [DType; 2] = [DType::I8, DType::U4];
+/// Weight types: int8 or int4.
+const WEIGHTS: [DType; 2] = [DType::I8, DType::I4];
 
 /// Requantization tables: multipliers are non-negative Q0.31 values (as TFLite's
 /// `QuantizeMultiplier` makes them; the SIMD kernels rely on it), shifts within -31..=30.

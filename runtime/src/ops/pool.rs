@@ -1,13 +1,14 @@
 //! AVERAGE_POOL_2D and MAX_POOL_2D.
 
-use super::{check_clamp, dims, Check, Io};
+use super::{check_clamp_for, dims, Check, Io, ACTS};
 use crate::error::Result;
 use crate::format::{DType, OpKind, PoolParams};
+use crate::kernels::int4::{Values, ValuesMut};
 use crate::kernels::{scalar, PoolGeometry};
 
-fn geometry(c: &Check<'_, '_>) -> Result<(PoolGeometry, PoolParams)> {
-    let input = c.input(0, DType::I8, "input must be int8")?;
-    let output = c.output(DType::I8, "output must be int8")?;
+fn geometry(c: &Check<'_, '_>) -> Result<(PoolGeometry, PoolParams, DType)> {
+    let (input, dtype) = c.input_of(0, &ACTS, "input must be int8 or uint4")?;
+    let (output, _) = c.output_of(&[dtype], "output must have the input's type")?;
     if input.rank != 4 || output.rank != 4 {
         return Err(c.err("input and output must be rank 4"));
     }
@@ -34,23 +35,37 @@ fn geometry(c: &Check<'_, '_>) -> Result<(PoolGeometry, PoolParams)> {
         pad_top: usize::from(p.pad_top),
         pad_left: usize::from(p.pad_left),
     };
-    Ok((g, p))
+    Ok((g, p, dtype))
 }
 
 pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
-    let (_, p) = geometry(c)?;
-    check_clamp(c, p.act_min, p.act_max)
+    let (_, p, dtype) = geometry(c)?;
+    check_clamp_for(c, p.act_min, p.act_max, dtype)
 }
 
 pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
     let ins = &io.inputs;
-    let (g, p) = geometry(&ins.check)?;
-    let input = ins.input_i8(0)?;
-    let output: &mut [i8] = bytemuck::cast_slice_mut(io.output);
-    if ins.check.kind == OpKind::AveragePool2d {
-        scalar::average_pool(&g, p.act_min, p.act_max, input, output);
-    } else {
-        scalar::max_pool(&g, p.act_min, p.act_max, input, output);
+    let (g, p, dtype) = geometry(&ins.check)?;
+    let average = ins.check.kind == OpKind::AveragePool2d;
+    let (lo, hi) = (p.act_min, p.act_max);
+    match ins.values(0)? {
+        Values::I8(input) => {
+            let output: &mut [i8] = bytemuck::cast_slice_mut(io.output);
+            if average {
+                scalar::average_pool(&g, lo, hi, input, output);
+            } else {
+                scalar::max_pool(&g, lo, hi, input, output);
+            }
+        }
+        input => {
+            let mut output = ValuesMut::of(dtype, &mut *io.output)
+                .ok_or(io.inputs.check.err("output must be int8 or uint4"))?;
+            if average {
+                scalar::average_pool(&g, lo, hi, &input, &mut output);
+            } else {
+                scalar::max_pool(&g, lo, hi, &input, &mut output);
+            }
+        }
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Random shapes and requantization tables shared by the kernel tests.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use edgeq_runtime::kernels::{ConvGeometry, Requant};
+use edgeq_runtime::kernels::{ConvGeometry, Isa, Requant};
 use edgeq_runtime::quant::{quantize_multiplier, Rounding};
 
 pub fn random_i8(rng: &mut fastrand::Rng, n: usize) -> Vec<i8> {
@@ -86,4 +86,23 @@ pub fn random_geometry(rng: &mut fastrand::Rng, depthwise: bool) -> ConvGeometry
         pad_left,
         depth_multiplier,
     }
+}
+
+/// The ISAs under test; panics if `EDGEQ_REQUIRE_ISA` names one that is missing.
+pub fn isas() -> Vec<Isa> {
+    let available: Vec<Isa> = Isa::ALL.into_iter().filter(|i| i.is_available()).collect();
+    if let Ok(required) = std::env::var("EDGEQ_REQUIRE_ISA") {
+        for name in required.split(',').filter(|n| !n.is_empty()) {
+            let isa = Isa::from_name(name).unwrap_or_else(|| panic!("unknown ISA {name}"));
+            assert!(
+                available.contains(&isa),
+                "required ISA {name} is not available"
+            );
+        }
+    }
+    eprintln!(
+        "testing ISAs: {:?}",
+        available.iter().map(|i| i.name()).collect::<Vec<_>>()
+    );
+    available
 }

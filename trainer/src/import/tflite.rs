@@ -263,7 +263,7 @@ impl<'a> Lowering<'a> {
             .const_data(index)
             .with_context(|| format!("tensor {index} '{}' must be constant", self.name(index)))?;
         let dims = self.dims(index)?;
-        let expected = dims.iter().product::<usize>() * dtype.size();
+        let expected = dtype.byte_len(dims.iter().product::<usize>());
         ensure!(
             data.len() == expected,
             "tensor {index}: {} bytes, expected {expected}",

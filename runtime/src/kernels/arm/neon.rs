@@ -192,6 +192,89 @@ fn gemm_tile_sdot<const R: usize>(
     core::array::from_fn(|r| requantize_block(lo[r], hi[r], block, q))
 }
 
+/// The two halves of one int4 GEMM group (16 bytes, see `kernels::int4`) as int8:
+/// channels 0..3 from the low nibbles, 4..7 from the high ones (arithmetic shifts sign-extend).
+#[inline(always)]
+fn unpack_i4_group(w: &[u8], g: usize) -> (int8x16_t, int8x16_t) {
+    // SAFETY: callers bound `g` by `w.len() / 16`; NEON is baseline on aarch64.
+    unsafe {
+        let packed = vreinterpretq_s8_u8(vld1q_u8(w.as_ptr().add(g * 16)));
+        (
+            vshrq_n_s8::<4>(vshlq_n_s8::<4>(packed)),
+            vshrq_n_s8::<4>(packed),
+        )
+    }
+}
+
+/// GEMM tile with int4 weights on `sdot`: each group unpacks with three shifts into the two
+/// registers the int8 kernel loads.
+pub(crate) fn gemm_tile_dotprod_i4<const R: usize>(
+    a: [&[i8]; R],
+    w: &[u8],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    // SAFETY: the dispatcher checked `Isa::NeonDotprod.is_available()`.
+    unsafe { gemm_tile_sdot_i4::<R>(a, w, block, q) }
+}
+
+#[target_feature(enable = "dotprod")]
+fn gemm_tile_sdot_i4<const R: usize>(
+    a: [&[i8]; R],
+    w: &[u8],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    let groups = a.iter().fold(w.len() / 16, |g, row| g.min(row.len() / KR));
+    let mut lo = [vdupq_n_s32(0); R];
+    let mut hi = [vdupq_n_s32(0); R];
+    for g in 0..groups {
+        let (w_lo, w_hi) = unpack_i4_group(w, g);
+        for r in 0..R {
+            // SAFETY: `g < groups` keeps the 4-byte read within each row.
+            let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
+            let x = vreinterpretq_s8_s32(vdupq_n_s32(x4));
+            lo[r] = sdot(lo[r], w_lo, x);
+            hi[r] = sdot(hi[r], w_hi, x);
+        }
+    }
+    core::array::from_fn(|r| requantize_block(lo[r], hi[r], block, q))
+}
+
+/// GEMM tile with int4 weights on baseline NEON: `smull` of 8 byte pairs into int16 (every
+/// product of an int4 weight and a byte fits), `sadalp` pairs into four int32 accumulators
+/// per row, and a final pairwise add gives one lane per channel.
+pub(crate) fn gemm_tile_i4<const R: usize>(
+    a: [&[i8]; R],
+    w: &[u8],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    let groups = a.iter().fold(w.len() / 16, |g, row| g.min(row.len() / KR));
+    // SAFETY: NEON is baseline on aarch64; loads are bounded by `groups`.
+    unsafe {
+        let mut acc = [[vdupq_n_s32(0); 4]; R];
+        for g in 0..groups {
+            let (w_lo, w_hi) = unpack_i4_group(w, g);
+            for r in 0..R {
+                let x4 = a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned();
+                let x = vreinterpretq_s8_s32(vdupq_n_s32(x4));
+                let xl = vget_low_s8(x);
+                // [c0 k0..k3, c1 k0..k3] products, then pairs: [c0 c0 c1 c1] partial sums.
+                acc[r][0] = vpadalq_s16(acc[r][0], vmull_s8(vget_low_s8(w_lo), xl));
+                acc[r][1] = vpadalq_s16(acc[r][1], vmull_high_s8(w_lo, x));
+                acc[r][2] = vpadalq_s16(acc[r][2], vmull_s8(vget_low_s8(w_hi), xl));
+                acc[r][3] = vpadalq_s16(acc[r][3], vmull_high_s8(w_hi, x));
+            }
+        }
+        core::array::from_fn(|r| {
+            let lo = vpaddq_s32(acc[r][0], acc[r][1]);
+            let hi = vpaddq_s32(acc[r][2], acc[r][3]);
+            requantize_block(lo, hi, block, q)
+        })
+    }
+}
+
 /// `acc[i] += sum_j a[4i + j] * b[4i + j]` (SDOT, vector form).
 #[inline(always)]
 fn sdot(mut acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {

@@ -191,6 +191,137 @@ fn gemm_tile_avx2<const R: usize>(
     })
 }
 
+/// Groups whose int16 partial sums may be added before widening: every product pair of a
+/// 4-bit GEMM is at most 4080 in magnitude (uint4 x int8: 2 * 15 * 128; int8 x int4 through
+/// abs/sign: 2 * 128 * 8 = 2048), so 8 of them stay below 2^15.
+const I16_GROUPS: usize = 8;
+
+/// Adds the int16 pair sums into the int32 accumulator (one lane per channel) and clears them.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn widen_into(acc32: &mut __m256i, acc16: &mut __m256i) {
+    // [c0 c0 c1 c1 ...] int16 pairs -> [c0 c1 ...] int32.
+    *acc32 = _mm256_add_epi32(*acc32, _mm256_madd_epi16(*acc16, _mm256_set1_epi16(1)));
+    *acc16 = _mm256_setzero_si256();
+}
+
+/// GEMM tile with uint4 rows (bytes 0..=15) and int8 weights: `vpmaddubsw` (unsigned x
+/// signed, 32 products per instruction) cannot saturate here, unlike int8 x int8.
+pub(crate) fn gemm_tile_u4_i8<const R: usize>(
+    a: [&[i8]; R],
+    w: &[i8],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
+    unsafe { gemm_tile_u4_i8_avx2::<R>(a, w, block, q) }
+}
+
+#[target_feature(enable = "avx2")]
+fn gemm_tile_u4_i8_avx2<const R: usize>(
+    a: [&[i8]; R],
+    w: &[i8],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    let groups = w.len() / (NR * KR);
+    let groups = a.iter().fold(groups, |g, row| g.min(row.len() / KR));
+    let mut acc16 = [_mm256_setzero_si256(); R];
+    let mut acc32 = [_mm256_setzero_si256(); R];
+    let wp = w.as_ptr();
+    for g in 0..groups {
+        // SAFETY: `g < groups` bounds the 32-byte load within `w` and the 4-byte reads
+        // within the rows.
+        let wv = unsafe { _mm256_loadu_si256(wp.add(g * 32).cast()) };
+        for r in 0..R {
+            // SAFETY: as above.
+            let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
+            let p = _mm256_maddubs_epi16(_mm256_set1_epi32(x4), wv);
+            acc16[r] = _mm256_add_epi16(acc16[r], p);
+        }
+        if g % I16_GROUPS == I16_GROUPS - 1 {
+            for r in 0..R {
+                widen_into(&mut acc32[r], &mut acc16[r]);
+            }
+        }
+    }
+    finish::<R>(acc16, acc32, block, q)
+}
+
+/// Widens what is left and requantizes a tile's accumulators.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn finish<const R: usize>(
+    mut acc16: [__m256i; R],
+    mut acc32: [__m256i; R],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    let requant = Requant8::new(block, q);
+    core::array::from_fn(|r| {
+        widen_into(&mut acc32[r], &mut acc16[r]);
+        narrow(requant.apply(acc32[r]))
+    })
+}
+
+/// GEMM tile with int4 weights (16 bytes per group, see `kernels::int4`), unpacked in
+/// registers: one shift and one mask split a group into its two halves, a table lookup
+/// sign-extends the nibbles. uint4 rows (`SIGNED_ROWS = false`) multiply directly; int8
+/// rows go through `|x| * sign(w, x)`, exact because `|w| <= 8`.
+pub(crate) fn gemm_tile_i4<const R: usize, const SIGNED_ROWS: bool>(
+    a: [&[i8]; R],
+    w: &[u8],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
+    unsafe { gemm_tile_i4_avx2::<R, SIGNED_ROWS>(a, w, block, q) }
+}
+
+#[target_feature(enable = "avx2")]
+fn gemm_tile_i4_avx2<const R: usize, const SIGNED_ROWS: bool>(
+    a: [&[i8]; R],
+    w: &[u8],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    let groups = w.len() / (NR * KR / 2);
+    let groups = a.iter().fold(groups, |g, row| g.min(row.len() / KR));
+    let mut acc16 = [_mm256_setzero_si256(); R];
+    let mut acc32 = [_mm256_setzero_si256(); R];
+    let low4 = _mm256_set1_epi8(0x0F);
+    // Nibble -> int8: 0..7 stay, 8..15 become -8..-1.
+    let sign_table = _mm256_setr_epi8(
+        0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6,
+        -5, -4, -3, -2, -1,
+    );
+    let wp = w.as_ptr();
+    for g in 0..groups {
+        // SAFETY: `g < groups` bounds the 16-byte load within `w` and the 4-byte reads within
+        // the rows.
+        let packed = unsafe { _mm_loadu_si128(wp.add(g * 16).cast()) };
+        let halves = _mm256_set_m128i(_mm_srli_epi16::<4>(packed), packed);
+        let wv = _mm256_shuffle_epi8(sign_table, _mm256_and_si256(halves, low4));
+        for r in 0..R {
+            // SAFETY: as above.
+            let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
+            let x = _mm256_set1_epi32(x4);
+            let p = if SIGNED_ROWS {
+                _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(wv, x))
+            } else {
+                _mm256_maddubs_epi16(x, wv)
+            };
+            acc16[r] = _mm256_add_epi16(acc16[r], p);
+        }
+        if g % I16_GROUPS == I16_GROUPS - 1 {
+            for r in 0..R {
+                widen_into(&mut acc32[r], &mut acc16[r]);
+            }
+        }
+    }
+    finish::<R>(acc16, acc32, block, q)
+}
+
 /// Depthwise conv, depth multiplier 1: 16 (then 8) channels per step, reference order of
 /// taps; `(x - zp) * w` fits int16 exactly (|255 * 128| < 2^15).
 pub(crate) fn depthwise_conv2d(

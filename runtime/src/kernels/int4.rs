@@ -1,0 +1,317 @@
+//! 4-bit tensors: element access for the oracle, unpacking to bytes for the fast paths, and
+//! the packed GEMM weight order.
+//!
+//! A 4-bit tensor holds element `i` in byte `i / 2`, the low nibble for even `i` (uint4
+//! activations 0..=15 with a zero point; int4 weights -8..=7). Packed GEMM weights (int4,
+//! [`WEIGHT_LAYOUT_PACKED_8X4`](crate::format::WEIGHT_LAYOUT_PACKED_8X4)) order each group of
+//! 32 weights (8 channels x 4 reduction steps, `w[c * 4 + k]` as in the int8 layout) so that
+//! byte `j` of the group's 16 holds `w[j]` low and `w[j + 16]` high: one shift and one mask
+//! split a group into channels 0..3 and 4..7, the halves NEON `sdot` and AVX2 want.
+
+/// Read access to the elements of an int8 or 4-bit tensor, as i32.
+pub trait Elems {
+    /// Element `i`.
+    fn at(&self, i: usize) -> i32;
+}
+
+impl Elems for [i8] {
+    #[inline(always)]
+    fn at(&self, i: usize) -> i32 {
+        i32::from(self[i])
+    }
+}
+
+/// The elements of a packed 4-bit tensor.
+#[derive(Clone, Copy, Debug)]
+pub struct Nibbles<'a> {
+    /// The packed bytes.
+    pub bytes: &'a [u8],
+    /// int4 (sign-extended) or uint4.
+    pub signed: bool,
+}
+
+impl Elems for Nibbles<'_> {
+    #[inline(always)]
+    fn at(&self, i: usize) -> i32 {
+        let v = nibble(self.bytes[i / 2], i);
+        if self.signed {
+            sign_extend(v)
+        } else {
+            i32::from(v)
+        }
+    }
+}
+
+/// Write access to the elements of an int8 or uint4 tensor.
+pub trait ElemsMut {
+    /// Sets element `i` to `v` (already clamped to the type's range).
+    fn put(&mut self, i: usize, v: i32);
+}
+
+impl ElemsMut for [i8] {
+    #[inline(always)]
+    fn put(&mut self, i: usize, v: i32) {
+        self[i] = v as i8;
+    }
+}
+
+/// A packed uint4 tensor being written.
+#[derive(Debug)]
+pub struct NibblesMut<'a>(pub &'a mut [u8]);
+
+impl ElemsMut for NibblesMut<'_> {
+    #[inline(always)]
+    fn put(&mut self, i: usize, v: i32) {
+        set_nibble(self.0, i, v as u8);
+    }
+}
+
+/// The elements of an int8 or 4-bit tensor, by its dtype.
+#[derive(Clone, Copy, Debug)]
+pub enum Values<'a> {
+    /// int8.
+    I8(&'a [i8]),
+    /// int4 or uint4.
+    Nibbles(Nibbles<'a>),
+}
+
+impl<'a> Values<'a> {
+    /// The elements of `bytes` as `dtype` (int8, int4 or uint4), or `None` for other types.
+    pub fn of(dtype: crate::format::DType, bytes: &'a [u8]) -> Option<Self> {
+        use crate::format::DType;
+        match dtype {
+            DType::I8 => Some(Values::I8(bytemuck::cast_slice(bytes))),
+            DType::I4 | DType::U4 => Some(Values::Nibbles(Nibbles {
+                bytes,
+                signed: dtype == DType::I4,
+            })),
+            _ => None,
+        }
+    }
+}
+
+impl Values<'_> {
+    /// Elements `start..start + out.len()` as bytes.
+    pub fn copy_to(&self, start: usize, out: &mut [i8]) {
+        match self {
+            Values::I8(d) => out.copy_from_slice(&d[start..start + out.len()]),
+            Values::Nibbles(n) if !n.signed => unpack_u4(n.bytes, start, out),
+            Values::Nibbles(n) => {
+                for (k, o) in out.iter_mut().enumerate() {
+                    *o = n.at(start + k) as i8;
+                }
+            }
+        }
+    }
+}
+
+impl Elems for Values<'_> {
+    #[inline(always)]
+    fn at(&self, i: usize) -> i32 {
+        match self {
+            Values::I8(d) => i32::from(d[i]),
+            Values::Nibbles(n) => n.at(i),
+        }
+    }
+}
+
+/// The elements of an int8 or uint4 tensor being written, by its dtype.
+#[derive(Debug)]
+pub enum ValuesMut<'a> {
+    /// int8.
+    I8(&'a mut [i8]),
+    /// uint4.
+    Nibbles(NibblesMut<'a>),
+}
+
+impl<'a> ValuesMut<'a> {
+    /// `bytes` as `dtype` (int8 or uint4), or `None` for other types.
+    pub fn of(dtype: crate::format::DType, bytes: &'a mut [u8]) -> Option<Self> {
+        use crate::format::DType;
+        match dtype {
+            DType::I8 => Some(ValuesMut::I8(bytemuck::cast_slice_mut(bytes))),
+            DType::U4 => Some(ValuesMut::Nibbles(NibblesMut(bytes))),
+            _ => None,
+        }
+    }
+}
+
+impl ValuesMut<'_> {
+    /// Writes `values` as elements `start..`.
+    pub fn write(&mut self, start: usize, values: &[i8]) {
+        match self {
+            ValuesMut::I8(d) => d[start..start + values.len()].copy_from_slice(values),
+            ValuesMut::Nibbles(n) => pack_u4(values, n.0, start),
+        }
+    }
+}
+
+impl ElemsMut for ValuesMut<'_> {
+    #[inline(always)]
+    fn put(&mut self, i: usize, v: i32) {
+        match self {
+            ValuesMut::I8(d) => d[i] = v as i8,
+            ValuesMut::Nibbles(n) => n.put(i, v),
+        }
+    }
+}
+
+/// Nibble of element `i` in its byte.
+#[inline(always)]
+fn nibble(byte: u8, i: usize) -> u8 {
+    if i % 2 == 0 {
+        byte & 0x0F
+    } else {
+        byte >> 4
+    }
+}
+
+/// A 4-bit two's complement value as i32.
+#[inline(always)]
+pub fn sign_extend(v: u8) -> i32 {
+    (i32::from(v & 0x0F) ^ 8) - 8
+}
+
+/// Writes the low 4 bits of `v` as element `i`.
+#[inline(always)]
+pub fn set_nibble(bytes: &mut [u8], i: usize, v: u8) {
+    let b = &mut bytes[i / 2];
+    *b = if i % 2 == 0 {
+        (*b & 0xF0) | (v & 0x0F)
+    } else {
+        (*b & 0x0F) | (v << 4)
+    };
+}
+
+/// Elements `start..start + out.len()` of a packed uint4 tensor, as bytes 0..=15.
+pub fn unpack_u4(bytes: &[u8], start: usize, out: &mut [i8]) {
+    let mut i = start;
+    let mut out = out;
+    if i % 2 == 1 && !out.is_empty() {
+        out[0] = (bytes[i / 2] >> 4) as i8;
+        out = &mut out[1..];
+        i += 1;
+    }
+    let src = &bytes[i / 2..];
+    let pairs = out.len() / 2;
+    let done = unpack_pairs(&src[..pairs], &mut out[..2 * pairs]);
+    for (k, &b) in src[done..pairs].iter().enumerate() {
+        out[2 * (done + k)] = (b & 0x0F) as i8;
+        out[2 * (done + k) + 1] = (b >> 4) as i8;
+    }
+    if out.len() % 2 == 1 {
+        let last = out.len() - 1;
+        out[last] = (src[pairs] & 0x0F) as i8;
+    }
+}
+
+/// Unpacks whole bytes, 8 at a time (SWAR: spreads the low and the high nibbles of 8 bytes
+/// to alternate bytes of two u64s); returns how many bytes it did.
+#[inline]
+fn unpack_pairs(src: &[u8], out: &mut [i8]) -> usize {
+    /// Moves byte `i` of the low 4 bytes to byte `2 i`.
+    #[inline(always)]
+    fn spread(x: u64) -> u64 {
+        let x = (x | (x << 16)) & 0x0000_FFFF_0000_FFFF;
+        (x | (x << 8)) & 0x00FF_00FF_00FF_00FF
+    }
+    let mut done = 0;
+    for (chunk, dst) in src.chunks_exact(4).zip(out.chunks_exact_mut(8)) {
+        let x = u64::from(u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]));
+        let lo = spread(x & 0x0F0F_0F0F);
+        let hi = spread((x >> 4) & 0x0F0F_0F0F);
+        let v = (lo | (hi << 8)).to_le_bytes();
+        for (d, b) in dst.iter_mut().zip(v) {
+            *d = b as i8;
+        }
+        done += 4;
+    }
+    done
+}
+
+/// The elements of a packed int4 tensor (plain order) as int8.
+pub fn unpack_i4(bytes: &[u8], out: &mut [i8]) {
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = sign_extend(nibble(bytes[i / 2], i)) as i8;
+    }
+}
+
+/// Writes `values` (each 0..=15) as elements `start..` of a packed uint4 tensor.
+pub fn pack_u4(values: &[i8], bytes: &mut [u8], start: usize) {
+    let mut values = values;
+    let mut i = start;
+    if i % 2 == 1 && !values.is_empty() {
+        set_nibble(bytes, i, values[0] as u8);
+        values = &values[1..];
+        i += 1;
+    }
+    let pairs = values.chunks_exact(2);
+    let tail = pairs.remainder();
+    let n = values.len() / 2;
+    for (b, pair) in bytes[i / 2..i / 2 + n].iter_mut().zip(pairs) {
+        *b = (pair[0] as u8 & 0x0F) | ((pair[1] as u8) << 4);
+    }
+    if let Some(&v) = tail.first() {
+        set_nibble(bytes, i + 2 * n, v as u8);
+    }
+}
+
+/// Packs int4 GEMM weights already in the int8 packed order (`values[i]` for element `i`
+/// of the `[ceil(N/8), ceil(K/4), 8, 4]` layout) into the grouped nibble order (host side).
+pub fn pack_gemm_i4(values: &[i8], out: &mut [u8]) {
+    for (group, bytes) in values.chunks_exact(32).zip(out.chunks_exact_mut(16)) {
+        for (j, b) in bytes.iter_mut().enumerate() {
+            *b = (group[j] as u8 & 0x0F) | ((group[j + 16] as u8) << 4);
+        }
+    }
+}
+
+/// Weight `i` (0..32) of one packed int4 GEMM group of 16 bytes.
+#[inline(always)]
+pub fn gemm_i4_at(group: &[u8], i: usize) -> i32 {
+    let b = group[i % 16];
+    sign_extend(if i < 16 { b } else { b >> 4 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nibbles_round_trip_at_any_offset() {
+        let values: [i8; 23] = core::array::from_fn(|i| ((i * 7 + 3) % 16) as i8);
+        for start in 0..3 {
+            let mut bytes = [0xAAu8; 14];
+            pack_u4(&values, &mut bytes, start);
+            let mut back = [0i8; 23];
+            unpack_u4(&bytes, start, &mut back);
+            assert_eq!(back, values);
+            for len in 0..23 {
+                let mut part = [0i8; 23];
+                unpack_u4(&bytes, start + 1, &mut part[..len]);
+                assert_eq!(&part[..len], &values[1..1 + len.min(22)][..len]);
+            }
+            let n = Nibbles {
+                bytes: &bytes,
+                signed: false,
+            };
+            assert!((0..7).all(|k| n.at(start + k) == i32::from(values[k])));
+            // Neighbours outside the range keep their bits.
+            if start == 1 {
+                assert_eq!(bytes[0] & 0x0F, 0x0A);
+            }
+        }
+    }
+
+    #[test]
+    fn int4_is_twos_complement_and_gemm_groups_split_in_halves() {
+        let values: [i8; 32] = core::array::from_fn(|i| (i % 16) as i8 - 8);
+        let mut packed = [0u8; 16];
+        pack_gemm_i4(&values, &mut packed);
+        assert!((0..32).all(|i| gemm_i4_at(&packed, i) == i32::from(values[i])));
+        let plain = [0x7Fu8, 0x08];
+        let mut out = [0i8; 4];
+        unpack_i4(&plain, &mut out);
+        assert_eq!(out, [-1, 7, -8, 0]);
+    }
+}

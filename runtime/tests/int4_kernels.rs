@@ -1,0 +1,338 @@
+//! 4-bit kernels (uint4 activations, int4 weights, and the mixed W4A8 / W8A4 cases) on every
+//! ISA this CPU runs, against the scalar oracle on the same values: conv and fully connected
+//! through the packed GEMM, depthwise through its row-window path. Also run under qemu.
+
+mod common;
+
+use edgeq_runtime::format::DType;
+use edgeq_runtime::kernels::int4::{self, Values, ValuesMut};
+use edgeq_runtime::kernels::{depthwise, gemm, scalar, ConvGeometry, FullyConnectedGeometry};
+use edgeq_runtime::kernels::{Isa, Requant};
+use edgeq_runtime::quant::{quantize_multiplier, Rounding};
+
+use common::{isas, random_geometry, Tables};
+
+const CASES: usize = 300;
+
+/// One combination of element types.
+#[derive(Clone, Copy, Debug)]
+struct Types {
+    input: DType,
+    weights: DType,
+    output: DType,
+}
+
+/// Every combination with at least one 4-bit type.
+const COMBOS: [Types; 7] = {
+    use DType::{I4, I8, U4};
+    [
+        Types {
+            input: U4,
+            weights: I4,
+            output: U4,
+        },
+        Types {
+            input: U4,
+            weights: I4,
+            output: I8,
+        },
+        Types {
+            input: I8,
+            weights: I4,
+            output: U4,
+        },
+        Types {
+            input: I8,
+            weights: I4,
+            output: I8,
+        },
+        Types {
+            input: U4,
+            weights: I8,
+            output: U4,
+        },
+        Types {
+            input: U4,
+            weights: I8,
+            output: I8,
+        },
+        Types {
+            input: I8,
+            weights: I8,
+            output: U4,
+        },
+    ]
+};
+
+/// Random values of `dtype` (sometimes only its extremes).
+fn values(rng: &mut fastrand::Rng, dtype: DType, n: usize) -> Vec<i8> {
+    let (lo, hi) = dtype.int_range();
+    let extremes = rng.u8(0..5) == 0;
+    (0..n)
+        .map(|_| {
+            if extremes {
+                if rng.bool() {
+                    lo as i8
+                } else {
+                    hi as i8
+                }
+            } else {
+                rng.i32(lo..=hi) as i8
+            }
+        })
+        .collect()
+}
+
+/// The tensor bytes of `v` as `dtype` (4-bit types packed, plain order).
+fn bytes(dtype: DType, v: &[i8]) -> Vec<u8> {
+    match dtype {
+        DType::I8 => v.iter().map(|&x| x as u8).collect(),
+        _ => {
+            let mut b = vec![0u8; v.len().div_ceil(2)];
+            for (i, &x) in v.iter().enumerate() {
+                int4::set_nibble(&mut b, i, x as u8);
+            }
+            b
+        }
+    }
+}
+
+/// Tables whose outputs spread over the output type's range.
+fn tables(rng: &mut fastrand::Rng, t: Types, channels: usize, reduction: usize) -> Tables {
+    let in_range = if t.input == DType::U4 { 16.0 } else { 256.0 };
+    let w_range = if t.weights == DType::I4 { 8.0 } else { 128.0 };
+    let out_range = if t.output == DType::U4 { 16.0 } else { 256.0 };
+    let (mut mult, mut shift) = (Vec::new(), Vec::new());
+    for _ in 0..channels {
+        let real = rng.f64() * 2.0 * out_range
+            / (reduction as f64 * in_range * w_range).sqrt()
+            / in_range.sqrt();
+        let (m, s) = quantize_multiplier(real.clamp(1e-6, 0.99));
+        mult.push(m);
+        shift.push(s);
+    }
+    Tables {
+        bias: (0..channels).map(|_| rng.i32(-2000..2000)).collect(),
+        mult,
+        shift,
+    }
+}
+
+fn requant<'a>(rng: &mut fastrand::Rng, tables: &'a Tables, t: Types) -> Requant<'a> {
+    let (in_lo, in_hi) = t.input.int_range();
+    let (lo, hi) = t.output.int_range();
+    let act_min = rng.i32(lo..=hi);
+    Requant {
+        bias: if rng.u8(0..4) == 0 {
+            None
+        } else {
+            Some(&tables.bias)
+        },
+        multiplier: &tables.mult,
+        shift: &tables.shift,
+        input_zero_point: rng.i32(in_lo..=in_hi),
+        output_zero_point: rng.i32(lo..=hi),
+        act_min,
+        act_max: rng.i32(act_min..=hi),
+        rounding: if rng.bool() {
+            Rounding::Double
+        } else {
+            Rounding::Single
+        },
+    }
+}
+
+/// The oracle on plain-layout values: returns the output values.
+fn expected(
+    t: Types,
+    out_len: usize,
+    run: impl FnOnce(&Values<'_>, &Values<'_>, &mut ValuesMut<'_>),
+    (x, w): (&[u8], &[u8]),
+) -> Vec<i8> {
+    let xv = Values::of(t.input, x).unwrap();
+    let wv = Values::of(t.weights, w).unwrap();
+    let mut out = vec![0u8; t.output.byte_len(out_len)];
+    run(&xv, &wv, &mut ValuesMut::of(t.output, &mut out).unwrap());
+    unpack(t.output, &out, out_len)
+}
+
+fn unpack(dtype: DType, bytes: &[u8], n: usize) -> Vec<i8> {
+    let v = Values::of(dtype, bytes).unwrap();
+    (0..n).map(|i| int4::Elems::at(&v, i) as i8).collect()
+}
+
+/// GEMM weights for `w` ([n, k] values), packed as the exporter packs them.
+fn packed_weights(t: Types, w: &[i8], n: usize, k: usize) -> Vec<u8> {
+    let mut p = vec![0i8; gemm::packed_len(n, k)];
+    gemm::pack(n, k, |row, col| w[row * k + col], &mut p);
+    match t.weights {
+        DType::I4 => {
+            let mut b = vec![0u8; p.len() / 2];
+            int4::pack_gemm_i4(&p, &mut b);
+            b
+        }
+        _ => p.iter().map(|&v| v as u8).collect(),
+    }
+}
+
+fn folded_bias(q: &Requant<'_>, w: &[i8], n: usize, k: usize) -> Vec<i32> {
+    (0..n)
+        .map(|row| {
+            let sum: i32 = w[row * k..(row + 1) * k]
+                .iter()
+                .map(|&v| i32::from(v))
+                .sum();
+            q.bias
+                .map_or(0, |b| b[row])
+                .wrapping_sub(q.input_zero_point.wrapping_mul(sum))
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_gemm(
+    isa: Isa,
+    t: Types,
+    (rows, n, k): (usize, usize, usize),
+    conv: Option<&ConvGeometry>,
+    x: &[u8],
+    wp: &[u8],
+    q: &Requant<'_>,
+) -> Vec<i8> {
+    let acts = match t.input {
+        DType::U4 => gemm::Acts::U4(x),
+        _ => gemm::Acts::I8(bytemuck::cast_slice(x)),
+    };
+    let weights = match t.weights {
+        DType::I4 => gemm::Weights::I4(wp),
+        _ => gemm::Weights::I8(bytemuck::cast_slice(wp)),
+    };
+    let mut scratch = vec![0i8; gemm::scratch_len(k)];
+    let mut out = vec![0u8; t.output.byte_len(rows * n)];
+    let acts_out = match t.output {
+        DType::U4 => gemm::ActsMut::U4(&mut out),
+        _ => gemm::ActsMut::I8(bytemuck::cast_slice_mut(&mut out)),
+    };
+    let a = match conv {
+        Some(geometry) => gemm::Rows::Conv {
+            geometry,
+            input: acts,
+            zero_point: q.input_zero_point as i8,
+        },
+        None => gemm::Rows::Dense(acts),
+    };
+    gemm::gemm(isa, rows, n, k, a, weights, q, &mut scratch, acts_out).unwrap();
+    unpack(t.output, &out, rows * n)
+}
+
+#[test]
+fn conv_gemm_matches_the_oracle_for_every_4bit_combination() {
+    let isas = isas();
+    let mut rng = fastrand::Rng::with_seed(0x4b17_0001);
+    for case in 0..CASES {
+        let t = COMBOS[case % COMBOS.len()];
+        let mut g = random_geometry(&mut rng, false);
+        g.in_c = rng.usize(1..=21);
+        g.out_c = rng.usize(1..=21);
+        let k = g.kernel_h * g.kernel_w * g.in_c;
+        let x = values(&mut rng, t.input, g.batch * g.in_h * g.in_w * g.in_c);
+        let w = values(&mut rng, t.weights, g.out_c * k);
+        let tb = tables(&mut rng, t, g.out_c, k);
+        let q = requant(&mut rng, &tb, t);
+        let rows = g.batch * g.out_h * g.out_w;
+        let (xb, wb) = (bytes(t.input, &x), bytes(t.weights, &w));
+        let want = expected(
+            t,
+            rows * g.out_c,
+            |x, w, o| scalar::conv2d(&g, &q, x, w, o),
+            (&xb, &wb),
+        );
+        let folded = folded_bias(&q, &w, g.out_c, k);
+        let qp = Requant {
+            bias: Some(&folded),
+            ..q
+        };
+        let wp = packed_weights(t, &w, g.out_c, k);
+        for &isa in &isas {
+            let got = run_gemm(isa, t, (rows, g.out_c, k), Some(&g), &xb, &wp, &qp);
+            assert_eq!(got, want, "case {case} {t:?} isa {isa:?} {g:?}");
+        }
+    }
+}
+
+#[test]
+fn fully_connected_gemm_matches_the_oracle_for_every_4bit_combination() {
+    let isas = isas();
+    let mut rng = fastrand::Rng::with_seed(0x4b17_0002);
+    for case in 0..CASES {
+        let t = COMBOS[case % COMBOS.len()];
+        let (rows, depth, units) = (rng.usize(1..=9), rng.usize(1..=300), rng.usize(1..=35));
+        let g = FullyConnectedGeometry {
+            rows,
+            depth,
+            units,
+            weight_zero_point: 0,
+        };
+        let x = values(&mut rng, t.input, rows * depth);
+        let w = values(&mut rng, t.weights, units * depth);
+        let tb = tables(&mut rng, t, units, depth);
+        let q = requant(&mut rng, &tb, t);
+        let (xb, wb) = (bytes(t.input, &x), bytes(t.weights, &w));
+        let want = expected(
+            t,
+            rows * units,
+            |x, w, o| scalar::fully_connected(&g, &q, x, w, o),
+            (&xb, &wb),
+        );
+        let folded = folded_bias(&q, &w, units, depth);
+        let qp = Requant {
+            bias: Some(&folded),
+            ..q
+        };
+        let wp = packed_weights(t, &w, units, depth);
+        for &isa in &isas {
+            let got = run_gemm(isa, t, (rows, units, depth), None, &xb, &wp, &qp);
+            assert_eq!(got, want, "case {case} {t:?} isa {isa:?} {g:?}");
+        }
+    }
+}
+
+#[test]
+fn depthwise_row_windows_match_the_oracle() {
+    let isas = isas();
+    let mut rng = fastrand::Rng::with_seed(0x4b17_0003);
+    for case in 0..CASES {
+        let t = COMBOS[case % COMBOS.len()];
+        let mut g: ConvGeometry = random_geometry(&mut rng, true);
+        g.in_c = rng.usize(1..=40);
+        g.depth_multiplier = if rng.u8(0..4) == 0 { 2 } else { 1 };
+        g.out_c = g.in_c * g.depth_multiplier;
+        let x = values(&mut rng, t.input, g.batch * g.in_h * g.in_w * g.in_c);
+        let w = values(&mut rng, t.weights, g.kernel_h * g.kernel_w * g.out_c);
+        let tb = tables(&mut rng, t, g.out_c, g.kernel_h * g.kernel_w);
+        let q = requant(&mut rng, &tb, t);
+        let n = g.batch * g.out_h * g.out_w * g.out_c;
+        let (xb, wb) = (bytes(t.input, &x), bytes(t.weights, &w));
+        let want = expected(
+            t,
+            n,
+            |x, w, o| scalar::depthwise_conv2d(&g, &q, x, w, o),
+            (&xb, &wb),
+        );
+        for &isa in &isas {
+            let mut out = vec![0u8; t.output.byte_len(n)];
+            let mut scratch = vec![0i8; depthwise::values_scratch_len(&g)];
+            let (xv, wv) = (
+                Values::of(t.input, &xb).unwrap(),
+                Values::of(t.weights, &wb).unwrap(),
+            );
+            let mut ov = ValuesMut::of(t.output, &mut out).unwrap();
+            depthwise::depthwise_conv2d_values(isa, &g, &q, xv, wv, &mut ov, &mut scratch);
+            assert_eq!(
+                unpack(t.output, &out, n),
+                want,
+                "case {case} {t:?} isa {isa:?} {g:?}"
+            );
+        }
+    }
+}
