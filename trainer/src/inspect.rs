@@ -6,32 +6,44 @@ use anyhow::Result;
 use edgeq_runtime::format::*;
 use edgeq_runtime::Model;
 
+/// The shape, followed by the type when it is not int8 (`[1, 25, 5, 64] uint4`).
 fn shape(model: &Model<'_>, t: usize) -> String {
     model
         .tensor_info(t)
-        .map(|i| format!("{:?}", i.shape()))
+        .map(|i| match i.dtype {
+            DType::I8 => format!("{:?}", i.shape()),
+            d => format!("{:?} {}", i.shape(), d.name()),
+        })
         .unwrap_or_else(|_| "?".into())
 }
 
 /// Formats the model's operators, tensors, quantization and memory as text.
 pub fn describe(model: &Model<'_>) -> Result<String> {
     let mut s = String::new();
-    let (mut weight_bytes, mut table_bytes) = (0usize, 0usize);
+    let (mut int8_bytes, mut int4_bytes, mut table_bytes) = (0usize, 0usize, 0usize);
     for t in 0..model.tensor_count() {
         let d = model.tensor_desc(t).expect("in range");
         if d.storage == Storage::Const as u8 {
-            if d.dtype == DType::I8 as u8 {
-                weight_bytes += d.size as usize;
-            } else {
-                table_bytes += d.size as usize;
+            match DType::from_u8(d.dtype) {
+                Some(DType::I8) => int8_bytes += d.size as usize,
+                Some(DType::I4) => int4_bytes += d.size as usize,
+                _ => table_bytes += d.size as usize,
             }
         }
     }
+    let weight_bytes = int8_bytes + int4_bytes;
     writeln!(s, "format version   {FORMAT_VERSION}")?;
     writeln!(s, "operators        {}", model.op_count())?;
     writeln!(s, "tensors          {}", model.tensor_count())?;
     writeln!(s, "arena bytes      {}", model.arena_size())?;
-    writeln!(s, "weight bytes     {weight_bytes} (int8 weights)")?;
+    if int4_bytes == 0 {
+        writeln!(s, "weight bytes     {weight_bytes} (int8 weights)")?;
+    } else {
+        writeln!(
+            s,
+            "weight bytes     {weight_bytes} ({int8_bytes} int8, {int4_bytes} int4 weights)"
+        )?;
+    }
     writeln!(
         s,
         "table bytes      {table_bytes} (int32 bias and requantization)"

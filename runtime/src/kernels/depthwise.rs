@@ -32,16 +32,28 @@ pub fn depthwise_conv2d(
     }
 }
 
-/// Scratch bytes [`depthwise_conv2d_values`] needs for its fast path: the filter as int8,
-/// one window of `KH` input rows as bytes and one output row.
-pub fn values_scratch_len(g: &ConvGeometry) -> usize {
-    g.kernel_h * g.kernel_w * g.out_c + g.kernel_h * g.in_w * g.in_c + g.out_w * g.out_c
+/// Output rows [`depthwise_conv2d_values`] computes per call of the int8 kernel (4 measured no
+/// faster on the KWS and VWW shapes, and takes more scratch).
+const WINDOW_ROWS: usize = 1;
+
+/// Input rows a window of [`WINDOW_ROWS`] output rows reads.
+fn window_span(g: &ConvGeometry) -> usize {
+    (WINDOW_ROWS - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1
 }
 
-/// Depthwise conv with 4-bit inputs, filters or outputs: each output row is computed by the
-/// int8 kernels of `isa` from a window of its `KH` input rows unpacked to bytes (rows
-/// outside the input filled with the zero point, which contributes nothing, as the
-/// reference's skipped taps), then packed. Falls back to the oracle without scratch.
+/// Scratch bytes [`depthwise_conv2d_values`] needs for its fast path: the filter as int8, a
+/// window of input rows as bytes and the window's output rows.
+pub fn values_scratch_len(g: &ConvGeometry) -> usize {
+    g.kernel_h * g.kernel_w * g.out_c
+        + window_span(g) * g.in_w * g.in_c
+        + WINDOW_ROWS * g.out_w * g.out_c
+}
+
+/// Depthwise conv with 4-bit inputs, filters or outputs: every [`WINDOW_ROWS`] output rows
+/// are computed by the int8 kernels of `isa` from a window of the input rows they read,
+/// unpacked to bytes (rows outside the input filled with the zero point, which contributes
+/// nothing, as the reference's skipped taps), then packed. Falls back to the oracle without
+/// the scratch.
 #[allow(clippy::too_many_arguments)]
 pub fn depthwise_conv2d_values(
     isa: Isa,
@@ -60,31 +72,35 @@ pub fn depthwise_conv2d_values(
     if g.depth_multiplier != 1 || scratch.len() < values_scratch_len(g) {
         return scalar::depthwise_conv2d(g, q, &input, &filter, output);
     }
+    let span = window_span(g);
     let (weights, rest) = scratch.split_at_mut(taps);
-    let (window, rest) = rest.split_at_mut(g.kernel_h * row_len);
-    let row_out = &mut rest[..out_row];
+    let (window, rest) = rest.split_at_mut(span * row_len);
+    let rows_out = &mut rest[..WINDOW_ROWS * out_row];
     filter.copy_to(0, weights);
-    let one_row = ConvGeometry {
-        batch: 1,
-        in_h: g.kernel_h,
-        out_h: 1,
-        stride_h: 1,
-        dilation_h: 1,
-        pad_top: 0,
-        ..*g
-    };
     for b in 0..g.batch {
-        for oy in 0..g.out_h {
-            for (ky, dst) in window.chunks_exact_mut(row_len).enumerate() {
-                let iy = (oy * g.stride_h + ky * g.dilation_h).wrapping_sub(g.pad_top);
-                if iy < g.in_h {
-                    input.copy_to((b * g.in_h + iy) * row_len, dst);
+        let mut oy = 0;
+        while oy < g.out_h {
+            let rows = WINDOW_ROWS.min(g.out_h - oy);
+            let first = (oy * g.stride_h) as isize - g.pad_top as isize;
+            for (k, dst) in window.chunks_exact_mut(row_len).enumerate() {
+                let iy = first + k as isize;
+                if iy >= 0 && (iy as usize) < g.in_h {
+                    input.copy_to((b * g.in_h + iy as usize) * row_len, dst);
                 } else {
                     dst.fill(q.input_zero_point as i8);
                 }
             }
-            depthwise_conv2d(isa, &one_row, q, window, weights, row_out);
-            output.write((b * g.out_h + oy) * out_row, row_out);
+            let sub = ConvGeometry {
+                batch: 1,
+                in_h: span,
+                out_h: rows,
+                pad_top: 0,
+                ..*g
+            };
+            let out = &mut rows_out[..rows * out_row];
+            depthwise_conv2d(isa, &sub, q, window, weights, out);
+            output.write((b * g.out_h + oy) * out_row, out);
+            oy += rows;
         }
     }
 }

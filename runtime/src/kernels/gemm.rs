@@ -383,6 +383,11 @@ impl Tile<'_> {
             Rows::Dense(Acts::I8(data)) if kp == depth => {
                 core::array::from_fn(|r| &data[(m0 + r) * depth..][..depth])
             }
+            Rows::Dense(data) if kp == depth => {
+                // Consecutive rows are contiguous: one unpack for the tile.
+                data.copy_to(m0 * depth, &mut scratch[..R * depth]);
+                core::array::from_fn(|r| &scratch[r * kp..][..kp])
+            }
             Rows::Dense(data) => {
                 for (r, row) in scratch.chunks_exact_mut(kp).take(R).enumerate() {
                     data.copy_to((m0 + r) * depth, &mut row[..depth]);

@@ -245,12 +245,24 @@ pub fn pack_u4(values: &[i8], bytes: &mut [u8], start: usize) {
         values = &values[1..];
         i += 1;
     }
-    let pairs = values.chunks_exact(2);
-    let tail = pairs.remainder();
     let n = values.len() / 2;
-    for (b, pair) in bytes[i / 2..i / 2 + n].iter_mut().zip(pairs) {
+    let dst = &mut bytes[i / 2..i / 2 + n];
+    // 8 values to 4 bytes at a time (SWAR), then pairs.
+    let mut done = 0;
+    for (out, eight) in dst.chunks_exact_mut(4).zip(values.chunks_exact(8)) {
+        let v = u64::from_le_bytes(core::array::from_fn(|k| eight[k] as u8 & 0x0F));
+        // Byte 2k becomes value 2k | value 2k+1 << 4; then the even bytes close up.
+        let t = (v | (v >> 4)) & 0x00FF_00FF_00FF_00FF;
+        let t = (t | (t >> 8)) & 0x0000_FFFF_0000_FFFF;
+        let t = (t | (t >> 16)) as u32;
+        out.copy_from_slice(&t.to_le_bytes());
+        done += 4;
+    }
+    let pairs = values[2 * done..2 * n].chunks_exact(2);
+    for (b, pair) in dst[done..].iter_mut().zip(pairs) {
         *b = (pair[0] as u8 & 0x0F) | ((pair[1] as u8) << 4);
     }
+    let tail = &values[2 * n..];
     if let Some(&v) = tail.first() {
         set_nibble(bytes, i + 2 * n, v as u8);
     }
