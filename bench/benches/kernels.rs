@@ -6,6 +6,7 @@
 //! `cargo bench -p edgeq-bench --bench kernels`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use edgeq_runtime::kernels::int4::{Values, ValuesMut};
 use edgeq_runtime::kernels::{depthwise, gemm, ConvGeometry, Isa, Requant};
 use edgeq_runtime::quant::Rounding;
 
@@ -115,15 +116,15 @@ fn bench_gemm(c: &mut Criterion) {
             };
             group.bench_function(BenchmarkId::new(format!("{name}/w8a8"), isa.name()), |b| {
                 b.iter(|| {
-                    let a = rows_of(gemm::Acts::I8(&x));
-                    let (w, out) = (gemm::Weights::I8(&w), gemm::ActsMut::I8(&mut out));
+                    let a = rows_of(Values::I8(&x));
+                    let (w, out) = (gemm::Weights::I8(&w), ValuesMut::I8(&mut out));
                     gemm::gemm(isa, rows, g.out_c, k, a, w, &q, &mut scratch, out)
                 })
             });
             group.bench_function(BenchmarkId::new(format!("{name}/w4a4"), isa.name()), |b| {
                 b.iter(|| {
-                    let a = rows_of(gemm::Acts::U4(&x4));
-                    let (w, out) = (gemm::Weights::I4(&w4), gemm::ActsMut::U4(&mut out4));
+                    let a = rows_of(Values::U4(&x4));
+                    let (w, out) = (gemm::Weights::I4(&w4), ValuesMut::U4(&mut out4));
                     gemm::gemm(isa, rows, g.out_c, k, a, w, &q4, &mut scratch, out)
                 })
             });
@@ -144,8 +145,8 @@ fn bench_fully_connected(c: &mut Criterion) {
         for isa in isas() {
             group.bench_function(BenchmarkId::new(name, isa.name()), |b| {
                 b.iter(|| {
-                    let a = gemm::Rows::Dense(gemm::Acts::I8(&x));
-                    let (w, out) = (gemm::Weights::I8(&w), gemm::ActsMut::I8(&mut out));
+                    let a = gemm::Rows::Dense(Values::I8(&x));
+                    let (w, out) = (gemm::Weights::I8(&w), ValuesMut::I8(&mut out));
                     gemm::gemm(isa, 1, units, depth, a, w, &q, &mut [], out)
                 })
             });

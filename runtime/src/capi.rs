@@ -114,8 +114,8 @@ const MAGIC: u32 = 0x4551_4331; // "EQC1"
 #[repr(C)]
 struct State {
     magic: u32,
-    ready: bool,
     last_error: Option<Error>,
+    /// The validated model; `None` after a failed `edgeq_init`.
     model: Option<Model<'static>>,
     arena: *mut u8,
     arena_len: usize,
@@ -174,9 +174,8 @@ unsafe fn with_interpreter<T>(
 ) -> Result<T, edgeq_status> {
     // SAFETY: forwarded from the caller.
     let state = unsafe { state(it) }?;
-    let model = match (state.ready, state.model.as_ref()) {
-        (true, Some(m)) => m,
-        _ => return Err(edgeq_status::EDGEQ_ERR_NOT_INITIALIZED),
+    let Some(model) = state.model.as_ref() else {
+        return Err(edgeq_status::EDGEQ_ERR_NOT_INITIALIZED);
     };
     // SAFETY: `edgeq_init` checked that `arena` points to `arena_len` writable bytes, and the
     // caller keeps them alive and unshared while using the interpreter (the documented contract).
@@ -269,7 +268,6 @@ pub unsafe extern "C" fn edgeq_init(
     });
     let state = State {
         magic: MAGIC,
-        ready: parsed.is_ok(),
         last_error: parsed.err(),
         model: parsed.ok(),
         arena,
@@ -488,7 +486,7 @@ fn copy_exact(src: &[u8], dst: &mut [u8], tensor_len: usize) -> Result<(), Error
 pub unsafe extern "C" fn edgeq_isa_name(it: *mut edgeq_interpreter) -> *const c_char {
     // SAFETY: forwarded from the caller.
     match unsafe { state(it) } {
-        Ok(s) if s.ready => match s.isa {
+        Ok(s) if s.model.is_some() => match s.isa {
             Isa::Scalar => c"scalar",
             Isa::Avx2 => c"avx2",
             Isa::Neon => c"neon",

@@ -200,8 +200,8 @@ fn run_gemm(
     q: &Requant<'_>,
 ) -> Vec<i8> {
     let acts = match t.input {
-        DType::U4 => gemm::Acts::U4(x),
-        _ => gemm::Acts::I8(bytemuck::cast_slice(x)),
+        DType::U4 => Values::U4(x),
+        _ => Values::I8(bytemuck::cast_slice(x)),
     };
     let weights = match t.weights {
         DType::I4 => gemm::Weights::I4(wp),
@@ -210,8 +210,8 @@ fn run_gemm(
     let mut scratch = vec![0i8; gemm::scratch_len(k)];
     let mut out = vec![0u8; t.output.byte_len(rows * n)];
     let acts_out = match t.output {
-        DType::U4 => gemm::ActsMut::U4(&mut out),
-        _ => gemm::ActsMut::I8(bytemuck::cast_slice_mut(&mut out)),
+        DType::U4 => ValuesMut::U4(&mut out),
+        _ => ValuesMut::I8(bytemuck::cast_slice_mut(&mut out)),
     };
     let a = match conv {
         Some(geometry) => gemm::Rows::Conv {

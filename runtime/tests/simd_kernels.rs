@@ -6,6 +6,7 @@
 //! `EDGEQ_REQUIRE_ISA=avx2` (or `neon`, `neon-dotprod`) makes the run fail if that ISA is
 //! not available, so a CI job under qemu cannot pass by testing only the portable path.
 
+use edgeq_runtime::kernels::int4::{Values, ValuesMut};
 use edgeq_runtime::kernels::{
     depthwise, gemm, scalar, ConvGeometry, FullyConnectedGeometry, Requant,
 };
@@ -107,7 +108,7 @@ fn conv_gemm_matches_the_reference_conv() {
         let wp = packed(&w, g.out_c, k);
         let a = gemm::Rows::Conv {
             geometry: &g,
-            input: gemm::Acts::I8(&x),
+            input: Values::I8(&x),
             zero_point: q.input_zero_point as i8,
         };
         for &isa in &isas {
@@ -122,7 +123,7 @@ fn conv_gemm_matches_the_reference_conv() {
                 gemm::Weights::I8(&wp),
                 &qp,
                 &mut scratch,
-                gemm::ActsMut::I8(&mut out),
+                ValuesMut::I8(&mut out),
             )
             .unwrap();
             assert_eq!(out, expected, "case {case} isa {isa:?} {g:?} {rounding:?}");
@@ -164,11 +165,11 @@ fn pointwise_conv_reads_rows_in_place() {
                 rows,
                 g.out_c,
                 k,
-                gemm::Rows::Dense(gemm::Acts::I8(&x)),
+                gemm::Rows::Dense(Values::I8(&x)),
                 gemm::Weights::I8(&wp),
                 &qp,
                 &mut [],
-                gemm::ActsMut::I8(&mut out),
+                ValuesMut::I8(&mut out),
             )
             .unwrap();
             assert_eq!(out, expected, "case {case} isa {isa:?} {g:?}");
@@ -206,7 +207,7 @@ fn fully_connected_gemm_matches_the_reference() {
         for &isa in &isas {
             let mut scratch = vec![0i8; gemm::scratch_len(depth)];
             let mut out = vec![0i8; rows * units];
-            let a = gemm::Rows::Dense(gemm::Acts::I8(&x));
+            let a = gemm::Rows::Dense(Values::I8(&x));
             gemm::gemm(
                 isa,
                 rows,
@@ -216,7 +217,7 @@ fn fully_connected_gemm_matches_the_reference() {
                 gemm::Weights::I8(&wp),
                 &qp,
                 &mut scratch,
-                gemm::ActsMut::I8(&mut out),
+                ValuesMut::I8(&mut out),
             )
             .unwrap();
             assert_eq!(out, expected, "case {case} isa {isa:?} {g:?}");
@@ -275,17 +276,17 @@ fn short_buffers_are_refused_not_read() {
                 gemm::Weights::I8(w),
                 &q,
                 &mut [],
-                gemm::ActsMut::I8(out),
+                ValuesMut::I8(out),
             )
         };
-        let dense = gemm::Rows::Dense(gemm::Acts::I8(&x));
+        let dense = gemm::Rows::Dense(Values::I8(&x));
         let mut out = vec![0i8; 2 * 8];
         assert_eq!(run(dense, 16, &w[..10], &mut out), Err(gemm::ShapeMismatch));
-        let short_rows = gemm::Rows::Dense(gemm::Acts::I8(&x[..20]));
+        let short_rows = gemm::Rows::Dense(Values::I8(&x[..20]));
         assert!(run(short_rows, 16, &w, &mut out).is_err());
         assert!(run(dense, 16, &w, &mut out[..10]).is_err());
         // Depth 15 needs scratch to pad the rows.
-        let rows = gemm::Rows::Dense(gemm::Acts::I8(&x[..30]));
+        let rows = gemm::Rows::Dense(Values::I8(&x[..30]));
         assert!(run(rows, 15, &w, &mut out).is_err());
         assert!(run(dense, 16, &w, &mut out).is_ok());
     }

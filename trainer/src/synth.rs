@@ -107,10 +107,9 @@ struct Act {
     zero_point: i32,
 }
 
-/// Where a layer sits: the last one emits int8.
+/// Where a layer sits: the last one emits int8 (the model's output).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Place {
-    First,
     Inner,
     Last,
 }
@@ -153,10 +152,6 @@ impl Net {
         } else {
             self.bits.act_type()
         }
-    }
-
-    fn weight_type(&self, _place: Place) -> DType {
-        self.bits.weight_type()
     }
 
     /// Random weights of `dtype` as a constant tensor.
@@ -233,7 +228,7 @@ impl Net {
         let pad = |i: usize, o: usize, k: usize| ((o - 1) * stride + k).saturating_sub(i) / 2;
         let out_type = self.output_type(place);
         let y = self.activation(&[n, oh, ow, out_c], out_type, 0);
-        let wt = self.weight_type(place);
+        let wt = self.bits.weight_type();
         let filter = if depthwise {
             self.weights(&[1, kh, kw, out_c], wt)
         } else {
@@ -270,7 +265,7 @@ impl Net {
         let depth: usize = x.dims[1..].iter().product();
         let out_type = self.output_type(place);
         let y = self.activation(&[x.dims[0], units], out_type, 0);
-        let wt = self.weight_type(place);
+        let wt = self.bits.weight_type();
         let w = self.weights(&[units, depth], wt);
         // Logits feed a softmax at input scale 1/16: keep them within a few units.
         let gain = if place == Place::Last { 0.1 } else { 1.0 };
@@ -375,7 +370,7 @@ impl Net {
 
 fn resnet8(net: &mut Net) -> (Act, Act) {
     let x = net.input(&[1, 32, 32, 3]);
-    let mut h = net.conv(x, 16, (3, 3), 1, false, true, Place::First);
+    let mut h = net.conv(x, 16, (3, 3), 1, false, true, Place::Inner);
     for (channels, stride) in [(16, 1), (32, 2), (64, 2)] {
         let a = net.conv(h, channels, (3, 3), stride, false, true, Place::Inner);
         let b = net.conv(a, channels, (3, 3), 1, false, false, Place::Inner);
@@ -393,7 +388,7 @@ fn resnet8(net: &mut Net) -> (Act, Act) {
 
 fn ds_cnn(net: &mut Net) -> (Act, Act) {
     let x = net.input(&[1, 49, 10, 1]);
-    let mut h = net.conv(x, 64, (10, 4), 2, false, true, Place::First);
+    let mut h = net.conv(x, 64, (10, 4), 2, false, true, Place::Inner);
     for _ in 0..4 {
         let d = net.conv(h, 64, (3, 3), 1, true, true, Place::Inner);
         h = net.conv(d, 64, (1, 1), 1, false, true, Place::Inner);
@@ -405,7 +400,7 @@ fn ds_cnn(net: &mut Net) -> (Act, Act) {
 
 fn mobilenet_v1(net: &mut Net) -> (Act, Act) {
     let x = net.input(&[1, 96, 96, 3]);
-    let mut h = net.conv(x, 8, (3, 3), 2, false, true, Place::First);
+    let mut h = net.conv(x, 8, (3, 3), 2, false, true, Place::Inner);
     let blocks = [
         (16, 1),
         (32, 2),
@@ -435,9 +430,8 @@ fn autoencoder(net: &mut Net) -> (Act, Act) {
     let x = net.input(&[1, 640]);
     let sizes = [128, 128, 128, 128, 8, 128, 128, 128, 128];
     let mut h = x;
-    for (i, units) in sizes.into_iter().enumerate() {
-        let place = if i == 0 { Place::First } else { Place::Inner };
-        h = net.fc(h, units, true, place);
+    for units in sizes {
+        h = net.fc(h, units, true, Place::Inner);
     }
     let y = net.fc(h, 640, false, Place::Last);
     (x, y)

@@ -12,7 +12,7 @@
 //! (gathered im2col rows for convolutions, in a scratch buffer planned at import) and calls
 //! the ISA's micro-kernel for each block of 8 channels.
 
-use super::int4;
+use super::int4::{self, Values, ValuesMut};
 use super::{ConvGeometry, Isa, Requant};
 
 /// Output channels per weight block.
@@ -74,70 +74,6 @@ pub fn conv_rows_are_input(g: &ConvGeometry) -> bool {
         && g.in_w == g.out_w
 }
 
-/// Activations: int8, or packed uint4 (values 0..=15, see [`int4`]).
-#[derive(Clone, Copy, Debug)]
-pub enum Acts<'a> {
-    /// One byte per value.
-    I8(&'a [i8]),
-    /// Two values per byte.
-    U4(&'a [u8]),
-}
-
-impl Acts<'_> {
-    /// Number of values the buffer holds.
-    pub fn len(&self) -> usize {
-        match self {
-            Acts::I8(d) => d.len(),
-            Acts::U4(d) => d.len() * 2,
-        }
-    }
-
-    /// True for an empty buffer.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Values `start..start + out.len()` as bytes.
-    fn copy_to(&self, start: usize, out: &mut [i8]) {
-        match self {
-            Acts::I8(d) => out.copy_from_slice(&d[start..start + out.len()]),
-            Acts::U4(d) => int4::unpack_u4(d, start, out),
-        }
-    }
-}
-
-/// Output activations being written: int8 or packed uint4.
-#[derive(Debug)]
-pub enum ActsMut<'a> {
-    /// One byte per value.
-    I8(&'a mut [i8]),
-    /// Two values per byte.
-    U4(&'a mut [u8]),
-}
-
-impl ActsMut<'_> {
-    /// Number of values the buffer holds.
-    pub fn len(&self) -> usize {
-        match self {
-            ActsMut::I8(d) => d.len(),
-            ActsMut::U4(d) => d.len() * 2,
-        }
-    }
-
-    /// True for an empty buffer.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Writes `values` as values `start..`.
-    pub fn write(&mut self, start: usize, values: &[i8]) {
-        match self {
-            ActsMut::I8(d) => d[start..start + values.len()].copy_from_slice(values),
-            ActsMut::U4(d) => int4::pack_u4(values, d, start),
-        }
-    }
-}
-
 /// Packed GEMM weights: int8, or int4 in the grouped nibble order of [`int4`].
 #[derive(Clone, Copy, Debug)]
 pub enum Weights<'a> {
@@ -168,14 +104,14 @@ impl Weights<'_> {
 #[derive(Clone, Copy, Debug)]
 pub enum Rows<'a> {
     /// Row `m` is values `m * k..(m + 1) * k`.
-    Dense(Acts<'a>),
+    Dense(Values<'a>),
     /// Row `m` is the receptive field of output pixel `m` of a convolution (im2col),
     /// padding filled with `zero_point`.
     Conv {
         /// The convolution.
         geometry: &'a ConvGeometry,
         /// NHWC input.
-        input: Acts<'a>,
+        input: Values<'a>,
         /// Input zero point: the value padding reads as.
         zero_point: i8,
     },
@@ -216,7 +152,7 @@ pub fn gemm(
     w: Weights<'_>,
     q: &Requant<'_>,
     scratch: &mut [i8],
-    mut out: ActsMut<'_>,
+    mut out: ValuesMut<'_>,
 ) -> Result<(), ShapeMismatch> {
     // The micro-kernels need their instructions; a caller-made `Isa` is re-checked here.
     let isa = if isa.is_available() { isa } else { Isa::Scalar };
@@ -226,7 +162,7 @@ pub fn gemm(
             if data.len() < rows * depth {
                 return Err(ShapeMismatch);
             }
-            kp == depth && matches!(data, Acts::I8(_))
+            kp == depth && matches!(data, Values::I8(_))
         }
         Rows::Conv {
             geometry: g, input, ..
@@ -253,7 +189,7 @@ pub fn gemm(
         return Err(ShapeMismatch);
     }
     let rows_u4 = match a {
-        Rows::Dense(data) | Rows::Conv { input: data, .. } => matches!(data, Acts::U4(_)),
+        Rows::Dense(data) | Rows::Conv { input: data, .. } => matches!(data, Values::U4(_)),
     };
     let tile = Tile {
         isa,
@@ -267,7 +203,7 @@ pub fn gemm(
     };
     if let Rows::Conv {
         geometry,
-        input: Acts::U4(packed),
+        input: Values::U4(packed),
         zero_point,
     } = a
     {
@@ -296,7 +232,7 @@ fn conv_u4_by_rows(
     packed: &[u8],
     zero_point: i8,
     scratch: &mut [i8],
-    out: &mut ActsMut<'_>,
+    out: &mut ValuesMut<'_>,
 ) {
     let row_len = g.in_w * g.in_c;
     let (window, rest) = scratch.split_at_mut(g.kernel_h * row_len);
@@ -322,7 +258,7 @@ fn conv_u4_by_rows(
             let row_tile = Tile {
                 a: Rows::Conv {
                     geometry: &one_row,
-                    input: Acts::I8(window),
+                    input: Values::I8(window),
                     zero_point,
                 },
                 ..*tile
@@ -354,7 +290,7 @@ impl Tile<'_> {
         rows: core::ops::Range<usize>,
         out_first: usize,
         scratch: &mut [i8],
-        out: &mut ActsMut<'_>,
+        out: &mut ValuesMut<'_>,
     ) {
         let mut m0 = rows.start;
         while m0 < rows.end {
@@ -375,12 +311,12 @@ impl Tile<'_> {
         m0: usize,
         out_row: usize,
         scratch: &mut [i8],
-        out: &mut ActsMut<'_>,
+        out: &mut ValuesMut<'_>,
     ) {
         let (kp, depth) = (self.kp, self.depth);
         let rows_u4 = self.rows_u4;
         let a: [&[i8]; R] = match self.a {
-            Rows::Dense(Acts::I8(data)) if kp == depth => {
+            Rows::Dense(Values::I8(data)) if kp == depth => {
                 core::array::from_fn(|r| &data[(m0 + r) * depth..][..depth])
             }
             Rows::Dense(data) if kp == depth => {
@@ -565,7 +501,7 @@ pub(crate) fn requantize_one(acc: i32, block: &Block<'_>, c: usize, q: &Requant<
 
 /// im2col of one output pixel: `row[(ky * KW + kx) * Cin + c]`, zero point where the window
 /// hangs over the edge, zeros in the tail up to `row.len()`. uint4 inputs become bytes.
-fn gather_conv_row(g: &ConvGeometry, input: Acts<'_>, zero_point: i8, m: usize, row: &mut [i8]) {
+fn gather_conv_row(g: &ConvGeometry, input: Values<'_>, zero_point: i8, m: usize, row: &mut [i8]) {
     let pixels = g.out_h * g.out_w;
     let (b, oy, ox) = (m / pixels, (m % pixels) / g.out_w, m % g.out_w);
     let c = g.in_c;

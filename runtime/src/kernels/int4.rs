@@ -21,27 +21,6 @@ impl Elems for [i8] {
     }
 }
 
-/// The elements of a packed 4-bit tensor.
-#[derive(Clone, Copy, Debug)]
-pub struct Nibbles<'a> {
-    /// The packed bytes.
-    pub bytes: &'a [u8],
-    /// int4 (sign-extended) or uint4.
-    pub signed: bool,
-}
-
-impl Elems for Nibbles<'_> {
-    #[inline(always)]
-    fn at(&self, i: usize) -> i32 {
-        let v = nibble(self.bytes[i / 2], i);
-        if self.signed {
-            sign_extend(v)
-        } else {
-            i32::from(v)
-        }
-    }
-}
-
 /// Write access to the elements of an int8 or uint4 tensor.
 pub trait ElemsMut {
     /// Sets element `i` to `v` (already clamped to the type's range).
@@ -55,24 +34,15 @@ impl ElemsMut for [i8] {
     }
 }
 
-/// A packed uint4 tensor being written.
-#[derive(Debug)]
-pub struct NibblesMut<'a>(pub &'a mut [u8]);
-
-impl ElemsMut for NibblesMut<'_> {
-    #[inline(always)]
-    fn put(&mut self, i: usize, v: i32) {
-        set_nibble(self.0, i, v as u8);
-    }
-}
-
 /// The elements of an int8 or 4-bit tensor, by its dtype.
 #[derive(Clone, Copy, Debug)]
 pub enum Values<'a> {
-    /// int8.
+    /// int8, one per byte.
     I8(&'a [i8]),
-    /// int4 or uint4.
-    Nibbles(Nibbles<'a>),
+    /// uint4 (activations), two per byte.
+    U4(&'a [u8]),
+    /// int4 (weights), two per byte.
+    I4(&'a [u8]),
 }
 
 impl<'a> Values<'a> {
@@ -81,24 +51,33 @@ impl<'a> Values<'a> {
         use crate::format::DType;
         match dtype {
             DType::I8 => Some(Values::I8(bytemuck::cast_slice(bytes))),
-            DType::I4 | DType::U4 => Some(Values::Nibbles(Nibbles {
-                bytes,
-                signed: dtype == DType::I4,
-            })),
+            DType::U4 => Some(Values::U4(bytes)),
+            DType::I4 => Some(Values::I4(bytes)),
             _ => None,
         }
     }
-}
 
-impl Values<'_> {
+    /// Number of elements the buffer holds (for 4-bit types, twice its bytes).
+    pub fn len(&self) -> usize {
+        match self {
+            Values::I8(d) => d.len(),
+            Values::U4(d) | Values::I4(d) => d.len() * 2,
+        }
+    }
+
+    /// True for an empty buffer.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Elements `start..start + out.len()` as bytes.
     pub fn copy_to(&self, start: usize, out: &mut [i8]) {
         match self {
             Values::I8(d) => out.copy_from_slice(&d[start..start + out.len()]),
-            Values::Nibbles(n) if !n.signed => unpack_u4(n.bytes, start, out),
-            Values::Nibbles(n) => {
+            Values::U4(d) => unpack_u4(d, start, out),
+            Values::I4(_) => {
                 for (k, o) in out.iter_mut().enumerate() {
-                    *o = n.at(start + k) as i8;
+                    *o = self.at(start + k) as i8;
                 }
             }
         }
@@ -110,7 +89,8 @@ impl Elems for Values<'_> {
     fn at(&self, i: usize) -> i32 {
         match self {
             Values::I8(d) => i32::from(d[i]),
-            Values::Nibbles(n) => n.at(i),
+            Values::U4(d) => i32::from(nibble(d[i / 2], i)),
+            Values::I4(d) => sign_extend(nibble(d[i / 2], i)),
         }
     }
 }
@@ -120,8 +100,8 @@ impl Elems for Values<'_> {
 pub enum ValuesMut<'a> {
     /// int8.
     I8(&'a mut [i8]),
-    /// uint4.
-    Nibbles(NibblesMut<'a>),
+    /// uint4, two per byte.
+    U4(&'a mut [u8]),
 }
 
 impl<'a> ValuesMut<'a> {
@@ -130,18 +110,29 @@ impl<'a> ValuesMut<'a> {
         use crate::format::DType;
         match dtype {
             DType::I8 => Some(ValuesMut::I8(bytemuck::cast_slice_mut(bytes))),
-            DType::U4 => Some(ValuesMut::Nibbles(NibblesMut(bytes))),
+            DType::U4 => Some(ValuesMut::U4(bytes)),
             _ => None,
         }
     }
-}
 
-impl ValuesMut<'_> {
+    /// Number of elements the buffer holds.
+    pub fn len(&self) -> usize {
+        match self {
+            ValuesMut::I8(d) => d.len(),
+            ValuesMut::U4(d) => d.len() * 2,
+        }
+    }
+
+    /// True for an empty buffer.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Writes `values` as elements `start..`.
     pub fn write(&mut self, start: usize, values: &[i8]) {
         match self {
             ValuesMut::I8(d) => d[start..start + values.len()].copy_from_slice(values),
-            ValuesMut::Nibbles(n) => pack_u4(values, n.0, start),
+            ValuesMut::U4(d) => pack_u4(values, d, start),
         }
     }
 }
@@ -151,7 +142,7 @@ impl ElemsMut for ValuesMut<'_> {
     fn put(&mut self, i: usize, v: i32) {
         match self {
             ValuesMut::I8(d) => d[i] = v as i8,
-            ValuesMut::Nibbles(n) => n.put(i, v),
+            ValuesMut::U4(d) => set_nibble(d, i, v as u8),
         }
     }
 }
@@ -303,11 +294,8 @@ mod tests {
                 unpack_u4(&bytes, start + 1, &mut part[..len]);
                 assert_eq!(&part[..len], &values[1..1 + len.min(22)][..len]);
             }
-            let n = Nibbles {
-                bytes: &bytes,
-                signed: false,
-            };
-            assert!((0..7).all(|k| n.at(start + k) == i32::from(values[k])));
+            let n = Values::U4(&bytes);
+            assert!((0..23).all(|k| n.at(start + k) == i32::from(values[k])));
             // Neighbours outside the range keep their bits.
             if start == 1 {
                 assert_eq!(bytes[0] & 0x0F, 0x0A);

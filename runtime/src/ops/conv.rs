@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::format::{
     ConvParams, DType, OpKind, Storage, WEIGHT_LAYOUT_PACKED_8X4, WEIGHT_LAYOUT_PLAIN,
 };
+use crate::kernels::int4::ValuesMut;
 use crate::kernels::{depthwise, gemm, scalar, ConvGeometry};
 use crate::quant::Rounding;
 
@@ -143,7 +144,7 @@ pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
         return Ok(());
     }
     if p.weight_layout == WEIGHT_LAYOUT_PACKED_8X4 {
-        let input = ins.acts(0)?;
+        let input = ins.values(0)?;
         let filter = match types.filter {
             DType::I4 => gemm::Weights::I4(ins.input_bytes(1)?),
             _ => gemm::Weights::I8(ins.input_i8(1)?),
@@ -164,10 +165,7 @@ pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
             ins.check.err("buffer sizes disagree with the shapes"),
         );
         let scratch: &mut [i8] = bytemuck::cast_slice_mut(&mut *io.scratch);
-        let output = match types.output {
-            DType::U4 => gemm::ActsMut::U4(&mut *io.output),
-            _ => gemm::ActsMut::I8(bytemuck::cast_slice_mut(&mut *io.output)),
-        };
+        let output = ValuesMut::of(types.output, &mut *io.output).ok_or(err)?;
         return gemm::gemm(isa, m, g.out_c, depth, rows, filter, &q, scratch, output)
             .map_err(|_| err);
     }
@@ -175,7 +173,7 @@ pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
     let (input, filter) = (ins.values(0)?, ins.values(1)?);
     let isa = io.isa;
     let scratch: &mut [i8] = bytemuck::cast_slice_mut(&mut *io.scratch);
-    let mut output = crate::kernels::int4::ValuesMut::of(types.output, &mut *io.output)
+    let mut output = ValuesMut::of(types.output, &mut *io.output)
         .ok_or(io.inputs.check.err("output must be int8 or uint4"))?;
     if depthwise {
         depthwise::depthwise_conv2d_values(isa, &g, &q, input, filter, &mut output, scratch);

@@ -104,7 +104,7 @@ pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
         p.rounding,
     )?;
     if p.weight_layout == WEIGHT_LAYOUT_PACKED_8X4 {
-        let a = gemm::Rows::Dense(ins.acts(0)?);
+        let a = gemm::Rows::Dense(ins.values(0)?);
         let weights = match weight_type {
             DType::I4 => gemm::Weights::I4(ins.input_bytes(1)?),
             _ => gemm::Weights::I8(ins.input_i8(1)?),
@@ -114,10 +114,7 @@ pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
             ins.check.err("buffer sizes disagree with the shapes"),
         );
         let scratch = bytemuck::cast_slice_mut(&mut *io.scratch);
-        let output = match output_type {
-            DType::U4 => gemm::ActsMut::U4(&mut *io.output),
-            _ => gemm::ActsMut::I8(bytemuck::cast_slice_mut(&mut *io.output)),
-        };
+        let output = ValuesMut::of(output_type, &mut *io.output).ok_or(err)?;
         return gemm::gemm(isa, rows, units, depth, a, weights, &q, scratch, output)
             .map_err(|_| err);
     }

@@ -11,7 +11,6 @@ mod softmax;
 
 use crate::error::{Error, Result};
 use crate::format::{DType, OpDesc, OpKind, Storage, TensorDesc, NO_TENSOR};
-use crate::kernels::gemm::Acts;
 use crate::kernels::int4::Values;
 use crate::kernels::{Isa, Requant};
 use crate::model::Model;
@@ -303,16 +302,6 @@ impl Inputs<'_, '_> {
     fn values(&self, slot: usize) -> Result<Values<'_>> {
         Values::of(self.dtype(slot)?, self.input_bytes(slot)?)
             .ok_or(self.check.err("input is not int8 or 4-bit"))
-    }
-
-    /// Activation input `slot` (int8 or uint4) for the GEMM.
-    fn acts(&self, slot: usize) -> Result<Acts<'_>> {
-        let bytes = self.input_bytes(slot)?;
-        match self.dtype(slot)? {
-            DType::I8 => Ok(Acts::I8(bytemuck::cast_slice(bytes))),
-            DType::U4 => Ok(Acts::U4(bytes)),
-            _ => Err(self.check.err("activations must be int8 or uint4")),
-        }
     }
 
     /// The requantization of a conv-like op: bias in slot 2 (optional), multiplier and shift
