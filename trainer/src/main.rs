@@ -47,7 +47,7 @@ enum Command {
         /// resnet8, ds-cnn, mobilenet-v1 or autoencoder.
         #[arg(long, value_parser = parse_arch)]
         arch: edgeq_trainer::synth::Arch,
-        /// Weight and activation bits of the inner layers: w8a8, w4a4, w4a8 or w8a4.
+        /// Weight and activation bits of every layer: w8a8, w4a4, w4a8 or w8a4.
         #[arg(long, default_value = "w8a8", value_parser = parse_bits)]
         bits: edgeq_trainer::synth::Bits,
         /// Seed of the random parameters.
