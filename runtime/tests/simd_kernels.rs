@@ -72,6 +72,21 @@ fn random_values(rng: &mut fastrand::Rng, n: usize) -> Vec<i8> {
     }
 }
 
+/// The int8 GEMM of `(rows, outputs, depth)` on `isa`, its output.
+fn int8_gemm(
+    isa: edgeq_runtime::kernels::Isa,
+    (rows, n, k): (usize, usize, usize),
+    a: gemm::Rows<'_>,
+    wp: &[i8],
+    q: &Requant<'_>,
+    scratch: &mut [i8],
+) -> Vec<i8> {
+    let mut out = vec![0i8; rows * n];
+    let (w, o) = (gemm::Weights::I8(wp), ValuesMut::I8(&mut out));
+    gemm::gemm(isa, rows, n, k, a, w, q, scratch, o).unwrap();
+    out
+}
+
 fn random_rounding(rng: &mut fastrand::Rng) -> Rounding {
     if rng.bool() {
         Rounding::Double
@@ -113,19 +128,7 @@ fn conv_gemm_matches_the_reference_conv() {
         };
         for &isa in &isas {
             let mut scratch = vec![0i8; gemm::scratch_len(k)];
-            let mut out = vec![0i8; rows * g.out_c];
-            gemm::gemm(
-                isa,
-                rows,
-                g.out_c,
-                k,
-                a,
-                gemm::Weights::I8(&wp),
-                &qp,
-                &mut scratch,
-                ValuesMut::I8(&mut out),
-            )
-            .unwrap();
+            let out = int8_gemm(isa, (rows, g.out_c, k), a, &wp, &qp, &mut scratch);
             assert_eq!(out, expected, "case {case} isa {isa:?} {g:?} {rounding:?}");
         }
     }
@@ -158,20 +161,9 @@ fn pointwise_conv_reads_rows_in_place() {
         };
         let wp = packed(&w, g.out_c, k);
         for &isa in &isas {
-            let mut out = vec![0i8; rows * g.out_c];
             // No scratch: dense rows whose depth is a multiple of 4 are read in place.
-            gemm::gemm(
-                isa,
-                rows,
-                g.out_c,
-                k,
-                gemm::Rows::Dense(Values::I8(&x)),
-                gemm::Weights::I8(&wp),
-                &qp,
-                &mut [],
-                ValuesMut::I8(&mut out),
-            )
-            .unwrap();
+            let a = gemm::Rows::Dense(Values::I8(&x));
+            let out = int8_gemm(isa, (rows, g.out_c, k), a, &wp, &qp, &mut []);
             assert_eq!(out, expected, "case {case} isa {isa:?} {g:?}");
         }
     }
@@ -206,20 +198,8 @@ fn fully_connected_gemm_matches_the_reference() {
         let wp = packed(&w, units, depth);
         for &isa in &isas {
             let mut scratch = vec![0i8; gemm::scratch_len(depth)];
-            let mut out = vec![0i8; rows * units];
             let a = gemm::Rows::Dense(Values::I8(&x));
-            gemm::gemm(
-                isa,
-                rows,
-                units,
-                depth,
-                a,
-                gemm::Weights::I8(&wp),
-                &qp,
-                &mut scratch,
-                ValuesMut::I8(&mut out),
-            )
-            .unwrap();
+            let out = int8_gemm(isa, (rows, units, depth), a, &wp, &qp, &mut scratch);
             assert_eq!(out, expected, "case {case} isa {isa:?} {g:?}");
         }
     }

@@ -168,21 +168,36 @@ fn gemm_tile_sdot<const R: usize>(
     block: &Block<'_>,
     q: &Requant<'_>,
 ) -> [[i8; NR]; R] {
-    let groups = a
-        .iter()
-        .fold(w.len() / (NR * KR), |g, row| g.min(row.len() / KR));
-    let mut lo = [vdupq_n_s32(0); R];
-    let mut hi = [vdupq_n_s32(0); R];
-    for g in 0..groups {
-        // SAFETY: `g < groups` keeps the loads within `w` and each row.
-        let (w_lo, w_hi) = unsafe {
+    let weights = |g: usize| {
+        // SAFETY: `sdot_tile` asks only for groups below `w.len() / 32`.
+        unsafe {
             (
                 vld1q_s8(w.as_ptr().add(g * NR * KR)),
                 vld1q_s8(w.as_ptr().add(g * NR * KR + 16)),
             )
-        };
+        }
+    };
+    sdot_tile::<R>(a, w.len() / (NR * KR), weights, block, q)
+}
+
+/// The `sdot` tile shared by the int8 and int4 kernels: `weights(g)` gives group `g`'s
+/// channels 0..3 and 4..7, 4 steps each.
+#[inline]
+#[target_feature(enable = "dotprod")]
+fn sdot_tile<const R: usize>(
+    a: [&[i8]; R],
+    groups: usize,
+    weights: impl Fn(usize) -> (int8x16_t, int8x16_t),
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    let groups = a.iter().fold(groups, |g, row| g.min(row.len() / KR));
+    let mut lo = [vdupq_n_s32(0); R];
+    let mut hi = [vdupq_n_s32(0); R];
+    for g in 0..groups {
+        let (w_lo, w_hi) = weights(g);
         for r in 0..R {
-            // SAFETY: as above.
+            // SAFETY: `g < groups` keeps the 4-byte read within each row.
             let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
             let x = vreinterpretq_s8_s32(vdupq_n_s32(x4));
             lo[r] = sdot(lo[r], w_lo, x);
@@ -225,20 +240,7 @@ fn gemm_tile_sdot_i4<const R: usize>(
     block: &Block<'_>,
     q: &Requant<'_>,
 ) -> [[i8; NR]; R] {
-    let groups = a.iter().fold(w.len() / 16, |g, row| g.min(row.len() / KR));
-    let mut lo = [vdupq_n_s32(0); R];
-    let mut hi = [vdupq_n_s32(0); R];
-    for g in 0..groups {
-        let (w_lo, w_hi) = unpack_i4_group(w, g);
-        for r in 0..R {
-            // SAFETY: `g < groups` keeps the 4-byte read within each row.
-            let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
-            let x = vreinterpretq_s8_s32(vdupq_n_s32(x4));
-            lo[r] = sdot(lo[r], w_lo, x);
-            hi[r] = sdot(hi[r], w_hi, x);
-        }
-    }
-    core::array::from_fn(|r| requantize_block(lo[r], hi[r], block, q))
+    sdot_tile::<R>(a, w.len() / 16, |g| unpack_i4_group(w, g), block, q)
 }
 
 /// GEMM tile with int4 weights on baseline NEON: `smull` of 8 byte pairs into int16 (every

@@ -224,19 +224,38 @@ fn gemm_tile_u4_i8_avx2<const R: usize>(
     block: &Block<'_>,
     q: &Requant<'_>,
 ) -> [[i8; NR]; R] {
-    let groups = w.len() / (NR * KR);
+    let wp = w.as_ptr();
+    // SAFETY: `ubs_tile` asks only for groups below `w.len() / 32`, 32 bytes each in `w`.
+    let weights = |g: usize| unsafe { _mm256_loadu_si256(wp.add(g * 32).cast()) };
+    ubs_tile::<R, false>(a, w.len() / (NR * KR), weights, block, q)
+}
+
+/// The `vpmaddubsw` tile shared by the 4-bit kernels: `weights(g)` gives group `g`'s 32
+/// int8 weights; rows are uint4 bytes, or int8 (`SIGNED_ROWS`, through `|x| * sign(x, w)`).
+/// int16 pair sums widen to int32 every [`I16_GROUPS`] groups.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn ubs_tile<const R: usize, const SIGNED_ROWS: bool>(
+    a: [&[i8]; R],
+    groups: usize,
+    weights: impl Fn(usize) -> __m256i,
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
     let groups = a.iter().fold(groups, |g, row| g.min(row.len() / KR));
     let mut acc16 = [_mm256_setzero_si256(); R];
     let mut acc32 = [_mm256_setzero_si256(); R];
-    let wp = w.as_ptr();
     for g in 0..groups {
-        // SAFETY: `g < groups` bounds the 32-byte load within `w` and the 4-byte reads
-        // within the rows.
-        let wv = unsafe { _mm256_loadu_si256(wp.add(g * 32).cast()) };
+        let wv = weights(g);
         for r in 0..R {
-            // SAFETY: as above.
+            // SAFETY: `g < groups` bounds the 4-byte read within each row.
             let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
-            let p = _mm256_maddubs_epi16(_mm256_set1_epi32(x4), wv);
+            let x = _mm256_set1_epi32(x4);
+            let p = if SIGNED_ROWS {
+                _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(wv, x))
+            } else {
+                _mm256_maddubs_epi16(x, wv)
+            };
             acc16[r] = _mm256_add_epi16(acc16[r], p);
         }
         if g % I16_GROUPS == I16_GROUPS - 1 {
@@ -245,18 +264,6 @@ fn gemm_tile_u4_i8_avx2<const R: usize>(
             }
         }
     }
-    finish::<R>(acc16, acc32, block, q)
-}
-
-/// Widens what is left and requantizes a tile's accumulators.
-#[inline]
-#[target_feature(enable = "avx2")]
-fn finish<const R: usize>(
-    mut acc16: [__m256i; R],
-    mut acc32: [__m256i; R],
-    block: &Block<'_>,
-    q: &Requant<'_>,
-) -> [[i8; NR]; R] {
     let requant = Requant8::new(block, q);
     core::array::from_fn(|r| {
         widen_into(&mut acc32[r], &mut acc16[r]);
@@ -285,10 +292,6 @@ fn gemm_tile_i4_avx2<const R: usize, const SIGNED_ROWS: bool>(
     block: &Block<'_>,
     q: &Requant<'_>,
 ) -> [[i8; NR]; R] {
-    let groups = w.len() / (NR * KR / 2);
-    let groups = a.iter().fold(groups, |g, row| g.min(row.len() / KR));
-    let mut acc16 = [_mm256_setzero_si256(); R];
-    let mut acc32 = [_mm256_setzero_si256(); R];
     let low4 = _mm256_set1_epi8(0x0F);
     // Nibble -> int8: 0..7 stay, 8..15 become -8..-1.
     let sign_table = _mm256_setr_epi8(
@@ -296,30 +299,13 @@ fn gemm_tile_i4_avx2<const R: usize, const SIGNED_ROWS: bool>(
         -5, -4, -3, -2, -1,
     );
     let wp = w.as_ptr();
-    for g in 0..groups {
-        // SAFETY: `g < groups` bounds the 16-byte load within `w` and the 4-byte reads within
-        // the rows.
+    let weights = |g: usize| {
+        // SAFETY: `ubs_tile` asks only for groups below `w.len() / 16`.
         let packed = unsafe { _mm_loadu_si128(wp.add(g * 16).cast()) };
         let halves = _mm256_set_m128i(_mm_srli_epi16::<4>(packed), packed);
-        let wv = _mm256_shuffle_epi8(sign_table, _mm256_and_si256(halves, low4));
-        for r in 0..R {
-            // SAFETY: as above.
-            let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
-            let x = _mm256_set1_epi32(x4);
-            let p = if SIGNED_ROWS {
-                _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(wv, x))
-            } else {
-                _mm256_maddubs_epi16(x, wv)
-            };
-            acc16[r] = _mm256_add_epi16(acc16[r], p);
-        }
-        if g % I16_GROUPS == I16_GROUPS - 1 {
-            for r in 0..R {
-                widen_into(&mut acc32[r], &mut acc16[r]);
-            }
-        }
-    }
-    finish::<R>(acc16, acc32, block, q)
+        _mm256_shuffle_epi8(sign_table, _mm256_and_si256(halves, low4))
+    };
+    ubs_tile::<R, SIGNED_ROWS>(a, w.len() / 16, weights, block, q)
 }
 
 /// Depthwise conv, depth multiplier 1: 16 (then 8) channels per step, reference order of
