@@ -10,7 +10,10 @@ use edgeq_runtime::{load_model_file, Model};
 #[command(
     name = "edgeq",
     version,
-    about = "edgeq host tools: import models to .eqm, inspect them, make synthetic ones"
+    about = "edgeq host tools: train and distil quantized students (QAT + KD + GoR), export \
+             them to .eqm, import TFLite models, inspect and evaluate",
+    after_help = "Start with `edgeq demo`: it trains teachers and W8A8/W4A4 students on the \
+                  bundled MNIST digits and scores them with the integer runtime."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -19,6 +22,63 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a network: float (teachers, FP32 students) or quantized with QAT, optionally
+    /// distilling from teachers with a loss balancer (GoR by default).
+    ///
+    /// Writes OUT.bpk + OUT.json (checkpoint and report) and, when quantized, OUT.eqm scored
+    /// by the runtime. Example: `edgeq train --arch cnn --bits w4a4 --teacher t.bpk -o s`.
+    Train(Box<edgeq_trainer::commands::train::TrainArgs>),
+    /// Accuracy of a model on a dataset's test split: an .eqm run by the integer runtime, or
+    /// a .bpk checkpoint run by the trainer (float or fake-quant).
+    Eval {
+        /// The model (.eqm or .bpk).
+        model: PathBuf,
+        /// Dataset folder (default: the bundled MNIST subset).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export a checkpoint: a quantized one to .eqm, a float one to .onnx (by the output's
+    /// extension).
+    Export {
+        /// The checkpoint (.bpk with its .json beside it).
+        checkpoint: PathBuf,
+        /// The output file (.eqm or .onnx).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// The end-to-end demo on the bundled MNIST digits: three teachers, a float student,
+    /// W8A8 and W4A4 students distilled from the ensemble with GoR, exported and scored by
+    /// the runtime (about 6 minutes on 2 cores).
+    Demo {
+        /// Folder for checkpoints, .eqm/.onnx files and demo.json.
+        #[arg(long, default_value = "edgeq-demo")]
+        out: PathBuf,
+        /// Student architecture (cnn, ds-cnn, resnet8).
+        #[arg(long, default_value = "cnn")]
+        student: String,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// The ablation: FP32, QAT, QAT+KD (fixed), QAT+KD+GoR, QAT+EKD+GoR at W8A8 and W4A4
+    /// over several seeds with identical recipes; writes a Markdown table.
+    Ablate {
+        /// Folder for teachers and results.json.
+        #[arg(long, default_value = "edgeq-ablate")]
+        work: PathBuf,
+        /// Where to write the Markdown table.
+        #[arg(long, default_value = "edgeq-ablate/ablation.md")]
+        out: PathBuf,
+        /// Student architecture.
+        #[arg(long, default_value = "cnn")]
+        student: String,
+        /// Seeds, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+        seeds: Vec<u64>,
+    },
     /// Convert a model (TFLite int8 .tflite) to edgeq's .eqm format.
     ///
     /// Every requantization constant is computed here, exactly as TFLite's reference kernels
@@ -79,6 +139,24 @@ fn parse_bits(s: &str) -> std::result::Result<edgeq_trainer::synth::Bits, String
 
 fn main() -> Result<()> {
     match Cli::parse().command {
+        Command::Train(args) => {
+            let report = edgeq_trainer::commands::train::run(*args)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Eval { model, data, json } => eval(&model, data, json)?,
+        Command::Export { checkpoint, output } => export(&checkpoint, &output)?,
+        Command::Demo { out, student, seed } => {
+            edgeq_trainer::commands::demo::run(&out, &student, seed)?;
+        }
+        Command::Ablate {
+            work,
+            out,
+            student,
+            seeds,
+        } => {
+            edgeq_trainer::commands::ablate::run(&work, &out, &student, &seeds)?;
+            println!("wrote {}", out.display());
+        }
         Command::Import {
             model,
             output,
@@ -140,5 +218,57 @@ fn main() -> Result<()> {
             print!("{}", edgeq_trainer::inspect::describe(&m)?);
         }
     }
+    Ok(())
+}
+
+fn eval(model: &std::path::Path, data: Option<PathBuf>, json: bool) -> Result<()> {
+    let dir = data.unwrap_or_else(edgeq_trainer::data::bundled_mnist_dir);
+    let splits = edgeq_trainer::data::load_splits(&dir)
+        .with_context(|| format!("loading {}", dir.display()))?;
+    let (accuracy, scorer) = match model.extension().and_then(|e| e.to_str()) {
+        Some("bpk") => {
+            let (net, _) = edgeq_trainer::nn::checkpoint::load(model, &burn_device())?;
+            let acc = edgeq_trainer::pipeline::float_accuracy(&net, &splits.test)?;
+            (acc, "trainer (float or fake-quant)")
+        }
+        _ => {
+            let bytes =
+                std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
+            let score = edgeq_trainer::evaluate::score(&bytes, &splits.test)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&score)?);
+                return Ok(());
+            }
+            (score.accuracy, "edgeq-runtime (integer)")
+        }
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "accuracy": accuracy, "images": splits.test.len() })
+        );
+    } else {
+        println!(
+            "{}: {:.2}% of {} test images, scored by {scorer}",
+            model.display(),
+            100.0 * accuracy,
+            splits.test.len()
+        );
+    }
+    Ok(())
+}
+
+fn burn_device() -> burn::tensor::Device {
+    burn::tensor::Device::flex()
+}
+
+fn export(checkpoint: &std::path::Path, output: &std::path::Path) -> Result<()> {
+    let (net, meta) = edgeq_trainer::nn::checkpoint::load(checkpoint, &burn_device())?;
+    match output.extension().and_then(|e| e.to_str()) {
+        Some("eqm") => std::fs::write(output, edgeq_trainer::export::to_eqm(&net, &meta.spec)?)?,
+        Some("onnx") => edgeq_trainer::nn::onnx::write_onnx(&net, &meta.spec, output)?,
+        _ => anyhow::bail!("the output must end in .eqm (quantized) or .onnx (float)"),
+    }
+    println!("wrote {}", output.display());
     Ok(())
 }

@@ -11,7 +11,8 @@ use anyhow::{bail, Result};
 use edgeq_runtime::format::*;
 use edgeq_runtime::quant::quantize_multiplier;
 
-use crate::eqm::{ModelBuilder, TensorSpec};
+use crate::emit::{Act, ConvShape, Emitter, LayerConsts};
+use crate::eqm::ModelBuilder;
 
 /// The architectures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,15 +99,6 @@ impl std::fmt::Display for Bits {
     }
 }
 
-/// An activation tensor of the graph being built.
-#[derive(Clone, Copy, Debug)]
-struct Act {
-    tensor: usize,
-    dims: [usize; 4],
-    dtype: DType,
-    zero_point: i32,
-}
-
 /// Where a layer sits: the last one emits int8 (the model's output).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Place {
@@ -115,35 +107,20 @@ enum Place {
 }
 
 struct Net {
-    b: ModelBuilder,
+    e: Emitter,
     rng: fastrand::Rng,
     bits: Bits,
-    count: usize,
 }
 
 impl Net {
-    fn name(&mut self, what: &str) -> String {
-        self.count += 1;
-        format!("{what}_{}", self.count)
-    }
-
     /// An activation of shape `shape` (NHWC, or `[rows, features]`).
-    fn activation(&mut self, shape: &[usize], dtype: DType, zero_point: i32) -> Act {
-        let name = self.name("act");
+    fn activation(&mut self, shape: &[usize], dtype: DType) -> Act {
         let scale = if dtype == DType::U4 {
             1.0 / 16.0
         } else {
             1.0 / 128.0
         };
-        let tensor = self.b.add_tensor(TensorSpec::activation(
-            &name, dtype, shape, scale, zero_point,
-        ));
-        Act {
-            tensor,
-            dims: std::array::from_fn(|i| shape.get(i).copied().unwrap_or(1)),
-            dtype,
-            zero_point,
-        }
+        self.e.activation(shape, dtype, scale, 0)
     }
 
     fn output_type(&self, place: Place) -> DType {
@@ -159,12 +136,7 @@ impl Net {
         let n: usize = dims.iter().product();
         let (lo, hi) = dtype.int_range();
         let values: Vec<i8> = (0..n).map(|_| self.rng.i32(lo..=hi) as i8).collect();
-        let name = self.name("w");
-        let spec = match dtype {
-            DType::I4 => TensorSpec::const_4bit(&name, DType::I4, dims, &values),
-            _ => TensorSpec::const_i8(&name, dims, &values),
-        };
-        self.b.add_tensor(spec)
+        self.e.weights(dims, dtype, &values)
     }
 
     /// Bias and requantization tables that spread outputs over the output type: the
@@ -172,11 +144,12 @@ impl Net {
     /// third of the output range.
     fn tables(
         &mut self,
+        weights: usize,
         channels: usize,
         reduction: usize,
         (w, x, y): (DType, DType, DType),
         gain: f64,
-    ) -> [usize; 3] {
+    ) -> LayerConsts {
         let range = |t: DType| {
             let (lo, hi) = t.int_range();
             f64::from(hi - lo)
@@ -195,15 +168,7 @@ impl Net {
             let b = (0.5 + self.rng.f64()) * range(y) / 6.0 / real;
             bias.push(b.clamp(-1e9, 1e9) as i32);
         }
-        let name = self.name("t");
-        [
-            self.b
-                .add_tensor(TensorSpec::const_i32(&format!("{name}/bias"), &bias)),
-            self.b
-                .add_tensor(TensorSpec::const_i32(&format!("{name}/mult"), &mult)),
-            self.b
-                .add_tensor(TensorSpec::const_i32(&format!("{name}/shift"), &shift)),
-        ]
+        self.e.tables(weights, &bias, &mult, &shift)
     }
 
     /// Clamp of a ReLU (or none) in the output type.
@@ -227,7 +192,7 @@ impl Net {
         let (oh, ow) = (h.div_ceil(stride), w.div_ceil(stride));
         let pad = |i: usize, o: usize, k: usize| ((o - 1) * stride + k).saturating_sub(i) / 2;
         let out_type = self.output_type(place);
-        let y = self.activation(&[n, oh, ow, out_c], out_type, 0);
+        let y = self.activation(&[n, oh, ow, out_c], out_type);
         let wt = self.bits.weight_type();
         let filter = if depthwise {
             self.weights(&[1, kh, kw, out_c], wt)
@@ -235,116 +200,45 @@ impl Net {
             self.weights(&[out_c, kh, kw, c], wt)
         };
         let reduction = kh * kw * if depthwise { 1 } else { c };
-        let [bias, mult, shift] = self.tables(out_c, reduction, (wt, x.dtype, out_type), 1.0);
-        let (act_min, act_max) = Self::clamp(out_type, y.zero_point, relu);
-        let p = ConvParams {
-            input_zero_point: x.zero_point,
-            output_zero_point: y.zero_point,
-            act_min,
-            act_max,
-            stride_h: stride as u16,
-            stride_w: stride as u16,
-            dilation_h: 1,
-            dilation_w: 1,
-            pad_top: pad(h, oh, kh) as u16,
-            pad_left: pad(w, ow, kw) as u16,
-            depth_multiplier: u16::from(depthwise),
-            ..ConvParams::default()
+        let consts = self.tables(filter, out_c, reduction, (wt, x.dtype, out_type), 1.0);
+        let shape = ConvShape {
+            kernel: (kh, kw),
+            stride,
+            pad: (pad(h, oh, kh), pad(w, ow, kw)),
+            depthwise,
         };
-        let kind = if depthwise {
-            OpKind::DepthwiseConv2d
-        } else {
-            OpKind::Conv2d
-        };
-        let inputs = [x.tensor, filter, bias, mult, shift].map(Some);
-        self.b.add_op(kind, &inputs, y.tensor, write_params(&p));
+        let act = Self::clamp(out_type, y.zero_point, relu);
+        self.e.conv(&x, &y, shape, consts, act);
         y
     }
 
     fn fc(&mut self, x: Act, units: usize, relu: bool, place: Place) -> Act {
         let depth: usize = x.dims[1..].iter().product();
         let out_type = self.output_type(place);
-        let y = self.activation(&[x.dims[0], units], out_type, 0);
+        let y = self.activation(&[x.dims[0], units], out_type);
         let wt = self.bits.weight_type();
         let w = self.weights(&[units, depth], wt);
         // Logits feed a softmax at input scale 1/16: keep them within a few units.
         let gain = if place == Place::Last { 0.1 } else { 1.0 };
-        let [bias, mult, shift] = self.tables(units, depth, (wt, x.dtype, out_type), gain);
-        let (act_min, act_max) = Self::clamp(out_type, y.zero_point, relu);
-        let p = FullyConnectedParams {
-            input_zero_point: x.zero_point,
-            output_zero_point: y.zero_point,
-            act_min,
-            act_max,
-            rounding: 1,
-            ..FullyConnectedParams::default()
-        };
-        let inputs = [x.tensor, w, bias, mult, shift].map(Some);
-        self.b
-            .add_op(OpKind::FullyConnected, &inputs, y.tensor, write_params(&p));
+        let consts = self.tables(w, units, depth, (wt, x.dtype, out_type), gain);
+        let act = Self::clamp(out_type, y.zero_point, relu);
+        self.e.fully_connected(&x, &y, consts, act);
         y
     }
 
     fn add(&mut self, a: Act, b: Act) -> Act {
-        let y = self.activation(&a.dims, a.dtype, 0);
-        let (m, s) = quantize_multiplier(0.5);
-        let (mo, so) = quantize_multiplier(1.0 / f64::from(1 << 20));
-        let (act_min, act_max) = Self::clamp(a.dtype, 0, true);
-        let p = AddParams {
-            input1_zero_point: a.zero_point,
-            input2_zero_point: b.zero_point,
-            output_zero_point: y.zero_point,
-            left_shift: 20,
-            input1_multiplier: m,
-            input1_shift: s,
-            input2_multiplier: m,
-            input2_shift: s,
-            output_multiplier: mo,
-            output_shift: so,
-            act_min,
-            act_max,
-        };
-        self.b.add_op(
-            OpKind::Add,
-            &[Some(a.tensor), Some(b.tensor)],
-            y.tensor,
-            write_params(&p),
-        );
+        let y = self.activation(&a.dims, a.dtype);
+        self.e.add(&a, &b, &y, Self::clamp(a.dtype, 0, true));
         y
     }
 
     fn average_pool(&mut self, x: Act) -> Act {
-        let [n, h, w, c] = x.dims;
-        let y = self.activation(&[n, 1, 1, c], x.dtype, x.zero_point);
-        let (lo, hi) = x.dtype.int_range();
-        let p = PoolParams {
-            filter_h: h as u16,
-            filter_w: w as u16,
-            stride_h: h as u16,
-            stride_w: w as u16,
-            act_min: lo,
-            act_max: hi,
-            ..PoolParams::default()
-        };
-        self.b.add_op(
-            OpKind::AveragePool2d,
-            &[Some(x.tensor)],
-            y.tensor,
-            write_params(&p),
-        );
-        y
+        self.e.global_average_pool(&x)
     }
 
     fn softmax(&mut self, x: Act) -> Act {
         let [n, units, ..] = x.dims;
-        let name = self.name("probabilities");
-        let tensor = self.b.add_tensor(TensorSpec::activation(
-            &name,
-            DType::I8,
-            &[n, units],
-            1.0 / 256.0,
-            -128,
-        ));
+        let y = self.e.activation(&[n, units], DType::I8, 1.0 / 256.0, -128);
         // beta 1 at input scale 1/16, as the importer computes it (5 integer bits).
         let (multiplier, left_shift) = quantize_multiplier(f64::from(1u32 << 26) / 16.0);
         let radius = (31.0 * f64::from(1u32 << 26) / f64::from(1u32 << left_shift)).floor();
@@ -353,18 +247,17 @@ impl Net {
             input_left_shift: left_shift,
             diff_min: -(radius as i32),
         };
-        self.b
-            .add_op(OpKind::Softmax, &[Some(x.tensor)], tensor, write_params(&p));
-        Act {
-            tensor,
-            dims: [n, units, 1, 1],
-            dtype: DType::I8,
-            zero_point: -128,
-        }
+        self.e.b.add_op(
+            OpKind::Softmax,
+            &[Some(x.tensor)],
+            y.tensor,
+            write_params(&p),
+        );
+        y
     }
 
     fn input(&mut self, shape: &[usize]) -> Act {
-        self.activation(shape, DType::I8, 0)
+        self.activation(shape, DType::I8)
     }
 }
 
@@ -441,10 +334,9 @@ fn autoencoder(net: &mut Net) -> (Act, Act) {
 /// layout (pack them with `pack::pack_gemm_weights` for the fast kernels).
 pub fn graph(arch: Arch, bits: Bits, seed: u64) -> Result<ModelBuilder> {
     let mut net = Net {
-        b: ModelBuilder::new(),
+        e: Emitter::new(),
         rng: fastrand::Rng::with_seed(seed),
         bits,
-        count: 0,
     };
     let (x, y) = match arch {
         Arch::ResNet8 => resnet8(&mut net),
@@ -452,11 +344,11 @@ pub fn graph(arch: Arch, bits: Bits, seed: u64) -> Result<ModelBuilder> {
         Arch::MobileNetV1 => mobilenet_v1(&mut net),
         Arch::Autoencoder => autoencoder(&mut net),
     };
-    if net.b.ops.is_empty() {
+    if net.e.b.ops.is_empty() {
         bail!("empty graph");
     }
-    net.b.set_io(&[x.tensor], &[y.tensor]);
-    Ok(net.b)
+    net.e.b.set_io(&[x.tensor], &[y.tensor]);
+    Ok(net.e.b)
 }
 
 /// `.eqm` bytes of `arch` at `bits`, weights packed for the fast kernels.

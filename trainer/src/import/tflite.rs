@@ -321,14 +321,10 @@ impl<'a> Lowering<'a> {
             "{} weight scales for {channels} output channels",
             weight_scales.len()
         );
-        let (mut mult, mut shift) = (Vec::with_capacity(channels), Vec::with_capacity(channels));
-        for c in 0..channels {
-            let ws = weight_scales[if weight_scales.len() == 1 { 0 } else { c }];
-            let real = f64::from(input_scale) * f64::from(ws) / f64::from(output_scale);
-            let (m, s) = quantize_multiplier(real);
-            mult.push(m);
-            shift.push(s);
-        }
+        let scales: Vec<f32> = (0..channels)
+            .map(|c| weight_scales[if weight_scales.len() == 1 { 0 } else { c }])
+            .collect();
+        let (mult, shift) = crate::emit::requant(input_scale, &scales, output_scale);
         let m = self
             .builder
             .add_tensor(TensorSpec::const_i32(&format!("{name}/multiplier"), &mult));
@@ -378,28 +374,8 @@ impl<'a> Lowering<'a> {
                 let (a, sa, za) = self.int8_activation(input(0)?)?;
                 let (b, sb, zb) = self.int8_activation(input(1)?)?;
                 let (y, sy, zy) = self.int8_activation(out)?;
-                // TFLite add.cc Prepare for int8 (left shift 20).
-                let left_shift = 20;
-                let twice_max = 2.0 * f64::from(sa.max(sb));
-                let (m1, s1) = quantize_multiplier(f64::from(sa) / twice_max);
-                let (m2, s2) = quantize_multiplier(f64::from(sb) / twice_max);
-                let (mo, so) =
-                    quantize_multiplier(twice_max / f64::from((1 << left_shift) as f32 * sy));
-                let (act_min, act_max) = activation_range(o.fused_activation_function(), sy, zy)?;
-                let params = AddParams {
-                    input1_zero_point: za,
-                    input2_zero_point: zb,
-                    output_zero_point: zy,
-                    left_shift,
-                    input1_multiplier: m1,
-                    input1_shift: s1,
-                    input2_multiplier: m2,
-                    input2_shift: s2,
-                    output_multiplier: mo,
-                    output_shift: so,
-                    act_min,
-                    act_max,
-                };
+                let act = activation_range(o.fused_activation_function(), sy, zy)?;
+                let params = crate::emit::add_params((sa, za), (sb, zb), (sy, zy), act);
                 self.builder
                     .add_op(OpKind::Add, &[Some(a), Some(b)], y, write_params(&params));
                 Ok(())

@@ -1,0 +1,6 @@
+//! The trainer's commands beyond import and inspect: `train`, `demo`, `ablate`.
+
+pub mod ablate;
+pub mod demo;
+pub mod lab;
+pub mod train;

@@ -1,0 +1,83 @@
+//! Scoring `.eqm` models with `edgeq-runtime` itself: every accuracy the trainer reports
+//! for a quantized model is the integer runtime's.
+
+use anyhow::{anyhow, ensure, Result};
+use edgeq_runtime::{DType, Interpreter, Model, ModelBytes};
+use serde::Serialize;
+
+use crate::data::Dataset;
+use crate::train::argmax;
+
+/// Quantizes one `[C, H, W]` image in `[0, 1]` to the exported models' int8 NHWC input
+/// (scale 1/255, zero point −128).
+pub fn quantize_image(image: &[f32], [c, h, w]: [usize; 3], out: &mut [u8]) {
+    for ch in 0..c {
+        for p in 0..h * w {
+            let q = (image[ch * h * w + p] * 255.0).round().clamp(0.0, 255.0) as i32 - 128;
+            out[p * c + ch] = q as i8 as u8;
+        }
+    }
+}
+
+/// The runtime's predicted class for every image of `data`.
+pub fn runtime_predictions(eqm: &[u8], data: &Dataset) -> Result<Vec<usize>> {
+    let bytes = ModelBytes::copy_from(eqm);
+    let model = Model::from_bytes(bytes.bytes()).map_err(|e| anyhow!("loading the model: {e}"))?;
+    let input = model.input(0).map_err(|e| anyhow!("{e}"))?;
+    let output = model.output(0).map_err(|e| anyhow!("{e}"))?;
+    ensure!(
+        input.dtype == DType::I8 && output.dtype == DType::I8,
+        "the model must take and return int8 (exported by edgeq train)"
+    );
+    ensure!(
+        input.len() == data.image_len(),
+        "the model takes {} values, the data's images have {}",
+        input.len(),
+        data.image_len()
+    );
+    let mut arena = vec![0u8; model.arena_size()];
+    let mut interp = Interpreter::new(&model, &mut arena).map_err(|e| anyhow!("{e}"))?;
+    let mut predictions = Vec::with_capacity(data.len());
+    for i in 0..data.len() {
+        let buf = interp.input_bytes_mut(0).map_err(|e| anyhow!("{e}"))?;
+        quantize_image(data.image(i), data.shape, buf);
+        interp.invoke().map_err(|e| anyhow!("invoke: {e}"))?;
+        let out = interp.output_bytes(0).map_err(|e| anyhow!("{e}"))?;
+        let logits: Vec<i8> = out.iter().map(|&b| b as i8).collect();
+        predictions.push(argmax(&logits));
+    }
+    Ok(predictions)
+}
+
+/// Accuracy of a model over a dataset, as the runtime computes it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Score {
+    /// Fraction of correct predictions.
+    pub accuracy: f32,
+    /// Images scored.
+    pub images: usize,
+    /// Correct predictions.
+    pub correct: usize,
+    /// Predictions per class (confusion rows: true class, predicted class).
+    pub confusion: Vec<Vec<usize>>,
+}
+
+/// Scores `eqm` on `data` with the runtime.
+pub fn score(eqm: &[u8], data: &Dataset) -> Result<Score> {
+    let predicted = runtime_predictions(eqm, data)?;
+    let classes = data
+        .classes
+        .max(predicted.iter().copied().max().unwrap_or(0) + 1);
+    let mut confusion = vec![vec![0; classes]; classes];
+    let mut correct = 0;
+    for (p, l) in predicted.iter().zip(&data.labels) {
+        confusion[usize::from(*l)][*p] += 1;
+        correct += usize::from(*p == usize::from(*l));
+    }
+    Ok(Score {
+        accuracy: correct as f32 / data.len().max(1) as f32,
+        images: data.len(),
+        correct,
+        confusion,
+    })
+}
