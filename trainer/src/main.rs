@@ -63,6 +63,13 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Rank data-augmentation policies for distillation from the teacher alone (the
+    /// contextual mutual information metric; see docs/TRAINING.md), or study how the ranking
+    /// predicts students' accuracy.
+    Augment {
+        #[command(subcommand)]
+        command: AugmentCommand,
+    },
     /// The ablation: FP32, QAT, QAT+KD (fixed), QAT+KD+GoR, QAT+EKD+GoR at W8A8 and W4A4
     /// over several seeds with identical recipes; writes a Markdown table.
     Ablate {
@@ -122,6 +129,40 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum AugmentCommand {
+    /// Score candidate policies with the teacher(s) over the training set: −CE + KL, best
+    /// first.
+    Rank {
+        /// A teacher (.bpk or .onnx); repeat for an ensemble.
+        #[arg(long, required = true)]
+        teacher: Vec<PathBuf>,
+        /// Dataset folder (default: the bundled MNIST subset).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Policies to score, separated by ';' (default: 8 single ops and compositions).
+        #[arg(long, value_delimiter = ';')]
+        policies: Vec<String>,
+        /// Also write the ranking as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Rank the default policies with the best teacher, train a W4A4 QAT+KD+GoR student
+    /// with each (3 seeds for the top and bottom), and write a Markdown table with the rank
+    /// correlation.
+    Study {
+        /// Folder for teachers and augment-study.json (reuses teachers trained there).
+        #[arg(long, default_value = "edgeq-ablate")]
+        work: PathBuf,
+        /// Where to write the Markdown table.
+        #[arg(long, default_value = "edgeq-ablate/augment-study.md")]
+        out: PathBuf,
+        /// Student architecture.
+        #[arg(long, default_value = "cnn")]
+        student: String,
+    },
+}
+
 fn parse_arch(s: &str) -> std::result::Result<edgeq_trainer::synth::Arch, String> {
     edgeq_trainer::synth::Arch::from_name(s).ok_or_else(|| {
         let names: Vec<_> = edgeq_trainer::synth::Arch::ALL
@@ -148,6 +189,25 @@ fn main() -> Result<()> {
         Command::Demo { out, student, seed } => {
             edgeq_trainer::commands::demo::run(&out, &student, seed)?;
         }
+        Command::Augment { command } => match command {
+            AugmentCommand::Rank {
+                teacher,
+                data,
+                policies,
+                json,
+            } => {
+                edgeq_trainer::commands::augment::run_rank(
+                    &teacher,
+                    data,
+                    &policies,
+                    json.as_deref(),
+                )?;
+            }
+            AugmentCommand::Study { work, out, student } => {
+                edgeq_trainer::commands::augment::run_study(&work, &out, &student)?;
+                println!("wrote {}", out.display());
+            }
+        },
         Command::Ablate {
             work,
             out,

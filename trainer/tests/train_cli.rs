@@ -47,7 +47,15 @@ fn train_a_teacher_from_config_then_a_w4a4_student_distilled_from_its_onnx() {
     let report = run_ok(
         edgeq()
             .args(["train", "--arch", "cnn", "--epochs", "1", "--bits", "w4a4"])
-            .args(["--qat-epochs", "1", "--balancer", "gor-soft", "--teacher"])
+            .args([
+                "--qat-epochs",
+                "1",
+                "--balancer",
+                "gor-soft",
+                "--augment",
+                "auto",
+            ])
+            .arg("--teacher")
             .arg(teacher.with_extension("onnx"))
             .arg("-o")
             .arg(&student),
@@ -62,6 +70,34 @@ fn train_a_teacher_from_config_then_a_w4a4_student_distilled_from_its_onnx() {
     assert!(accuracy > 0.5, "{accuracy}");
     assert_eq!(report["recipe"]["balancer"]["kind"], "gor-soft");
     assert!(report["epochs"][0]["kd_loss"].as_f64().unwrap() > 0.0);
+
+    assert!(!report["recipe"]["augment"].as_str().unwrap().is_empty());
+
+    // `edgeq augment rank` scores policies with the teacher, best first, score = KL − CE.
+    let ranking = dir.path().join("ranking.json");
+    run_ok(
+        edgeq()
+            .args([
+                "augment",
+                "rank",
+                "--policies",
+                "none;shift=2;mixup=0.2",
+                "--teacher",
+            ])
+            .arg(teacher.with_extension("bpk"))
+            .arg("--json")
+            .arg(&ranking),
+    );
+    let ranking: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ranking).unwrap()).unwrap();
+    let rows = ranking.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    let score = |r: &serde_json::Value| r["score"].as_f64().unwrap();
+    assert!(score(&rows[0]) >= score(&rows[1]) && score(&rows[1]) >= score(&rows[2]));
+    for r in rows {
+        let want = r["contextual_kl"].as_f64().unwrap() - r["cross_entropy"].as_f64().unwrap();
+        assert!((score(r) - want).abs() < 1e-5);
+    }
 
     // `edgeq eval` scores the written .eqm with the runtime: the same accuracy.
     let eval = run_ok(

@@ -16,6 +16,8 @@ use crate::nn::BitPlan;
 /// The demo's results (also written as `demo.json`).
 #[derive(Serialize)]
 pub struct DemoReport {
+    /// Student architecture.
+    pub student: String,
     /// Teachers: name and float test accuracy.
     pub teachers: Vec<(String, f32)>,
     /// Students.
@@ -48,6 +50,7 @@ pub fn run(out: &Path, student: &str, seed: u64) -> Result<DemoReport> {
         students.push(outcome);
     }
     let report = DemoReport {
+        student: student.to_string(),
         teachers: lab
             .teachers
             .iter()
@@ -84,8 +87,8 @@ fn print_table(r: &DemoReport, test_images: usize) {
     }
     for s in &r.students {
         let name = match &s.bits {
-            Some(b) => format!("student {} {b}", s.method.label()),
-            None => format!("student {}", s.method.label()),
+            Some(b) => format!("{} {b}, {}", r.student, s.method.label()),
+            None => format!("{} fp32, no KD", r.student),
         };
         let (w, a) = s.model_bytes.map_or(("-".into(), "-".into()), |(w, a)| {
             (w.to_string(), a.to_string())
@@ -109,5 +112,9 @@ fn print_table(r: &DemoReport, test_images: usize) {
             100.0 * s.agreement.unwrap_or(0.0)
         );
     }
+    println!(
+        "s_t/s_k: GoR's learned log-variances at the end (loss weights exp(−s)). \
+         Quantized accuracies are the .eqm files run by edgeq-runtime."
+    );
     println!("demo time: {:.0} s", r.seconds);
 }

@@ -1,6 +1,7 @@
 //! The trainer's commands beyond import and inspect: `train`, `demo`, `ablate`.
 
 pub mod ablate;
+pub mod augment;
 pub mod demo;
 pub mod lab;
 pub mod train;

@@ -63,7 +63,8 @@ pub struct TrainArgs {
     /// Distillation temperature.
     #[arg(long)]
     pub temperature: Option<f32>,
-    /// Augmentation policy, e.g. shift=2+rotate=10+mixup=0.2, or none.
+    /// Augmentation policy, e.g. shift=2+rotate=10+mixup=0.2, or none; `auto` ranks the
+    /// candidates with the teachers (`edgeq augment rank`) and uses the top one.
     #[arg(long)]
     pub augment: Option<String>,
     /// Batch size.
@@ -229,6 +230,15 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
         None => None,
     };
     let teachers = load_teachers(&args.teacher, &args.teacher_weights, splits.train.shape)?;
+    let mut args = args;
+    if args.augment.as_deref() == Some("auto") {
+        if teachers.is_empty() {
+            bail!("--augment auto ranks policies with the teachers: give at least one --teacher");
+        }
+        let top = super::augment::auto_policy(&splits.train, &teachers)?;
+        eprintln!("--augment auto: using '{top}', the top-ranked policy");
+        args.augment = Some(top);
+    }
     let teacher_names = args
         .teacher
         .iter()

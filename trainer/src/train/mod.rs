@@ -5,6 +5,7 @@
 //! name. Everything random (initialisation, shuffling, augmentation) comes from the
 //! recipe's seed.
 
+pub mod augment_rank;
 pub mod balance;
 pub mod teacher;
 
