@@ -51,9 +51,13 @@ impl Exporter {
         dims: &[usize],
         b: &[f32],
         q: &WeightQuant,
-    ) -> crate::emit::LayerConsts {
+    ) -> Result<crate::emit::LayerConsts> {
         let steps = q.steps();
         let range = q.range();
+        ensure!(
+            steps.iter().chain([&q.out.step_value()]).all(|s| *s > 0.0),
+            "a quantizer step is not positive; was the network trained by edgeq?"
+        );
         let channels = b.len();
         // Channel of weight i: the first axis, or the last for depthwise [1, kh, kw, C].
         let depthwise = dims[0] == 1 && dims.len() == 4 && channels > 1;
@@ -75,7 +79,7 @@ impl Exporter {
             .map(|(b, s)| (b / (s * x.scale)).round_ties_even().clamp(-2e9, 2e9) as i32)
             .collect();
         let (mult, shift) = crate::emit::requant(x.scale, &steps, q.out.step_value());
-        self.e.tables(weights, &bias, &mult, &shift)
+        Ok(self.e.tables(weights, &bias, &mult, &shift))
     }
 
     fn conv(&mut self, x: Act, c: &Conv) -> Result<Act> {
@@ -117,7 +121,7 @@ impl Exporter {
         } else {
             vec![o, kh, kw, i]
         };
-        let consts = self.consts(&x, &plain, &dims, &values(c.bias.val()), q);
+        let consts = self.consts(&x, &plain, &dims, &values(c.bias.val()), q)?;
         let shape = ConvShape {
             kernel: (kh, kw),
             stride: c.stride,
@@ -146,7 +150,7 @@ impl Exporter {
             &[units, inputs],
             &values(d.bias.val()),
             q,
-        );
+        )?;
         self.e.fully_connected(&x, &y, consts, y.dtype.int_range());
         Ok(y)
     }

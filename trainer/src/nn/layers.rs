@@ -16,6 +16,16 @@ use rand::RngExt;
 
 use super::quant::{lsq, round_ste, Range};
 
+/// The smallest step a quantizer may learn. LSQ's gradient can drive a step through zero
+/// (a channel whose weights all died, say); the training loop clamps after every update.
+pub const MIN_STEP: f32 = 1e-6;
+
+/// The step parameter clamped to at least [`MIN_STEP`], as a fresh leaf (same parameter id,
+/// so the optimizer keeps its state).
+fn positive<const D: usize>(p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+    p.map(|t| t.clamp_min(MIN_STEP).detach().require_grad())
+}
+
 /// An activation quantizer: LSQ step per tensor, bits, signedness.
 #[derive(Module, Debug)]
 pub struct ActQuant {
@@ -47,6 +57,13 @@ impl ActQuant {
         crate::nn::floats(self.step.val())[0]
     }
 
+    fn positive(self) -> Self {
+        ActQuant {
+            step: positive(self.step),
+            ..self
+        }
+    }
+
     fn apply(&self, x: Tensor<4>) -> Tensor<4> {
         let count = x.dims()[1..].iter().product();
         lsq(
@@ -73,6 +90,14 @@ impl WeightQuant {
     /// The weight range.
     pub fn range(&self) -> Range {
         Range::weights(self.bits)
+    }
+
+    fn positive(self) -> Self {
+        WeightQuant {
+            step: positive(self.step),
+            out: self.out.positive(),
+            ..self
+        }
     }
 
     /// Steps as numbers.
@@ -363,6 +388,28 @@ impl Layer {
                 x: max_pool2d(flow.x, MaxPoolOptions::new([2, 2])),
                 step: flow.step,
             },
+        }
+    }
+
+    /// Every quantizer step clamped to at least [`MIN_STEP`].
+    pub(super) fn positive_steps(self) -> Self {
+        let conv = |mut c: Conv| {
+            c.quant = c.quant.map(WeightQuant::positive);
+            c
+        };
+        match self {
+            Layer::Conv(c) => Layer::Conv(conv(c)),
+            Layer::Dense(mut d) => {
+                d.quant = d.quant.map(WeightQuant::positive);
+                Layer::Dense(d)
+            }
+            Layer::Residual(r) => Layer::Residual(Residual {
+                a: conv(r.a),
+                b: conv(r.b),
+                project: r.project.map(conv),
+                out: r.out.map(ActQuant::positive),
+            }),
+            other => other,
         }
     }
 

@@ -165,6 +165,17 @@ impl Net {
         Ok(Net { layers })
     }
 
+    /// The same network with every quantizer step clamped to at least
+    /// [`layers::MIN_STEP`] (a no-op on float networks).
+    pub fn with_positive_steps(self) -> Net {
+        if !self.is_quantized() {
+            return self;
+        }
+        Net {
+            layers: self.layers.into_iter().map(Layer::positive_steps).collect(),
+        }
+    }
+
     /// The same network with every batch norm folded into its convolution (running
     /// statistics): what inference computes, in fewer operations.
     pub fn folded(self) -> Net {

@@ -269,7 +269,7 @@ pub fn train(
             let lr = recipe.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress_done).cos());
             let mut grads = loss.backward();
             let net_grads = GradientsParams::from_module(&mut grads, &net);
-            net = optim.step(lr, net, net_grads);
+            net = optim.step(lr, net, net_grads).with_positive_steps();
             if matches!(recipe.balancer, Some(Balancer::Gor | Balancer::GorSoft)) {
                 let b_grads = GradientsParams::from_module(&mut grads, &balancer);
                 balancer = balancer_optim
