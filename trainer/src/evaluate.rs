@@ -64,7 +64,11 @@ pub struct Score {
 
 /// Scores `eqm` on `data` with the runtime.
 pub fn score(eqm: &[u8], data: &Dataset) -> Result<Score> {
-    let predicted = runtime_predictions(eqm, data)?;
+    Ok(score_predictions(&runtime_predictions(eqm, data)?, data))
+}
+
+/// Accuracy and confusion of `predicted` classes against `data`'s labels.
+pub fn score_predictions(predicted: &[usize], data: &Dataset) -> Score {
     let classes = data
         .classes
         .max(predicted.iter().copied().max().unwrap_or(0) + 1);
@@ -74,10 +78,10 @@ pub fn score(eqm: &[u8], data: &Dataset) -> Result<Score> {
         confusion[usize::from(*l)][*p] += 1;
         correct += usize::from(*p == usize::from(*l));
     }
-    Ok(Score {
+    Score {
         accuracy: correct as f32 / data.len().max(1) as f32,
         images: data.len(),
         correct,
         confusion,
-    })
+    }
 }
