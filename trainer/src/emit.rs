@@ -48,6 +48,20 @@ pub struct LayerConsts {
     pub shift: usize,
 }
 
+impl LayerConsts {
+    /// The operator inputs of a layer reading `x`: `[x, weights, bias, multiplier, shift]`.
+    fn op_inputs(&self, x: &Act) -> [Option<usize>; 5] {
+        [
+            x.tensor,
+            self.weights,
+            self.bias,
+            self.multiplier,
+            self.shift,
+        ]
+        .map(Some)
+    }
+}
+
 /// A [`ModelBuilder`] plus a counter for unique tensor names.
 pub struct Emitter {
     /// The graph.
@@ -162,14 +176,7 @@ impl Emitter {
         } else {
             OpKind::Conv2d
         };
-        let inputs = [
-            x.tensor,
-            consts.weights,
-            consts.bias,
-            consts.multiplier,
-            consts.shift,
-        ]
-        .map(Some);
+        let inputs = consts.op_inputs(x);
         self.b.add_op(kind, &inputs, y.tensor, write_params(&p));
     }
 
@@ -183,14 +190,7 @@ impl Emitter {
             rounding: Rounding::Single as u16,
             ..FullyConnectedParams::default()
         };
-        let inputs = [
-            x.tensor,
-            consts.weights,
-            consts.bias,
-            consts.multiplier,
-            consts.shift,
-        ]
-        .map(Some);
+        let inputs = consts.op_inputs(x);
         self.b
             .add_op(OpKind::FullyConnected, &inputs, y.tensor, write_params(&p));
     }
