@@ -40,15 +40,7 @@ pub fn train_float(
         bits: None,
     };
     let net = Net::new(&spec, recipe.seed, &train::train_device())?;
-    let (net, logs) = train::train(
-        net,
-        &splits.train,
-        Some(&splits.test),
-        recipe,
-        teachers,
-        progress,
-    )?;
-    Ok(Trained { net, spec, logs })
+    fit(net, spec, splits, recipe, teachers, progress)
 }
 
 /// Folds batch norm, attaches quantizers for `bits` (steps calibrated on the first
@@ -69,6 +61,22 @@ pub fn train_qat(
         &train::train_device(),
     );
     let net = float.net.clone().into_qat(bits, x)?;
+    let spec = NetSpec {
+        bits: Some(bits),
+        ..float.spec.clone()
+    };
+    fit(net, spec, splits, recipe, teachers, progress)
+}
+
+/// Trains `net` on the training split, evaluating on the test split each epoch.
+fn fit(
+    net: Net,
+    spec: NetSpec,
+    splits: &Splits,
+    recipe: &Recipe,
+    teachers: &Ensemble,
+    progress: &mut dyn Progress,
+) -> Result<Trained> {
     let (net, logs) = train::train(
         net,
         &splits.train,
@@ -77,14 +85,7 @@ pub fn train_qat(
         teachers,
         progress,
     )?;
-    Ok(Trained {
-        net,
-        spec: NetSpec {
-            bits: Some(bits),
-            ..float.spec.clone()
-        },
-        logs,
-    })
+    Ok(Trained { net, spec, logs })
 }
 
 /// A quantized network exported and scored.

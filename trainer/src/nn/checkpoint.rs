@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use burn::module::Module;
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -70,11 +69,4 @@ fn quantized_skeleton(net: Net, bits: BitPlan, spec: &NetSpec, device: &Device) 
     let [c, h, w] = spec.input;
     let calibration = Tensor::zeros([1, c, h, w], device);
     net.into_qat(bits, calibration)
-}
-
-impl Net {
-    /// Number of trainable values.
-    pub fn parameter_count(&self) -> usize {
-        self.num_params()
-    }
 }

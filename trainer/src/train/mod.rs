@@ -315,43 +315,36 @@ fn kd_loss(logits: Tensor<2>, teacher: Tensor<2>, temperature: f32) -> Tensor<1>
         .mul_scalar(temperature * temperature)
 }
 
+/// `f(logits)` of a network (inference device) over images in batches of 256, the rows of
+/// every batch concatenated.
+fn map_logits(
+    net: &Net,
+    pixels: &[f32],
+    shape: [usize; 3],
+    f: impl Fn(Tensor<2>) -> Tensor<2>,
+) -> Vec<f32> {
+    let device = Device::flex();
+    let per: usize = shape.iter().product();
+    let batch = 256 * per;
+    let mut out = Vec::new();
+    for chunk in pixels.chunks(batch) {
+        let x = images_tensor(chunk.to_vec(), chunk.len() / per, shape, &device);
+        out.extend(crate::nn::floats(f(net.forward(x))));
+    }
+    out
+}
+
 /// Predicted classes of a network (inference device) over `data`.
 pub fn predict(net: &Net, data: &Dataset) -> Result<Vec<usize>> {
-    let device = Device::flex();
-    let mut out = Vec::with_capacity(data.len());
-    let per = data.image_len();
-    for start in (0..data.len()).step_by(256) {
-        let n = (data.len() - start).min(256);
-        let x = images_tensor(
-            data.pixels[start * per..(start + n) * per].to_vec(),
-            n,
-            data.shape,
-            &device,
-        );
-        let logits = crate::nn::floats(net.forward(x));
-        out.extend(logits.chunks(data.classes).map(argmax));
-    }
-    Ok(out)
+    let logits = map_logits(net, &data.pixels, data.shape, |z| z);
+    Ok(logits.chunks(data.classes).map(argmax).collect())
 }
 
 /// Softened probabilities `softmax(z / T)` of a network (inference device), row-major.
 pub fn probabilities(net: &Net, pixels: &[f32], shape: [usize; 3], temperature: f32) -> Vec<f32> {
-    let device = Device::flex();
-    let per: usize = shape.iter().product();
-    let n = pixels.len() / per;
-    let mut out = Vec::new();
-    for start in (0..n).step_by(256) {
-        let m = (n - start).min(256);
-        let x = images_tensor(
-            pixels[start * per..(start + m) * per].to_vec(),
-            m,
-            shape,
-            &device,
-        );
-        let p = softmax(net.forward(x).div_scalar(temperature), 1);
-        out.extend(crate::nn::floats(p));
-    }
-    out
+    map_logits(net, pixels, shape, |z| {
+        softmax(z.div_scalar(temperature), 1)
+    })
 }
 
 /// Index of the largest value (the first on ties, as the runtime's argmax).
