@@ -3,7 +3,7 @@
 //! importers).
 
 use edgeq_runtime::format::*;
-use edgeq_runtime::quant::{quantize_multiplier, Rounding};
+use edgeq_runtime::quant::{quantize_multiplier, round_half_away_f64, Rounding};
 
 use crate::eqm::{ModelBuilder, TensorSpec};
 
@@ -27,12 +27,27 @@ pub struct Act {
 pub struct ConvShape {
     /// Kernel height and width.
     pub kernel: (usize, usize),
-    /// Stride (both directions).
-    pub stride: usize,
+    /// Stride (height, width).
+    pub stride: (usize, usize),
+    /// Dilation (height, width).
+    pub dilation: (usize, usize),
     /// Leading padding (top, left).
     pub pad: (usize, usize),
-    /// Depthwise (multiplier 1) rather than a full convolution.
-    pub depthwise: bool,
+    /// Depthwise with this channel multiplier; 0 for a full convolution.
+    pub depth_multiplier: usize,
+}
+
+impl ConvShape {
+    /// A square-stride, undilated convolution (full, or depthwise with multiplier 1).
+    pub fn simple(kernel: (usize, usize), stride: usize, pad: (usize, usize), depthwise: bool) -> Self {
+        ConvShape {
+            kernel,
+            stride: (stride, stride),
+            dilation: (1, 1),
+            pad,
+            depth_multiplier: usize::from(depthwise),
+        }
+    }
 }
 
 /// The constants of a convolution or dense layer: weight tensor and per-channel tables.
@@ -104,8 +119,20 @@ impl Emitter {
         zero_point: i32,
     ) -> Act {
         let name = self.name("act");
+        self.named_activation(&name, shape, dtype, scale, zero_point)
+    }
+
+    /// [`Emitter::activation`] under a given tensor name.
+    pub fn named_activation(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        dtype: DType,
+        scale: f32,
+        zero_point: i32,
+    ) -> Act {
         let tensor = self.b.add_tensor(TensorSpec::activation(
-            &name, dtype, shape, scale, zero_point,
+            name, dtype, shape, scale, zero_point,
         ));
         Act {
             tensor,
@@ -161,17 +188,17 @@ impl Emitter {
             output_zero_point: y.zero_point,
             act_min: act.0,
             act_max: act.1,
-            stride_h: shape.stride as u16,
-            stride_w: shape.stride as u16,
-            dilation_h: 1,
-            dilation_w: 1,
+            stride_h: shape.stride.0 as u16,
+            stride_w: shape.stride.1 as u16,
+            dilation_h: shape.dilation.0 as u16,
+            dilation_w: shape.dilation.1 as u16,
             pad_top: shape.pad.0 as u16,
             pad_left: shape.pad.1 as u16,
-            depth_multiplier: u16::from(shape.depthwise),
+            depth_multiplier: shape.depth_multiplier as u16,
             rounding: self.conv_rounding as u16,
             ..ConvParams::default()
         };
-        let kind = if shape.depthwise {
+        let kind = if shape.depth_multiplier > 0 {
             OpKind::DepthwiseConv2d
         } else {
             OpKind::Conv2d
@@ -272,4 +299,38 @@ pub fn requant(input_scale: f32, weight_scales: &[f32], output_scale: f32) -> (V
             quantize_multiplier(f64::from(input_scale) * f64::from(ws) / f64::from(output_scale))
         })
         .unzip()
+}
+
+/// The clamp of an output of `dtype` at (`scale`, `zero_point`) after an optional fused
+/// activation `min ≤ x ≤ max` (TFLite's `CalculateActivationRangeQuantized`).
+pub fn clamp_range(
+    dtype: DType,
+    scale: f32,
+    zero_point: i32,
+    min: Option<f32>,
+    max: Option<f32>,
+) -> (i32, i32) {
+    let q = |f: f32| zero_point + round_half_away_f64(f64::from(f / scale)) as i32;
+    let (lo, hi) = dtype.int_range();
+    (
+        min.map_or(lo, |m| lo.max(q(m))),
+        max.map_or(hi, |m| hi.min(q(m))),
+    )
+}
+
+/// int8 SOFTMAX parameters for an input of `input_scale` (TFLite's
+/// `PreprocessSoftmaxScaling` with 5 integer bits, then `CalculateInputRadius`).
+pub fn softmax_params(beta: f32, input_scale: f32) -> Option<SoftmaxParams> {
+    let real = (f64::from(beta) * f64::from(input_scale) * (1u64 << 26) as f64)
+        .min((1u64 << 31) as f64 - 1.0);
+    let (multiplier, left_shift) = quantize_multiplier(real);
+    if left_shift < 0 {
+        return None;
+    }
+    let radius = (31.0 * (1u64 << 26) as f64 / (1u64 << left_shift) as f64).floor();
+    Some(SoftmaxParams {
+        input_multiplier: multiplier,
+        input_left_shift: left_shift,
+        diff_min: -(radius as i32),
+    })
 }

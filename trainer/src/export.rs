@@ -122,12 +122,7 @@ impl Exporter {
             vec![o, kh, kw, i]
         };
         let consts = self.consts(&x, &plain, &dims, &values(c.bias.val()), q)?;
-        let shape = ConvShape {
-            kernel: (kh, kw),
-            stride: c.stride,
-            pad: (c.pad, c.pad),
-            depthwise,
-        };
+        let shape = ConvShape::simple((kh, kw), c.stride, (c.pad, c.pad), depthwise);
         self.e.conv(&x, &y, shape, consts, y.dtype.int_range());
         Ok(y)
     }

@@ -201,12 +201,12 @@ impl Net {
         };
         let reduction = kh * kw * if depthwise { 1 } else { c };
         let consts = self.tables(filter, out_c, reduction, (wt, x.dtype, out_type), 1.0);
-        let shape = ConvShape {
-            kernel: (kh, kw),
+        let shape = ConvShape::simple(
+            (kh, kw),
             stride,
-            pad: (pad(h, oh, kh), pad(w, ow, kw)),
+            (pad(h, oh, kh), pad(w, ow, kw)),
             depthwise,
-        };
+        );
         let act = Self::clamp(out_type, y.zero_point, relu);
         self.e.conv(&x, &y, shape, consts, act);
         y

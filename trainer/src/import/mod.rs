@@ -1,5 +1,6 @@
 //! Importers: models people already have, lowered to `.eqm`.
 
+pub mod onnx;
 pub mod tflite;
 
 use anyhow::{bail, Context, Result};
@@ -30,11 +31,9 @@ pub fn import_file_with(path: &Path, options: ImportOptions) -> Result<Vec<u8>> 
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let mut builder = match path.extension().and_then(|e| e.to_str()) {
         Some("tflite") => tflite::lower(&bytes)?,
-        Some("onnx") => {
-            bail!("ONNX import is not implemented yet (tracked in the ONNX import issue)")
-        }
+        Some("onnx") => onnx::lower_quantized(path)?,
         _ => bail!(
-            "unknown model type '{}': expected a .tflite file",
+            "unknown model type '{}': expected a .tflite or .onnx file",
             path.display()
         ),
     };

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use edgeq_runtime::format::*;
-use edgeq_runtime::quant::{quantize_multiplier, round_half_away_f64, Rounding};
+use edgeq_runtime::quant::Rounding;
 use flatbuffers::{ForwardsUOffset, Vector};
 use tract_tflite::tflite;
 
@@ -100,18 +100,17 @@ fn activation_range(
     scale: f32,
     zero_point: i32,
 ) -> Result<(i32, i32)> {
-    let q = |f: f32| zero_point + round_half_away_f64(f64::from(f / scale)) as i32;
-    let (lo, hi) = (-128, 127);
-    Ok(match act {
-        tflite::ActivationFunctionType::NONE => (lo, hi),
-        tflite::ActivationFunctionType::RELU => (lo.max(q(0.0)), hi),
-        tflite::ActivationFunctionType::RELU6 => (lo.max(q(0.0)), hi.min(q(6.0))),
-        tflite::ActivationFunctionType::RELU_N1_TO_1 => (lo.max(q(-1.0)), hi.min(q(1.0))),
+    let (min, max) = match act {
+        tflite::ActivationFunctionType::NONE => (None, None),
+        tflite::ActivationFunctionType::RELU => (Some(0.0), None),
+        tflite::ActivationFunctionType::RELU6 => (Some(0.0), Some(6.0)),
+        tflite::ActivationFunctionType::RELU_N1_TO_1 => (Some(-1.0), Some(1.0)),
         other => bail!(
             "fused activation {} is not supported (NONE, RELU, RELU6, RELU_N1_TO_1 are)",
             other.variant_name().unwrap_or("?")
         ),
-    })
+    };
+    Ok(crate::emit::clamp_range(DType::I8, scale, zero_point, min, max))
 }
 
 /// Leading padding for SAME (TFLite's `ComputePaddingWithOffset`); 0 for VALID.
@@ -445,18 +444,8 @@ impl<'a> Lowering<'a> {
                     sy == 1.0 / 256.0 && zy == -128,
                     "int8 SOFTMAX output must have scale 1/256 and zero point -128 (has {sy}, {zy})"
                 );
-                // TFLite's PreprocessSoftmaxScaling with 5 integer bits, then
-                // CalculateInputRadius for diff_min.
-                let real = (f64::from(o.beta()) * f64::from(sx) * (1u64 << 26) as f64)
-                    .min((1u64 << 31) as f64 - 1.0);
-                let (multiplier, left_shift) = quantize_multiplier(real);
-                ensure!(left_shift >= 0, "softmax input scale too small");
-                let radius = (31.0 * (1u64 << 26) as f64 / (1u64 << left_shift) as f64).floor();
-                let params = SoftmaxParams {
-                    input_multiplier: multiplier,
-                    input_left_shift: left_shift,
-                    diff_min: -(radius as i32),
-                };
+                let params = crate::emit::softmax_params(o.beta(), sx)
+                    .context("softmax input scale too small")?;
                 self.builder
                     .add_op(OpKind::Softmax, &[Some(x)], y, write_params(&params));
                 Ok(())
