@@ -39,7 +39,12 @@ pub struct ConvShape {
 
 impl ConvShape {
     /// A square-stride, undilated convolution (full, or depthwise with multiplier 1).
-    pub fn simple(kernel: (usize, usize), stride: usize, pad: (usize, usize), depthwise: bool) -> Self {
+    pub fn simple(
+        kernel: (usize, usize),
+        stride: usize,
+        pad: (usize, usize),
+        depthwise: bool,
+    ) -> Self {
         ConvShape {
             kernel,
             stride: (stride, stride),

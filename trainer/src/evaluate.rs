@@ -8,12 +8,17 @@ use serde::Serialize;
 use crate::data::Dataset;
 use crate::train::argmax;
 
-/// Quantizes one `[C, H, W]` image in `[0, 1]` to the exported models' int8 NHWC input
-/// (scale 1/255, zero point −128).
-pub fn quantize_image(image: &[f32], [c, h, w]: [usize; 3], out: &mut [u8]) {
+/// Quantizes one `[C, H, W]` image to a model's int8 NHWC input of `scale` and
+/// `zero_point` (exported students: 1/255 and −128, so pixels in `[0, 1]` are exact).
+pub fn quantize_image(
+    image: &[f32],
+    [c, h, w]: [usize; 3],
+    (scale, zero_point): (f32, i32),
+    out: &mut [u8],
+) {
     for ch in 0..c {
         for p in 0..h * w {
-            let q = (image[ch * h * w + p] * 255.0).round().clamp(0.0, 255.0) as i32 - 128;
+            let q = ((image[ch * h * w + p] / scale).round() as i32 + zero_point).clamp(-128, 127);
             out[p * c + ch] = q as i8 as u8;
         }
     }
@@ -25,9 +30,11 @@ pub fn runtime_predictions(eqm: &[u8], data: &Dataset) -> Result<Vec<usize>> {
     let model = Model::from_bytes(bytes.bytes()).map_err(|e| anyhow!("loading the model: {e}"))?;
     let input = model.input(0).map_err(|e| anyhow!("{e}"))?;
     let output = model.output(0).map_err(|e| anyhow!("{e}"))?;
+    let float_in = input.dtype == DType::F32;
+    let float_out = output.dtype == DType::F32;
     ensure!(
-        input.dtype == DType::I8 && output.dtype == DType::I8,
-        "the model must take and return int8 (exported by edgeq train)"
+        (float_in || input.dtype == DType::I8) && (float_out || output.dtype == DType::I8),
+        "the model must take and return int8 or float32"
     );
     ensure!(
         input.len() == data.image_len(),
@@ -40,11 +47,35 @@ pub fn runtime_predictions(eqm: &[u8], data: &Dataset) -> Result<Vec<usize>> {
     let mut predictions = Vec::with_capacity(data.len());
     for i in 0..data.len() {
         let buf = interp.input_bytes_mut(0).map_err(|e| anyhow!("{e}"))?;
-        quantize_image(data.image(i), data.shape, buf);
+        if float_in {
+            let [c, h, w] = data.shape;
+            let image = data.image(i);
+            for ch in 0..c {
+                for p in 0..h * w {
+                    let at = 4 * (p * c + ch);
+                    buf[at..at + 4].copy_from_slice(&image[ch * h * w + p].to_le_bytes());
+                }
+            }
+        } else {
+            quantize_image(
+                data.image(i),
+                data.shape,
+                (input.scale, input.zero_point),
+                buf,
+            );
+        }
         interp.invoke().map_err(|e| anyhow!("invoke: {e}"))?;
         let out = interp.output_bytes(0).map_err(|e| anyhow!("{e}"))?;
-        let logits: Vec<i8> = out.iter().map(|&b| b as i8).collect();
-        predictions.push(argmax(&logits));
+        predictions.push(if float_out {
+            let logits: Vec<f32> = out
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            argmax(&logits)
+        } else {
+            let logits: Vec<i8> = out.iter().map(|&b| b as i8).collect();
+            argmax(&logits)
+        });
     }
     Ok(predictions)
 }

@@ -86,21 +86,14 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
         seeds: Vec<u64>,
     },
-    /// Convert a model (TFLite int8 .tflite) to edgeq's .eqm format.
+    /// Convert a model to edgeq's .eqm format: int8 TFLite, quantized ONNX (QDQ or
+    /// QLinear), or float ONNX with post-training quantization (--calibrate DATA).
     ///
     /// Every requantization constant is computed here, exactly as TFLite's reference kernels
-    /// compute it, so the runtime reproduces TFLite's int8 outputs bit for bit.
-    Import {
-        /// The model to import (.tflite).
-        model: PathBuf,
-        /// Where to write the .eqm file (default: the model's path with .eqm).
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-        /// Keep TFLite's weight layouts instead of packing them for the SIMD kernels: the
-        /// model then runs on the scalar reference kernels (slow; for checking).
-        #[arg(long)]
-        plain_weights: bool,
-    },
+    /// compute it, so the runtime reproduces TFLite's int8 outputs bit for bit (and the
+    /// tf2onnx conversions of the same models give the same outputs). Example:
+    /// `edgeq import net.onnx --calibrate bundled --bits w4a8 -o net.eqm`.
+    Import(Box<edgeq_trainer::commands::import::ImportArgs>),
     /// Print a model's operators, shapes, quantization, weight bytes and arena bytes.
     Inspect {
         /// The .eqm file.
@@ -217,32 +210,7 @@ fn main() -> Result<()> {
             edgeq_trainer::commands::ablate::run(&work, &out, &student, &seeds)?;
             println!("wrote {}", out.display());
         }
-        Command::Import {
-            model,
-            output,
-            plain_weights,
-        } => {
-            let options = edgeq_trainer::import::ImportOptions {
-                pack_weights: !plain_weights,
-            };
-            let bytes = edgeq_trainer::import::import_file_with(&model, options)
-                .with_context(|| format!("importing {}", model.display()))?;
-            let output = output.unwrap_or_else(|| model.with_extension("eqm"));
-            // Load what we wrote with the runtime's own validator before reporting success.
-            let aligned = edgeq_runtime::ModelBytes::copy_from(&bytes);
-            let m = Model::from_bytes(aligned.bytes())
-                .context("internal error: the runtime rejects the imported model")?;
-            std::fs::write(&output, &bytes)
-                .with_context(|| format!("writing {}", output.display()))?;
-            println!(
-                "wrote {} ({} bytes: {} ops, arena {} bytes, constants {} bytes)",
-                output.display(),
-                bytes.len(),
-                m.op_count(),
-                m.arena_size(),
-                m.const_size()
-            );
-        }
+        Command::Import(args) => edgeq_trainer::commands::import::run(&args)?,
         Command::Synth {
             arch,
             bits,

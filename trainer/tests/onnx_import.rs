@@ -39,7 +39,12 @@ fn npy_bytes(path: &std::path::Path) -> Vec<u8> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let file = npyz::NpyFile::new(&bytes[..]).expect("npy header");
     match file.dtype().descr().as_str() {
-        "'|i1'" => file.into_vec::<i8>().unwrap().iter().map(|&v| v as u8).collect(),
+        "'|i1'" => file
+            .into_vec::<i8>()
+            .unwrap()
+            .iter()
+            .map(|&v| v as u8)
+            .collect(),
         "'<f4'" => file
             .into_vec::<f32>()
             .unwrap()
@@ -66,7 +71,10 @@ fn onnx_imports_match_tflite_imports_and_goldens() {
             let input = npy_bytes(&dir.join(&name));
             let want = npy_bytes(&dir.join(format!("output_{case}")));
             let (from_onnx, from_tflite) = (infer(&onnx, &input), infer(&tflite, &input));
-            assert_eq!(from_onnx, from_tflite, "{stem} {name}: ONNX vs TFLite import");
+            assert_eq!(
+                from_onnx, from_tflite,
+                "{stem} {name}: ONNX vs TFLite import"
+            );
             assert_eq!(from_onnx, want, "{stem} {name}: ONNX import vs golden");
             goldens += 1;
         }

@@ -3,5 +3,6 @@
 pub mod ablate;
 pub mod augment;
 pub mod demo;
+pub mod import;
 pub mod lab;
 pub mod train;

@@ -110,7 +110,13 @@ fn activation_range(
             other.variant_name().unwrap_or("?")
         ),
     };
-    Ok(crate::emit::clamp_range(DType::I8, scale, zero_point, min, max))
+    Ok(crate::emit::clamp_range(
+        DType::I8,
+        scale,
+        zero_point,
+        min,
+        max,
+    ))
 }
 
 /// Leading padding for SAME (TFLite's `ComputePaddingWithOffset`); 0 for VALID.

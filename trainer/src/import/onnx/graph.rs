@@ -176,10 +176,7 @@ pub fn load(path: &Path) -> Result<Graph> {
     {
         let t = tensor_type(value)?;
         let dtype = datum_type(t.elem_type)?;
-        input_facts.push(InferenceFact::dt_shape(
-            dtype,
-            input_shape(t, &value.name)?,
-        ));
+        input_facts.push(InferenceFact::dt_shape(dtype, input_shape(t, &value.name)?));
         inputs.push(Io {
             name: value.name.clone(),
             dtype,
@@ -196,7 +193,10 @@ pub fn load(path: &Path) -> Result<Graph> {
         })
         .collect::<Result<Vec<_>>>()?;
 
+    // Shapes in value_info may keep a symbolic batch the inputs no longer have.
     let mut model = onnx
+        .with_ignore_value_info(true)
+        .with_ignore_output_shapes(true)
         .model_for_proto_model(&proto)
         .map_err(|e| anyhow!("{e:?}"))
         .context("tract-onnx could not build the graph")?;
@@ -208,14 +208,30 @@ pub fn load(path: &Path) -> Result<Graph> {
         .map_err(|e| anyhow!("{e:?}"))
         .context("tract-onnx type inference failed")?;
 
-    let constant_outputs: std::collections::HashSet<&str> = pg
-        .node
-        .iter()
-        .filter(|n| n.op_type == "Constant")
-        .flat_map(|n| n.output.iter().map(String::as_str))
-        .collect();
     let mut shapes = HashMap::new();
+    // Constants straight from the protobuf (tract folds some into the operators it builds).
+    let dir = path.parent().and_then(|d| d.to_str());
+    let load = |t: &pb::TensorProto| -> Result<Arc<Tensor>> {
+        tract_onnx::tensor::load_tensor(&tract_onnx::data_resolver::MmapDataResolver, t, dir)
+            .map(Arc::new)
+            .map_err(|e| anyhow!("{e:?}"))
+            .with_context(|| format!("loading constant '{}'", t.name))
+    };
     let mut consts = HashMap::new();
+    for t in &pg.initializer {
+        consts.insert(t.name.clone(), load(t)?);
+    }
+    for n in pg.node.iter().filter(|n| n.op_type == "Constant") {
+        let value = n
+            .attribute
+            .iter()
+            .find(|a| a.name == "value")
+            .and_then(|a| a.t.as_ref())
+            .with_context(|| format!("Constant node '{}' without a tensor value", n.name))?;
+        for out in &n.output {
+            consts.insert(out.clone(), load(value)?);
+        }
+    }
     for node in model.nodes() {
         for slot in 0..node.outputs.len() {
             let outlet = OutletId::new(node.id, slot);
@@ -233,15 +249,12 @@ pub fn load(path: &Path) -> Result<Graph> {
                     shapes.insert(name.clone(), dims);
                 }
             }
-            if initializers.contains(name.as_str()) || constant_outputs.contains(name.as_str()) {
-                if let Some(value) = fact.value.concretize() {
-                    shapes.insert(name.clone(), value.shape().to_vec());
-                    consts.insert(name, value);
-                }
-            }
         }
     }
 
+    for (name, t) in &consts {
+        shapes.insert(name.clone(), t.shape().to_vec());
+    }
     let nodes = pg
         .node
         .iter()

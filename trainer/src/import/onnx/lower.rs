@@ -30,6 +30,15 @@ struct Value {
     dims: Vec<usize>,
 }
 
+/// The quantization of an emitted activation.
+fn quant_of(a: &Act) -> ActQuant {
+    ActQuant {
+        dtype: a.dtype,
+        scale: a.scale,
+        zero_point: a.zero_point,
+    }
+}
+
 /// `[N, C, H, W]` -> `[N, H, W, C]`.
 fn nhwc(d: &[usize]) -> Vec<usize> {
     vec![d[0], d[2], d[3], d[1]]
@@ -161,9 +170,12 @@ impl Lowering<'_> {
             scale: q.scale,
             zero_point: q.zero_point,
         };
-        self.e
-            .b
-            .add_op(OpKind::Quantize, &[Some(f)], quantized.act.tensor, write_params(&p));
+        self.e.b.add_op(
+            OpKind::Quantize,
+            &[Some(f)],
+            quantized.act.tensor,
+            write_params(&p),
+        );
         Ok(f)
     }
 
@@ -188,9 +200,12 @@ impl Lowering<'_> {
             scale: v.act.scale,
             zero_point: v.act.zero_point,
         };
-        self.e
-            .b
-            .add_op(OpKind::Dequantize, &[Some(v.act.tensor)], f, write_params(&p));
+        self.e.b.add_op(
+            OpKind::Dequantize,
+            &[Some(v.act.tensor)],
+            f,
+            write_params(&p),
+        );
         Ok(f)
     }
 
@@ -232,11 +247,7 @@ impl Lowering<'_> {
         match v.layout {
             Layout::ChannelsLast => Ok(v),
             Layout::Plain if same_order_as_nhwc(&v.dims) => {
-                let q = ActQuant {
-                    dtype: v.act.dtype,
-                    scale: v.act.scale,
-                    zero_point: v.act.zero_point,
-                };
+                let q = quant_of(&v.act);
                 let y = self.new_value(&format!("{name}/nhwc"), &v.dims, Layout::ChannelsLast, q);
                 self.e.b.add_op(
                     OpKind::Reshape,
@@ -257,7 +268,9 @@ impl Lowering<'_> {
 
     fn weights(&self, name: &str, what: &str) -> Result<&QConst> {
         let w = self.a.qconsts.get(name).with_context(|| {
-            format!("{what} '{name}' is not quantized (DequantizeLinear of an int8 constant expected)")
+            format!(
+                "{what} '{name}' is not quantized (DequantizeLinear of an int8 constant expected)"
+            )
         })?;
         ensure!(
             w.bits <= 8,
@@ -283,7 +296,9 @@ impl Lowering<'_> {
             return Ok(vec![0; channels]);
         };
         let b = self.a.qconsts.get(name).with_context(|| {
-            format!("bias '{name}' is not quantized (DequantizeLinear of an int32 constant expected)")
+            format!(
+                "bias '{name}' is not quantized (DequantizeLinear of an int32 constant expected)"
+            )
         })?;
         ensure!(
             b.bits == 32 && b.values.len() == channels,
@@ -342,10 +357,15 @@ impl Lowering<'_> {
             }
         };
         let (stride, dilation) = (pair("strides")?, pair("dilations")?);
-        let chain = self.a.chain(self.g, &self.consumers, node.output(), false)?;
+        let chain = self
+            .a
+            .chain(self.g, &self.consumers, node.output(), false)?;
         let yq = self.quant(&chain.output)?;
         let out = self.g.shape(node.output())?.to_vec();
-        ensure!(out.len() == 4 && out[1] == o, "output dims {out:?} do not match the weights");
+        ensure!(
+            out.len() == 4 && out[1] == o,
+            "output dims {out:?} do not match the weights"
+        );
         let pad = (
             padding(node, 0, x.dims[2], kh, stride.0, dilation.0, out[2])?,
             padding(node, 1, x.dims[3], kw, stride.1, dilation.1, out[3])?,
@@ -388,7 +408,8 @@ impl Lowering<'_> {
             pad,
             depth_multiplier,
         };
-        self.e.conv(&x.act, &y.act, shape, consts, Self::clamp(yq, &chain));
+        self.e
+            .conv(&x.act, &y.act, shape, consts, Self::clamp(yq, &chain));
         self.done.extend(chain.absorbed);
         Ok(())
     }
@@ -423,14 +444,20 @@ impl Lowering<'_> {
             (w.dims[1], 1)
         };
         let k = w.dims[1 - unit_axis];
-        ensure!(k == depth, "weights take {k} features, the input has {depth}");
+        ensure!(
+            k == depth,
+            "weights take {k} features, the input has {depth}"
+        );
         ensure!(
             w.scales.len() == 1 || (w.axis == unit_axis && w.scales.len() == units),
             "weights must be quantized per tensor or per output unit"
         );
-        let chain = self
-            .a
-            .chain(self.g, &self.consumers, node.output(), !gemm || node.input(2).is_none())?;
+        let chain = self.a.chain(
+            self.g,
+            &self.consumers,
+            node.output(),
+            !gemm || node.input(2).is_none(),
+        )?;
         let bias_name = if gemm { node.input(2) } else { None };
         let bias_name = bias_name.or(chain.bias.as_deref());
         let yq = self.quant(&chain.output)?;
@@ -465,7 +492,9 @@ impl Lowering<'_> {
             a.dims,
             b.dims
         );
-        let chain = self.a.chain(self.g, &self.consumers, node.output(), false)?;
+        let chain = self
+            .a
+            .chain(self.g, &self.consumers, node.output(), false)?;
         let yq = self.quant(&chain.output)?;
         let y = self.new_value(&chain.output, &a.dims, a.layout, yq);
         self.e.add(&a.act, &b.act, &y.act, Self::clamp(yq, &chain));
@@ -475,11 +504,7 @@ impl Lowering<'_> {
 
     /// The output keeps the input's quantization: check it (QDQ) or take it (PTQ).
     fn same_quant(&self, x: &Value, out: &str) -> Result<ActQuant> {
-        let q = ActQuant {
-            dtype: x.act.dtype,
-            scale: x.act.scale,
-            zero_point: x.act.zero_point,
-        };
+        let q = quant_of(&x.act);
         if let Some(&o) = self.a.acts.get(out) {
             ensure!(
                 o == q,
@@ -492,10 +517,13 @@ impl Lowering<'_> {
 
     fn pool(&mut self, node: &Node) -> Result<()> {
         let x = self.spatial(node.input(0).context("missing input")?)?;
-        let out = self.g.shape(node.output())?.to_vec();
-        let q = self.same_quant(&x, node.output())?;
-        let (h, w) = (x.dims[2], x.dims[3]);
+        let (n, c, h, w) = (x.dims[0], x.dims[1], x.dims[2], x.dims[3]);
         let global = node.op == "GlobalAveragePool";
+        // tract does not infer shapes past ONNX Runtime's com.microsoft operators.
+        let out = match self.g.shape(node.output()) {
+            Err(_) if global => vec![n, c, 1, 1],
+            other => other?.to_vec(),
+        };
         let (kernel, stride) = if global {
             ((h, w), (1, 1))
         } else {
@@ -503,7 +531,8 @@ impl Lowering<'_> {
             let s = node.ints("strides").unwrap_or_else(|| vec![1, 1]);
             ensure!(k.len() == 2 && s.len() == 2, "2-D pooling expected");
             ensure!(
-                node.ints("dilations").is_none_or(|d| d.iter().all(|&v| v == 1)),
+                node.ints("dilations")
+                    .is_none_or(|d| d.iter().all(|&v| v == 1)),
                 "dilated pooling is not supported"
             );
             (
@@ -525,8 +554,13 @@ impl Lowering<'_> {
                 || pad == (0, 0),
             "AveragePool with count_include_pad=1 and padding is not supported"
         );
-        let y = self.new_value(node.output(), &out, Layout::ChannelsLast, q);
-        let (act_min, act_max) = q.dtype.int_range();
+        let xq = quant_of(&x.act);
+        let yq = self.a.acts.get(node.output()).copied().unwrap_or(xq);
+        if yq != xq {
+            return self.requantizing_average(node, &x, &out, yq, kernel, stride, pad);
+        }
+        let y = self.new_value(node.output(), &out, Layout::ChannelsLast, xq);
+        let (act_min, act_max) = xq.dtype.int_range();
         let p = PoolParams {
             filter_h: kernel.0 as u16,
             filter_w: kernel.1 as u16,
@@ -545,6 +579,50 @@ impl Lowering<'_> {
         self.e
             .b
             .add_op(kind, &[Some(x.act.tensor)], y.act.tensor, write_params(&p));
+        Ok(())
+    }
+
+    /// An average pool whose output is quantized differently from its input (ONNX Runtime
+    /// quantizes them separately) is a depthwise convolution with weights 1 and weight scale
+    /// 1/window: the sum, the division and the requantization in one rounding.
+    #[allow(clippy::too_many_arguments)]
+    fn requantizing_average(
+        &mut self,
+        node: &Node,
+        x: &Value,
+        out: &[usize],
+        yq: ActQuant,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        pad: (usize, usize),
+    ) -> Result<()> {
+        ensure!(
+            node.op != "MaxPool",
+            "a MaxPool whose output is quantized differently from its input is not supported"
+        );
+        ensure!(
+            pad == (0, 0),
+            "a padded average pool that requantizes is not supported"
+        );
+        let c = x.dims[1];
+        let window = kernel.0 * kernel.1;
+        let ones = vec![1i8; window * c];
+        let weights = self
+            .e
+            .weights(&[1, kernel.0, kernel.1, c], DType::I8, &ones);
+        let scales = vec![1.0 / window as f32; c];
+        let (mult, shift) = crate::emit::requant(x.act.scale, &scales, yq.scale);
+        let consts = self.e.tables(weights, &vec![0; c], &mult, &shift);
+        let y = self.new_value(node.output(), out, Layout::ChannelsLast, yq);
+        let shape = ConvShape {
+            kernel,
+            stride,
+            dilation: (1, 1),
+            pad,
+            depth_multiplier: 1,
+        };
+        self.e
+            .conv(&x.act, &y.act, shape, consts, yq.dtype.int_range());
         Ok(())
     }
 
@@ -578,7 +656,10 @@ impl Lowering<'_> {
 
     fn reshape(&mut self, node: &Node) -> Result<()> {
         let x = self.value(node.input(0).context("missing input")?)?;
-        let out = self.g.shape(node.output())?.to_vec();
+        let out = match self.g.shape(node.output()) {
+            Ok(d) => d.to_vec(),
+            Err(e) => reshaped(self.g, node, &x.dims).ok_or(e)?,
+        };
         let q = self.same_quant(&x, node.output())?;
         ensure!(
             x.layout == Layout::Plain || same_order_as_nhwc(&x.dims),
@@ -592,7 +673,9 @@ impl Lowering<'_> {
             (Layout::Plain, out.clone())
         };
         let current = &x.act.dims[..];
-        let padded: Vec<usize> = (0..4).map(|i| stored.get(i).copied().unwrap_or(1)).collect();
+        let padded: Vec<usize> = (0..4)
+            .map(|i| stored.get(i).copied().unwrap_or(1))
+            .collect();
         if current == &padded[..] {
             // Same bytes, same NHWC dims: nothing to do.
             self.vals.insert(
@@ -624,9 +707,7 @@ impl Lowering<'_> {
             // NHWC data viewed as NCHW: edgeq keeps it where it is.
             (Layout::Plain, [0, 3, 1, 2]) => Layout::ChannelsLast,
             (Layout::ChannelsLast, [0, 2, 3, 1]) => Layout::Plain,
-            _ => bail!(
-                "Transpose {perm:?} is not supported (only NHWC<->NCHW at a model's edge)"
-            ),
+            _ => bail!("Transpose {perm:?} is not supported (only NHWC<->NCHW at a model's edge)"),
         };
         self.vals.insert(
             node.output().to_string(),
@@ -678,4 +759,40 @@ fn padding(
          {stride}, padding {lead}+{trail} (ceil_mode is not supported)"
     );
     Ok(lead)
+}
+
+/// The output dims of a Flatten or a Reshape by a constant shape, for when tract could not
+/// infer them (after an operator it does not know).
+fn reshaped(g: &Graph, node: &Node, dims: &[usize]) -> Option<Vec<usize>> {
+    let total: usize = dims.iter().product();
+    match node.op.as_str() {
+        "Flatten" => {
+            let axis = node.int("axis").unwrap_or(1);
+            let axis = if axis < 0 {
+                axis + dims.len() as i64
+            } else {
+                axis
+            } as usize;
+            let lead: usize = dims.get(..axis)?.iter().product();
+            Some(vec![lead, total / lead.max(1)])
+        }
+        "Reshape" => {
+            let spec = g.const_i64(node.input(1)?).ok()?;
+            let mut out: Vec<usize> = spec
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| match d {
+                    0 => dims.get(i).copied().unwrap_or(1),
+                    -1 => 1,
+                    d => d.max(1) as usize,
+                })
+                .collect();
+            if let Some(free) = spec.iter().position(|&d| d == -1) {
+                let known: usize = out.iter().product();
+                out[free] = total / known.max(1);
+            }
+            (out.iter().product::<usize>() == total).then_some(out)
+        }
+        _ => None,
+    }
 }

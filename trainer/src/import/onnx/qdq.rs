@@ -88,7 +88,9 @@ impl Reader<'_> {
                 let shift = match dt {
                     Some(dt) if dt == u8::datum_type() => -128,
                     Some(dt) if dt == i8::datum_type() => 0,
-                    other => bail!("activation zero point '{z}' is {other:?}; int8 or uint8 expected"),
+                    other => {
+                        bail!("activation zero point '{z}' is {other:?}; int8 or uint8 expected")
+                    }
                 };
                 (self.g.const_i64(z)?[0] as i32, shift)
             }
@@ -107,6 +109,14 @@ impl Reader<'_> {
         })
     }
 
+    /// An activation operand of a QLinear operator, annotated with its quantization.
+    fn activation(&mut self, x: &str, scale: &str, zero_point: Option<&str>) -> Result<String> {
+        let x = self.resolve(x);
+        let q = self.act_quant(scale, zero_point)?;
+        self.annotate(&x, q)?;
+        Ok(x)
+    }
+
     fn annotate(&mut self, tensor: &str, q: ActQuant) -> Result<()> {
         ensure!(
             !self.g.consts.contains_key(tensor),
@@ -122,7 +132,13 @@ impl Reader<'_> {
     }
 
     /// A quantized constant from integer `values` and its scale/zero-point constants.
-    fn qconst(&self, values: &str, scale: &str, zero_point: Option<&str>, axis: i64) -> Result<QConst> {
+    fn qconst(
+        &self,
+        values: &str,
+        scale: &str,
+        zero_point: Option<&str>,
+        axis: i64,
+    ) -> Result<QConst> {
         let t = self
             .g
             .consts
@@ -139,7 +155,11 @@ impl Reader<'_> {
             Some(z) => self.g.const_i64(z)?.iter().map(|&v| v as i32).collect(),
             None => vec![0; scales.len()],
         };
-        let axis = if axis < 0 { axis + dims.len() as i64 } else { axis };
+        let axis = if axis < 0 {
+            axis + dims.len() as i64
+        } else {
+            axis
+        };
         ensure!(
             scales.len() == zero_points.len()
                 && (scales.len() == 1
@@ -151,13 +171,44 @@ impl Reader<'_> {
             zero_points.len()
         );
         Ok(QConst {
-            values: self.g.const_i64(values)?.iter().map(|&v| v as i32).collect(),
+            values: self
+                .g
+                .const_i64(values)?
+                .iter()
+                .map(|&v| v as i32)
+                .collect(),
             dims,
             scales,
             zero_points,
             axis: axis.max(0) as usize,
             bits,
         })
+    }
+
+    /// The int32 bias `values` of a QLinear layer, whose scale is implied: input scale ×
+    /// weight scale. Returns the name the rewritten operator reads it by.
+    fn int32_bias(
+        &mut self,
+        node: &Node,
+        values: &str,
+        w: &QConst,
+        input_scale: f32,
+    ) -> Result<String> {
+        let values = self.g.const_i64(values)?;
+        let scales: Vec<f32> = w.scales.iter().map(|s| s * input_scale).collect();
+        let key = format!("{}#bias", node.name);
+        self.a.qconsts.insert(
+            key.clone(),
+            QConst {
+                dims: vec![values.len()],
+                values: values.iter().map(|&v| v as i32).collect(),
+                zero_points: vec![0; scales.len()],
+                scales,
+                axis: 0,
+                bits: 32,
+            },
+        );
+        Ok(key)
     }
 
     fn node(&mut self, node: &Node) -> Result<()> {
@@ -176,7 +227,8 @@ impl Reader<'_> {
             "DequantizeLinear" => {
                 let x = self.resolve(&input(0)?);
                 if self.g.consts.contains_key(&x) {
-                    let c = self.qconst(&x, &input(1)?, node.input(2), node.int("axis").unwrap_or(1))?;
+                    let c =
+                        self.qconst(&x, &input(1)?, node.input(2), node.int("axis").unwrap_or(1))?;
                     self.a.qconsts.insert(node.output().to_string(), c);
                 } else {
                     let q = self.act_quant(&input(1)?, node.input(2))?;
@@ -186,27 +238,12 @@ impl Reader<'_> {
             }
             "QLinearConv" => {
                 // x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, [bias]
-                let x = self.resolve(&input(0)?);
-                let xq = self.act_quant(&input(1)?, node.input(2))?;
-                self.annotate(&x, xq)?;
+                let x = self.activation(&input(0)?, &input(1)?, node.input(2))?;
+                let xq = self.a.acts[&x];
                 let w = self.qconst(&input(3)?, &input(4)?, node.input(5), 0)?;
                 let mut inputs = vec![x, format!("{}#weights", node.name)];
                 if let Some(b) = node.input(8) {
-                    let values = self.g.const_i64(b)?;
-                    let scales = w.scales.iter().map(|s| s * xq.scale).collect::<Vec<_>>();
-                    let key = format!("{}#bias", node.name);
-                    self.a.qconsts.insert(
-                        key.clone(),
-                        QConst {
-                            dims: vec![values.len()],
-                            values: values.iter().map(|&v| v as i32).collect(),
-                            zero_points: vec![0; scales.len()],
-                            scales,
-                            axis: 0,
-                            bits: 32,
-                        },
-                    );
-                    inputs.push(key);
+                    inputs.push(self.int32_bias(node, b, &w, xq.scale)?);
                 }
                 self.a.qconsts.insert(inputs[1].clone(), w);
                 let yq = self.act_quant(&input(6)?, node.input(7))?;
@@ -217,9 +254,7 @@ impl Reader<'_> {
             }
             "QLinearMatMul" => {
                 // a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp
-                let a = self.resolve(&input(0)?);
-                let aq = self.act_quant(&input(1)?, node.input(2))?;
-                self.annotate(&a, aq)?;
+                let a = self.activation(&input(0)?, &input(1)?, node.input(2))?;
                 let b = self.qconst(&input(3)?, &input(4)?, node.input(5), 1)?;
                 let key = format!("{}#weights", node.name);
                 self.a.qconsts.insert(key.clone(), b);
@@ -228,6 +263,60 @@ impl Reader<'_> {
                 self.a
                     .nodes
                     .push(node.renamed("MatMul", vec![a, key], node.outputs.clone()));
+            }
+            // com.microsoft operators of ONNX Runtime's QOperator format.
+            "QLinearAdd" => {
+                // a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp
+                let a = self.activation(&input(0)?, &input(1)?, node.input(2))?;
+                let b = self.activation(&input(3)?, &input(4)?, node.input(5))?;
+                let yq = self.act_quant(&input(6)?, node.input(7))?;
+                self.annotate(node.output(), yq)?;
+                self.a
+                    .nodes
+                    .push(node.renamed("Add", vec![a, b], node.outputs.clone()));
+            }
+            "QLinearGlobalAveragePool" | "QLinearAveragePool" => {
+                // x, x_scale, x_zp, y_scale, y_zp
+                ensure!(
+                    node.int("channels_last").unwrap_or(0) == 0,
+                    "channels_last pooling is not supported"
+                );
+                let x = self.activation(&input(0)?, &input(1)?, node.input(2))?;
+                let yq = self.act_quant(&input(3)?, node.input(4))?;
+                self.annotate(node.output(), yq)?;
+                let op = node.op.trim_start_matches("QLinear");
+                self.a
+                    .nodes
+                    .push(node.renamed(op, vec![x], node.outputs.clone()));
+            }
+            "QGemm" => {
+                // a, a_scale, a_zp, b, b_scale, b_zp, [c], [y_scale, y_zp]
+                let a = self.activation(&input(0)?, &input(1)?, node.input(2))?;
+                let aq = self.a.acts[&a];
+                let transposed = node.int("transB").unwrap_or(0) == 1;
+                let b = self.qconst(
+                    &input(3)?,
+                    &input(4)?,
+                    node.input(5),
+                    if transposed { 0 } else { 1 },
+                )?;
+                let key = format!("{}#weights", node.name);
+                let mut inputs = vec![a, key.clone()];
+                if let Some(c) = node.input(6) {
+                    inputs.push(self.int32_bias(node, c, &b, aq.scale)?);
+                }
+                self.a.qconsts.insert(key, b);
+                let y = node.output().to_string();
+                match node.input(7) {
+                    Some(scale) => {
+                        let yq = self.act_quant(scale, node.input(8))?;
+                        self.annotate(&y, yq)?;
+                    }
+                    None => bail!("QGemm with a float output is not supported"),
+                }
+                self.a
+                    .nodes
+                    .push(node.renamed("Gemm", inputs, node.outputs.clone()));
             }
             _ => {
                 let inputs = node.inputs.iter().map(|i| self.resolve(i)).collect();
