@@ -86,6 +86,20 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
         seeds: Vec<u64>,
     },
+    /// Post-training quantization against QAT + KD + GoR on the same float `cnn`: per seed,
+    /// PTQ (minmax, percentile, mse) and QAT+KD+GoR at W8A8 and W4A8, all scored by the
+    /// runtime; writes a Markdown table (about 4 minutes per seed).
+    PtqStudy {
+        /// Folder for the teacher, the float ONNX files and rows.json.
+        #[arg(long, default_value = "edgeq-ptq")]
+        work: PathBuf,
+        /// Where to write the Markdown table.
+        #[arg(long, default_value = "edgeq-ptq/ptq.md")]
+        out: PathBuf,
+        /// Seeds, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+        seeds: Vec<u64>,
+    },
     /// Convert a model to edgeq's .eqm format: int8 TFLite, quantized ONNX (QDQ or
     /// QLinear), or float ONNX with post-training quantization (--calibrate DATA).
     ///
@@ -208,6 +222,10 @@ fn main() -> Result<()> {
             seeds,
         } => {
             edgeq_trainer::commands::ablate::run(&work, &out, &student, &seeds)?;
+            println!("wrote {}", out.display());
+        }
+        Command::PtqStudy { work, out, seeds } => {
+            edgeq_trainer::commands::ptq_study::run(&work, &out, &seeds)?;
             println!("wrote {}", out.display());
         }
         Command::Import(args) => edgeq_trainer::commands::import::run(&args)?,

@@ -104,3 +104,49 @@ fn infer_len(eqm: &[u8]) -> usize {
     let model = Model::from_bytes(bytes.bytes()).unwrap();
     model.input(0).unwrap().size
 }
+
+/// Truncated or corrupted ONNX files are import errors, never panics.
+#[test]
+fn corrupted_onnx_files_are_errors_not_panics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sources = [
+        data_dir().join("onnx/kws_ref_model.onnx"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/onnx/bn_net.onnx"),
+    ];
+    let mut rng = fastrand::Rng::with_seed(3);
+    let (mut cases, mut errors) = (0, 0);
+    for source in &sources {
+        let original = std::fs::read(source).unwrap();
+        // The graph structure (node list, attributes) sits before or between the weights;
+        // aim most flips at the first 4 KiB.
+        for i in 0..150 {
+            let mut bytes = original.clone();
+            match i % 3 {
+                0 => bytes.truncate(rng.usize(..bytes.len())),
+                1 => {
+                    for _ in 0..4 {
+                        let at = rng.usize(..bytes.len().min(4096));
+                        bytes[at] = rng.u8(..);
+                    }
+                }
+                _ => {
+                    let at = rng.usize(..bytes.len());
+                    bytes[at] ^= 1 << rng.u8(..8);
+                }
+            }
+            let path = tmp.path().join("corrupt.onnx");
+            std::fs::write(&path, &bytes).unwrap();
+            let result = std::panic::catch_unwind(|| edgeq_trainer::import::import_file(&path));
+            let Ok(result) = result else {
+                panic!("{}: case {i} panicked", source.display());
+            };
+            cases += 1;
+            errors += usize::from(result.is_err());
+        }
+    }
+    eprintln!("{cases} corrupted files, {errors} rejected, the rest imported");
+    assert!(
+        errors > cases / 3,
+        "most corruptions should be caught ({errors}/{cases})"
+    );
+}

@@ -152,25 +152,21 @@ fn calibrated(
         dir.display(),
         opts.method
     );
-    let (g, annotated, report) = ptq::quantize(&args.model, &splits.train, &opts)
-        .with_context(|| format!("quantizing {}", args.model.display()))?;
-    let mut builder = crate::import::onnx::lower_annotated(&g, &annotated)?;
-    if options.pack_weights {
-        crate::pack::pack_gemm_weights(&mut builder)?;
-    }
-    let bytes = builder.finish()?;
-    let accuracy = if splits.test.is_empty() {
-        None
-    } else {
-        Some(ptq::accuracy_drop(&g, &bytes, &splits.test)?)
-    };
+    let imported = ptq::import(
+        &args.model,
+        &splits.train,
+        Some(&splits.test),
+        &opts,
+        !options.pack_weights,
+    )
+    .with_context(|| format!("quantizing {}", args.model.display()))?;
     Ok((
-        bytes,
+        imported.eqm,
         PtqSummary {
             model: args.model.display().to_string(),
             bits: args.bits.clone(),
-            calibration: report,
-            accuracy,
+            calibration: imported.report,
+            accuracy: imported.accuracy,
         },
     ))
 }

@@ -5,4 +5,5 @@ pub mod augment;
 pub mod demo;
 pub mod import;
 pub mod lab;
+pub mod ptq_study;
 pub mod train;

@@ -26,17 +26,6 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node built by the importer itself (a rewritten operator).
-    pub fn new(op: &str, name: &str, inputs: Vec<String>, outputs: Vec<String>) -> Node {
-        Node {
-            op: op.into(),
-            name: name.into(),
-            inputs,
-            outputs,
-            attributes: vec![],
-        }
-    }
-
     /// The same operator under another type, attributes kept (`QLinearConv` -> `Conv`).
     pub fn renamed(&self, op: &str, inputs: Vec<String>, outputs: Vec<String>) -> Node {
         Node {
@@ -157,13 +146,28 @@ fn input_shape(t: &pb::type_proto::Tensor, name: &str) -> Result<Vec<usize>> {
         .collect()
 }
 
+/// Runs a tract-onnx call, turning its errors and panics (tract asserts on some malformed
+/// graphs) into errors that say `what` failed.
+pub fn tract<T>(what: &str, f: impl FnOnce() -> TractResult<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result.map_err(|e| anyhow!("{what}: {e:?}")),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("?");
+            bail!("{what}: tract-onnx panicked ({message}); the file is probably malformed")
+        }
+    }
+}
+
 /// Reads and analyses `path`.
 pub fn load(path: &Path) -> Result<Graph> {
     let onnx = tract_onnx::onnx();
-    let proto = onnx
-        .proto_model_for_path(path)
-        .map_err(|e| anyhow!("{e:?}"))
-        .with_context(|| format!("parsing {} as ONNX", path.display()))?;
+    let proto = tract(&format!("parsing {} as ONNX", path.display()), || {
+        onnx.proto_model_for_path(path)
+    })?;
     let pg = proto.graph.as_ref().context("the ONNX file has no graph")?;
     let initializers: std::collections::HashSet<&str> =
         pg.initializer.iter().map(|t| t.name.as_str()).collect();
@@ -194,19 +198,17 @@ pub fn load(path: &Path) -> Result<Graph> {
         .collect::<Result<Vec<_>>>()?;
 
     // Shapes in value_info may keep a symbolic batch the inputs no longer have.
-    let mut model = onnx
-        .with_ignore_value_info(true)
-        .with_ignore_output_shapes(true)
-        .model_for_proto_model(&proto)
-        .map_err(|e| anyhow!("{e:?}"))
-        .context("tract-onnx could not build the graph")?;
-    for (i, fact) in input_facts.into_iter().enumerate() {
-        model.set_input_fact(i, fact)?;
-    }
-    model
-        .analyse(false)
-        .map_err(|e| anyhow!("{e:?}"))
-        .context("tract-onnx type inference failed")?;
+    let model = tract("tract-onnx could not analyse the graph", || {
+        let mut model = onnx
+            .with_ignore_value_info(true)
+            .with_ignore_output_shapes(true)
+            .model_for_proto_model(&proto)?;
+        for (i, fact) in input_facts.into_iter().enumerate() {
+            model.set_input_fact(i, fact)?;
+        }
+        model.analyse(false)?;
+        Ok(model)
+    })?;
 
     let mut shapes = HashMap::new();
     // Constants straight from the protobuf (tract folds some into the operators it builds).

@@ -85,7 +85,7 @@ pub fn lower(g: &Graph, a: &Annotated) -> Result<ModelBuilder> {
     let mut outputs = vec![];
     for io in &a.outputs {
         outputs.push(
-            l.output(&io.name, io.float)
+            l.output(&io.name, &io.label, io.float)
                 .with_context(|| format!("model output '{}'", io.name))?,
         );
     }
@@ -179,23 +179,22 @@ impl Lowering<'_> {
         Ok(f)
     }
 
-    fn output(&mut self, name: &str, float: bool) -> Result<usize> {
+    fn output(&mut self, name: &str, label: &str, float: bool) -> Result<usize> {
         let v = self.value(name)?;
         ensure!(
             v.act.dtype == DType::I8,
             "model outputs must be 8-bit (keep the last layer at 8 bits)"
         );
         if !float {
+            // Named as in the ONNX file (a QuantizeLinear's output, not its float input).
+            self.e.b.tensors[v.act.tensor].name = label.to_string();
             return Ok(v.act.tensor);
         }
         let stored = v.act.dims[..v.dims.len().clamp(1, 4)].to_vec();
-        let f = self.e.b.add_tensor(TensorSpec::activation(
-            &format!("{name}/float"),
-            DType::F32,
-            &stored,
-            0.0,
-            0,
-        ));
+        let f = self
+            .e
+            .b
+            .add_tensor(TensorSpec::activation(label, DType::F32, &stored, 0.0, 0));
         let p = AffineParams {
             scale: v.act.scale,
             zero_point: v.act.zero_point,
@@ -301,7 +300,9 @@ impl Lowering<'_> {
             )
         })?;
         ensure!(
-            b.bits == 32 && b.values.len() == channels,
+            b.bits == 32
+                && b.values.len() == channels
+                && (b.scales.len() == 1 || b.scales.len() == channels),
             "bias '{name}' must be int32 [{channels}]"
         );
         for c in 0..channels {
@@ -333,10 +334,13 @@ impl Lowering<'_> {
         let x = self.spatial(node.input(0).context("missing input")?)?;
         let wname = node.input(1).context("missing weights")?;
         let w = self.weights(wname, "weights")?.clone();
-        ensure!(w.dims.len() == 4, "weights must be [O, I/group, kH, kW]");
+        ensure!(
+            w.dims.len() == 4 && w.dims.iter().all(|&d| d > 0),
+            "weights must be [O, I/group, kH, kW]"
+        );
         let [o, per_group, kh, kw] = [w.dims[0], w.dims[1], w.dims[2], w.dims[3]];
         let ci = x.dims[1];
-        let group = node.int("group").unwrap_or(1) as usize;
+        let group = usize::try_from(node.int("group").unwrap_or(1)).context("negative group")?;
         let depth_multiplier = match group {
             1 => {
                 ensure!(per_group == ci, "weights take {per_group} channels, input has {ci}");
@@ -416,6 +420,7 @@ impl Lowering<'_> {
 
     fn dense(&mut self, node: &Node) -> Result<()> {
         let x = self.value(node.input(0).context("missing input")?)?;
+        ensure!(!x.dims.is_empty(), "a scalar input is not supported");
         let rows = x.dims[0];
         let depth: usize = x.dims[1..].iter().product();
         ensure!(
@@ -436,7 +441,10 @@ impl Lowering<'_> {
         let w = self
             .weights(node.input(1).context("missing weights")?, "weights")?
             .clone();
-        ensure!(w.dims.len() == 2, "weights must be 2-D");
+        ensure!(
+            w.dims.len() == 2 && w.dims.iter().all(|&d| d > 0),
+            "weights must be 2-D"
+        );
         // Units run along axis 0 of [units, depth] (Gemm transB) or axis 1 of [depth, units].
         let (units, unit_axis) = if transposed {
             (w.dims[0], 0)
@@ -530,6 +538,10 @@ impl Lowering<'_> {
             let k = node.ints("kernel_shape").context("missing kernel_shape")?;
             let s = node.ints("strides").unwrap_or_else(|| vec![1, 1]);
             ensure!(k.len() == 2 && s.len() == 2, "2-D pooling expected");
+            ensure!(
+                k.iter().chain(&s).all(|&v| (1..=65535).contains(&v)),
+                "kernel {k:?} or strides {s:?} out of range"
+            );
             ensure!(
                 node.ints("dilations")
                     .is_none_or(|d| d.iter().all(|&v| v == 1)),
@@ -630,7 +642,7 @@ impl Lowering<'_> {
         let x = self.value(node.input(0).context("missing input")?)?;
         let axis = node.int("axis").unwrap_or(-1);
         ensure!(
-            axis == -1 || axis as usize == x.dims.len() - 1,
+            axis == -1 || (axis >= 0 && axis as usize + 1 == x.dims.len()),
             "Softmax over axis {axis} of {:?}: only the last axis is supported",
             x.dims
         );
@@ -732,6 +744,10 @@ fn padding(
     dilation: usize,
     output: usize,
 ) -> Result<usize> {
+    ensure!(
+        kernel >= 1 && stride >= 1 && dilation >= 1 && output >= 1,
+        "kernel {kernel}, stride {stride}, dilation {dilation} or output size {output} is 0"
+    );
     let effective = (kernel - 1) * dilation + 1;
     let auto = node.string("auto_pad").unwrap_or_else(|| "NOTSET".into());
     let (lead, trail) = match auto.as_str() {

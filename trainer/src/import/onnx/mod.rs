@@ -63,6 +63,8 @@ pub struct QConst {
 pub struct Endpoint {
     /// The tensor (after Q/DQ pairs are removed).
     pub name: String,
+    /// The name the ONNX file gives it (the `.eqm` tensor's name).
+    pub label: String,
     /// Float at the model boundary (a Quantize/Dequantize op is added), or integer.
     pub float: bool,
 }

@@ -184,30 +184,26 @@ impl FloatRunner {
         let batch = 32;
         let mut dims = one.clone();
         dims[0] = batch;
-        let mut model = tract_onnx::onnx()
-            .model_for_proto_model(&g.proto)
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        model.set_input_fact(0, f32::fact(&dims).into())?;
-        let outlets = outputs
-            .iter()
-            .map(|name| {
-                model
-                    .find_outlet_label(name)
-                    .or_else(|| {
-                        model
-                            .node_by_name(name)
-                            .ok()
-                            .map(|n| OutletId::new(n.id, 0))
-                    })
-                    .with_context(|| format!("tract has no tensor '{name}'"))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        model.select_output_outlets(&outlets)?;
-        let plan = model
-            .into_optimized()
-            .map_err(|e| anyhow::anyhow!("{e:?}"))
-            .context("tract: optimizing the float model")?
-            .into_runnable()?;
+        let plan = super::graph::tract("tract: preparing the float model", || {
+            let mut model = tract_onnx::onnx().model_for_proto_model(&g.proto)?;
+            model.set_input_fact(0, f32::fact(&dims).into())?;
+            let outlets = outputs
+                .iter()
+                .map(|name| {
+                    model
+                        .find_outlet_label(name)
+                        .or_else(|| {
+                            model
+                                .node_by_name(name)
+                                .ok()
+                                .map(|n| OutletId::new(n.id, 0))
+                        })
+                        .with_context(|| format!("tract has no tensor '{name}'"))
+                })
+                .collect::<TractResult<Vec<_>>>()?;
+            model.select_output_outlets(&outlets)?;
+            model.into_optimized()?.into_runnable()
+        })?;
         Ok(FloatRunner {
             plan,
             batch,
@@ -430,6 +426,11 @@ fn fold_batch_norms(g: &mut Graph, nodes: &mut Vec<Node>) -> Result<usize> {
             Some(name) => g.const_f32(name)?,
             None => vec![0.0; o],
         };
+        ensure!(
+            b.len() == o,
+            "Conv bias has {} values for {o} channels",
+            b.len()
+        );
         let per = w.len() / o;
         for c in 0..o {
             let k = gamma[c] / (var[c] + eps).sqrt();
@@ -493,10 +494,12 @@ pub fn quantize(
         nodes,
         inputs: vec![Endpoint {
             name: input.clone(),
+            label: input.clone(),
             float: false,
         }],
         outputs: vec![Endpoint {
             name: g.outputs[0].name.clone(),
+            label: g.outputs[0].name.clone(),
             float: false,
         }],
         ..Annotated::default()
@@ -617,6 +620,10 @@ pub fn quantize(
         };
         let wname = node.input(1).context("layer without weights")?.to_string();
         let dims = g.shape(&wname)?.to_vec();
+        ensure!(
+            dims.len() >= 2 && dims.iter().all(|&d| d > 0),
+            "weights '{wname}' have dims {dims:?}"
+        );
         let w = g.const_f32(&wname)?;
         let x = node.input(0).context("layer without input")?;
         let sx = a
@@ -709,4 +716,104 @@ pub fn accuracy_drop(g: &Graph, eqm: &[u8], test: &Dataset) -> Result<AccuracyDr
         float,
         quantized,
     })
+}
+
+/// A PTQ'd model: `.eqm` bytes, what calibration did, and the accuracy before and after on
+/// `test` when given.
+pub struct Imported {
+    /// The model.
+    pub eqm: Vec<u8>,
+    /// Calibration report.
+    pub report: Report,
+    /// Float vs quantized accuracy.
+    pub accuracy: Option<AccuracyDrop>,
+}
+
+/// Quantizes the float ONNX model at `path` on `calibration` images, lowers it (weights
+/// packed unless `plain_weights`) and scores it on `test`.
+pub fn import(
+    path: &Path,
+    calibration: &Dataset,
+    test: Option<&Dataset>,
+    opts: &Options,
+    plain_weights: bool,
+) -> Result<Imported> {
+    let (g, annotated, report) = quantize(path, calibration, opts)?;
+    let mut builder = super::lower_annotated(&g, &annotated)?;
+    if !plain_weights {
+        crate::pack::pack_gemm_weights(&mut builder)?;
+    }
+    let eqm = builder.finish()?;
+    let accuracy = match test {
+        Some(t) if !t.is_empty() => Some(accuracy_drop(&g, &eqm, t)?),
+        _ => None,
+    };
+    Ok(Imported {
+        eqm,
+        report,
+        accuracy,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_parse_and_print() {
+        for s in ["minmax", "mse", "percentile=99.9"] {
+            assert_eq!(s.parse::<Method>().unwrap().to_string(), s);
+        }
+        assert_eq!(
+            "percentile".parse::<Method>().unwrap(),
+            Method::Percentile(99.99)
+        );
+        assert!("percentile=20".parse::<Method>().is_err());
+        assert!("kl".parse::<Method>().is_err());
+    }
+
+    #[test]
+    fn activation_ranges_hold_zero_and_map_ends_to_the_grid() {
+        let q = act_quant(0.0, 1.0, 8);
+        assert_eq!((q.dtype, q.zero_point), (DType::I8, -128));
+        assert!((q.scale - 1.0 / 255.0).abs() < 1e-9);
+        // A positive-only range is widened to 0; 4-bit is unsigned with a zero point.
+        let q = act_quant(2.0, 3.0, 4);
+        assert_eq!((q.dtype, q.zero_point), (DType::U4, 0));
+        assert!((q.scale - 0.2).abs() < 1e-6);
+        let q = act_quant(-1.0, 2.0, 4);
+        assert_eq!(q.zero_point, 5);
+    }
+
+    #[test]
+    fn percentile_and_mse_clip_an_outlier() {
+        let mut stats = Stats::new();
+        let mut values: Vec<f32> = (0..10_000).map(|i| (i % 100) as f32 / 100.0).collect();
+        values.push(50.0);
+        stats.add(&values, 1);
+        assert_eq!(choose_range(&stats, Method::MinMax, 8), (0.0, 50.0));
+        let (_, hi) = choose_range(&stats, Method::Percentile(99.9), 8);
+        assert!((0.98..=1.0).contains(&hi), "{hi}");
+        // MSE clips the outlier (at 4 bits a step of 50/15 would erase the bulk) and its
+        // error is no worse than either other choice.
+        let error = |m| {
+            let (lo, hi) = choose_range(&stats, m, 4);
+            quant_error(&stats.sample, act_quant(lo, hi, 4))
+        };
+        let (_, hi) = choose_range(&stats, Method::Mse, 4);
+        assert!(hi < 25.0, "{hi}");
+        assert!(error(Method::Mse) <= error(Method::MinMax));
+        assert!(error(Method::Mse) <= error(Method::Percentile(99.9)));
+    }
+
+    #[test]
+    fn weights_are_symmetric_per_channel() {
+        // Two channels along axis 0, three values each.
+        let w = [0.5, -1.0, 0.25, 2.0, 1.0, -2.0];
+        let (q, s) = quantize_weights(&w, 2, |i| i / 3, 8, false);
+        assert_eq!(q, [64, -127, 32, 127, 64, -127]);
+        assert!((s[0] - 1.0 / 127.0).abs() < 1e-7 && (s[1] - 2.0 / 127.0).abs() < 1e-7);
+        let (q4, _) = quantize_weights(&w, 2, |i| i / 3, 4, false);
+        assert!(q4.iter().all(|v| (-7..=7).contains(v)));
+    }
 }

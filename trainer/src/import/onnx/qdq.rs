@@ -45,6 +45,7 @@ pub fn annotate(g: &Graph) -> Result<Annotated> {
         );
         r.a.inputs.push(Endpoint {
             name: io.name.clone(),
+            label: io.name.clone(),
             float,
         });
     }
@@ -58,6 +59,7 @@ pub fn annotate(g: &Graph) -> Result<Annotated> {
         );
         r.a.outputs.push(Endpoint {
             name: r.resolve(&io.name),
+            label: io.name.clone(),
             float,
         });
     }
@@ -92,7 +94,9 @@ impl Reader<'_> {
                         bail!("activation zero point '{z}' is {other:?}; int8 or uint8 expected")
                     }
                 };
-                (self.g.const_i64(z)?[0] as i32, shift)
+                let z = self.g.const_i64(z)?;
+                ensure!(z.len() == 1, "activation zero point must be a scalar");
+                (z[0] as i32, shift)
             }
             // The default zero point is uint8 0.
             None => (0, -128),
