@@ -11,7 +11,8 @@ use edgeq_runtime::{load_model_file, Model};
     name = "edgeq",
     version,
     about = "edgeq host tools: train and distil quantized students (QAT + KD + GoR), export \
-             them to .eqm, import TFLite models, inspect and evaluate",
+             them to .eqm, import TFLite and ONNX models (quantized, or float with PTQ), inspect \
+             and evaluate",
     after_help = "Start with `edgeq demo`: it trains teachers and W8A8/W4A4 students on the \
                   bundled MNIST digits and scores them with the integer runtime."
 )]

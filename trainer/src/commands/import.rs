@@ -13,9 +13,9 @@ use crate::import::ImportOptions;
 /// Arguments of `edgeq import`.
 #[derive(clap::Args, Debug)]
 pub struct ImportArgs {
-    /// The model: an int8 .tflite file, a quantized .onnx file (QuantizeLinear/
-    /// DequantizeLinear pairs, QLinearConv, QLinearMatMul), or a float .onnx file with
-    /// --calibrate.
+    /// The model: an int8 .tflite file, a quantized .onnx file (QuantizeLinear and
+    /// DequantizeLinear pairs, QLinearConv, QLinearMatMul, ONNX Runtime's QOperator ops), or
+    /// a float .onnx file with --calibrate.
     pub model: PathBuf,
     /// Where to write the .eqm file (default: the model's path with .eqm).
     #[arg(short, long)]
@@ -31,7 +31,7 @@ pub struct ImportArgs {
     #[arg(long, value_name = "DATA")]
     pub calibrate: Option<PathBuf>,
     /// PTQ bit widths: w8a8, w4a8, w8a4 or w4a4. The first and last layers' weights, the
-    /// model's input and output, and a Softmax's input stay 8-bit.
+    /// last layer's input, the model's input and output, and a Softmax's input stay 8-bit.
     #[arg(long, default_value = "w8a8", requires = "calibrate")]
     pub bits: String,
     /// PTQ activation ranges: minmax, percentile[=P] (default P 99.99) or mse (which also
