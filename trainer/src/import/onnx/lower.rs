@@ -491,9 +491,57 @@ impl Lowering<'_> {
         Ok(())
     }
 
+    /// An Add operand: an activation, or an int8 constant shaped like `other`.
+    fn operand(&mut self, name: &str, other: Option<&Value>) -> Result<Option<Value>> {
+        let Some(c) = self.a.qconsts.get(name) else {
+            return Ok(Some(self.value(name)?));
+        };
+        let Some(other) = other else {
+            return Ok(None);
+        };
+        let count: usize = other.dims.iter().product();
+        ensure!(
+            c.bits == 8 && c.scales.len() == 1 && c.values.len() == count,
+            "constant Add operand '{name}' must be int8, per tensor, with {count} values              (no broadcasting)"
+        );
+        let stored = other.act.dims[..other.dims.len().clamp(1, 4)].to_vec();
+        let data: Vec<u8> = c.values.iter().map(|&v| v as i8 as u8).collect();
+        let tensor = self.e.b.add_tensor(TensorSpec {
+            name: name.to_string(),
+            dtype: DType::I8,
+            dims: stored,
+            scale: c.scales[0],
+            zero_point: c.zero_points[0],
+            data: Some(data),
+        });
+        Ok(Some(Value {
+            act: Act {
+                tensor,
+                dtype: DType::I8,
+                scale: c.scales[0],
+                zero_point: c.zero_points[0],
+                ..other.act
+            },
+            layout: other.layout,
+            dims: other.dims.clone(),
+        }))
+    }
+
     fn add(&mut self, node: &Node) -> Result<()> {
-        let a = self.value(node.input(0).context("missing input")?)?;
-        let b = self.value(node.input(1).context("missing input")?)?;
+        let (x0, x1) = (
+            node.input(0).context("missing input")?,
+            node.input(1).context("missing input")?,
+        );
+        let a = self.operand(x0, None)?;
+        let b = self
+            .operand(x1, a.as_ref())?
+            .context("both Add operands are constant")?;
+        let a = match a {
+            Some(a) => a,
+            None => self
+                .operand(x0, Some(&b))?
+                .context("both Add operands are constant")?,
+        };
         ensure!(
             a.dims == b.dims && a.layout == b.layout,
             "broadcasting Add is not supported (inputs {:?} and {:?})",

@@ -192,7 +192,13 @@ impl Annotated {
                         .inputs
                         .iter()
                         .find(|i| **i != c.output)
-                        .filter(|i| self.qconsts.contains_key(*i) || g.consts.contains_key(*i));
+                        // An int32 (or, before PTQ, float) constant; an int8 one is an
+                        // elementwise Add of its own.
+                        .filter(|i| {
+                            self.qconsts
+                                .get(*i)
+                                .map_or(g.consts.contains_key(*i), |q| q.bits == 32)
+                        });
                     match other {
                         Some(b) => c.bias = Some(b.clone()),
                         None => return Ok(c),

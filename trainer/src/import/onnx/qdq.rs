@@ -113,6 +113,22 @@ impl Reader<'_> {
         })
     }
 
+    /// Operand `i` (with its scale and zero point at `i + 1`, `i + 2`) of a QLinear
+    /// elementwise operator: an activation, annotated, or a constant, registered as a
+    /// quantized constant under a new name.
+    fn operand(&mut self, node: &Node, i: usize) -> Result<String> {
+        let x = node.input(i).context("missing operand")?;
+        let scale = node.input(i + 1).context("missing operand scale")?;
+        let x = self.resolve(x);
+        if !self.g.consts.contains_key(&x) {
+            return self.activation(&x, scale, node.input(i + 2));
+        }
+        let c = self.qconst(&x, scale, node.input(i + 2), 0)?;
+        let key = format!("{}#operand{i}", node.name);
+        self.a.qconsts.insert(key.clone(), c);
+        Ok(key)
+    }
+
     /// An activation operand of a QLinear operator, annotated with its quantization.
     fn activation(&mut self, x: &str, scale: &str, zero_point: Option<&str>) -> Result<String> {
         let x = self.resolve(x);
@@ -270,9 +286,10 @@ impl Reader<'_> {
             }
             // com.microsoft operators of ONNX Runtime's QOperator format.
             "QLinearAdd" => {
-                // a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp
-                let a = self.activation(&input(0)?, &input(1)?, node.input(2))?;
-                let b = self.activation(&input(3)?, &input(4)?, node.input(5))?;
+                // a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp; an operand may be a
+                // quantized constant (ONNX Runtime's bias after QLinearMatMul).
+                let a = self.operand(node, 0)?;
+                let b = self.operand(node, 3)?;
                 let yq = self.act_quant(&input(6)?, node.input(7))?;
                 self.annotate(node.output(), yq)?;
                 self.a

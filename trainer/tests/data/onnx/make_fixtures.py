@@ -10,6 +10,9 @@ onnxruntime from PyPI; nothing here runs at test time).
 - bn_net.onnx: a random float network with Conv -> BatchNormalization -> Relu -> MaxPool
   -> depthwise Conv -> Relu -> GlobalAveragePool -> Flatten -> Gemm, for PTQ's batch-norm
   folding.
+- mlp_qop.onnx: a random float MLP (Reshape, MatMul + Add, Relu, MatMul + Add) quantized by
+  `quantize_static` to QOperator (QLinearMatMul, com.microsoft QLinearAdd with a constant
+  bias operand), calibrated on 64 uniform random images.
 - expected_NAME.npy: ONNX Runtime's float32 outputs [32, 10] for the first 32 bundled test
   digits of each model.
 """
@@ -83,7 +86,42 @@ model.ir_version = 8
 onnx.checker.check_model(model)
 onnx.save(model, "bn_net.onnx")
 
-for name in ["cnn_ort_qdq_u8", "cnn_ort_qop_s8", "bn_net"]:
+inits = [
+    const("w1", rng.normal(0, 0.05, (784, 16))), const("b1", rng.normal(0, 0.1, 16)),
+    const("w2", rng.normal(0, 0.3, (16, 10))), const("b2", rng.normal(0, 0.1, 10)),
+    numpy_helper.from_array(np.array([-1, 784], np.int64), "shape"),
+]
+nodes = [
+    helper.make_node("Reshape", ["input", "shape"], ["f"]),
+    helper.make_node("MatMul", ["f", "w1"], ["m1"]), helper.make_node("Add", ["m1", "b1"], ["a1"]),
+    helper.make_node("Relu", ["a1"], ["r1"]),
+    helper.make_node("MatMul", ["r1", "w2"], ["m2"]), helper.make_node("Add", ["m2", "b2"], ["logits"]),
+]
+graph = helper.make_graph(
+    nodes, "mlp", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, 28, 28])],
+    [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])], inits)
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+model.ir_version = 8
+onnx.save(model, "/tmp/mlp_float.onnx")
+noise = rng.uniform(0, 1, (64, 1, 28, 28)).astype(np.float32)
+
+
+class NoiseReader(CalibrationDataReader):
+    def __init__(self):
+        self.i = 0
+
+    def get_next(self):
+        if self.i >= len(noise):
+            return None
+        self.i += 1
+        return {"input": noise[self.i - 1:self.i]}
+
+
+quantize_static("/tmp/mlp_float.onnx", "mlp_qop.onnx", NoiseReader(),
+                quant_format=QuantFormat.QOperator, activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8)
+
+for name in ["cnn_ort_qdq_u8", "cnn_ort_qop_s8", "mlp_qop", "bn_net"]:
     s = ort.InferenceSession(name + ".onnx", providers=["CPUExecutionProvider"])
     out = np.concatenate([s.run(None, {"input": test[i:i + 1]})[0] for i in range(32)])
     np.save("expected_" + name + ".npy", out.astype(np.float32))
