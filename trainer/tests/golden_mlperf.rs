@@ -5,30 +5,6 @@ mod common;
 
 use common::*;
 
-/// The raw element bytes of a .npy file, with its shape and dtype description.
-fn npy(path: &std::path::Path) -> (Vec<u64>, String, Vec<u8>) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let file = npyz::NpyFile::new(&bytes[..]).expect("npy header");
-    let shape = file.shape().to_vec();
-    let descr = file.dtype().descr();
-    let data = match descr.as_str() {
-        "'|i1'" => file
-            .into_vec::<i8>()
-            .unwrap()
-            .iter()
-            .map(|&v| v as u8)
-            .collect(),
-        "'<f4'" => file
-            .into_vec::<f32>()
-            .unwrap()
-            .iter()
-            .flat_map(|v| v.to_bits().to_le_bytes())
-            .collect(),
-        other => panic!("unexpected dtype {other}"),
-    };
-    (shape, descr, data)
-}
-
 #[test]
 fn golden_pairs_are_bit_exact_through_the_cli() {
     golden_pairs(&[]);

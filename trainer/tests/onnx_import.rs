@@ -34,27 +34,6 @@ fn infer(eqm: &[u8], input: &[u8]) -> Vec<u8> {
     interp.output_bytes(0).unwrap().to_vec()
 }
 
-/// The raw element bytes of an int8 or float32 .npy file.
-fn npy_bytes(path: &std::path::Path) -> Vec<u8> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let file = npyz::NpyFile::new(&bytes[..]).expect("npy header");
-    match file.dtype().descr().as_str() {
-        "'|i1'" => file
-            .into_vec::<i8>()
-            .unwrap()
-            .iter()
-            .map(|&v| v as u8)
-            .collect(),
-        "'<f4'" => file
-            .into_vec::<f32>()
-            .unwrap()
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect(),
-        other => panic!("unexpected dtype {other}"),
-    }
-}
-
 #[test]
 fn onnx_imports_match_tflite_imports_and_goldens() {
     let data = data_dir();
@@ -68,8 +47,8 @@ fn onnx_imports_match_tflite_imports_and_goldens() {
             let Some(case) = name.strip_prefix("input_") else {
                 continue;
             };
-            let input = npy_bytes(&dir.join(&name));
-            let want = npy_bytes(&dir.join(format!("output_{case}")));
+            let (_, _, input) = npy(&dir.join(&name));
+            let (_, _, want) = npy(&dir.join(format!("output_{case}")));
             let (from_onnx, from_tflite) = (infer(&onnx, &input), infer(&tflite, &input));
             assert_eq!(
                 from_onnx, from_tflite,

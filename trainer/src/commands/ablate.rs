@@ -99,11 +99,6 @@ fn markdown_table(lab: &Lab, outcomes: &[Outcome], seeds: &[u64], seconds: f32) 
         };
         let _ = writeln!(s, "| {} | {w8} | {w4} | {gor} |", method.label());
     }
-    let teachers: Vec<String> = lab
-        .teachers
-        .iter()
-        .map(|(n, _, a)| format!("{n} {:.2}%", 100.0 * a))
-        .collect();
     let _ = writeln!(
         s,
         "\nStudent `{}`, seeds {:?}, {} test images; teachers (float test accuracy): {}. \
@@ -111,7 +106,7 @@ fn markdown_table(lab: &Lab, outcomes: &[Outcome], seeds: &[u64], seconds: f32) 
         lab.student,
         seeds,
         lab.splits.test.len(),
-        teachers.join(", "),
+        lab.teacher_summary(),
         seconds
     );
     s

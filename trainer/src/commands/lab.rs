@@ -162,6 +162,16 @@ impl Lab {
         Ok(())
     }
 
+    /// "name acc%, ..." of the trained teachers, for reports.
+    pub fn teacher_summary(&self) -> String {
+        let parts: Vec<String> = self
+            .teachers
+            .iter()
+            .map(|(n, _, a)| format!("{n} {:.2}%", 100.0 * a))
+            .collect();
+        parts.join(", ")
+    }
+
     /// The best teacher alone, or all of them with equal weights.
     pub fn ensemble(&self, all: bool) -> Result<Ensemble> {
         let mut e = Ensemble::none();

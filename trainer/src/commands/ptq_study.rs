@@ -171,17 +171,12 @@ fn table(lab: &Lab, rows: &[Row], seeds: &[u64], seconds: f32) -> String {
             mean_std(&time).0
         );
     }
-    let teachers: Vec<String> = lab
-        .teachers
-        .iter()
-        .map(|(n, _, a)| format!("{n} {:.2}%", 100.0 * a))
-        .collect();
     let _ = writeln!(
         s,
         "\nStudent `cnn`, seeds {seeds:?}, {} test images; PTQ calibrated on 512 training \
          images; QAT + KD + GoR distils from {}. Study time {seconds:.0} s.",
         lab.splits.test.len(),
-        teachers.join(", ")
+        lab.teacher_summary()
     );
     s
 }

@@ -61,3 +61,27 @@ pub fn import_bundled(model: &str) -> Vec<u8> {
     let path = data_dir().join("models").join(model);
     edgeq_trainer::import::import_file(&path).expect("import")
 }
+
+/// The raw element bytes of a .npy file, with its shape and dtype description.
+pub fn npy(path: &std::path::Path) -> (Vec<u64>, String, Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file = npyz::NpyFile::new(&bytes[..]).expect("npy header");
+    let shape = file.shape().to_vec();
+    let descr = file.dtype().descr();
+    let data = match descr.as_str() {
+        "'|i1'" => file
+            .into_vec::<i8>()
+            .unwrap()
+            .iter()
+            .map(|&v| v as u8)
+            .collect(),
+        "'<f4'" => file
+            .into_vec::<f32>()
+            .unwrap()
+            .iter()
+            .flat_map(|v| v.to_bits().to_le_bytes())
+            .collect(),
+        other => panic!("unexpected dtype {other}"),
+    };
+    (shape, descr, data)
+}

@@ -738,14 +738,7 @@ impl Lowering<'_> {
             .collect();
         if current == &padded[..] {
             // Same bytes, same NHWC dims: nothing to do.
-            self.vals.insert(
-                node.output().to_string(),
-                Value {
-                    act: x.act,
-                    layout,
-                    dims: out,
-                },
-            );
+            self.view(node.output(), x.act, layout, out);
             return Ok(());
         }
         let y = self.new_value(node.output(), &out, layout, q);
@@ -756,6 +749,12 @@ impl Lowering<'_> {
             [0; OP_PARAMS_BYTES],
         );
         Ok(())
+    }
+
+    /// `output` is the emitted tensor `act` seen with other ONNX dims: no operator.
+    fn view(&mut self, output: &str, act: Act, layout: Layout, dims: Vec<usize>) {
+        self.vals
+            .insert(output.to_string(), Value { act, layout, dims });
     }
 
     fn transpose(&mut self, node: &Node) -> Result<()> {
@@ -769,14 +768,7 @@ impl Lowering<'_> {
             (Layout::ChannelsLast, [0, 2, 3, 1]) => Layout::Plain,
             _ => bail!("Transpose {perm:?} is not supported (only NHWC<->NCHW at a model's edge)"),
         };
-        self.vals.insert(
-            node.output().to_string(),
-            Value {
-                act: x.act,
-                layout,
-                dims: out,
-            },
-        );
+        self.view(node.output(), x.act, layout, out);
         Ok(())
     }
 }
