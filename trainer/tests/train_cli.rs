@@ -129,7 +129,7 @@ fn train_a_teacher_from_config_then_a_w4a4_student_distilled_from_its_onnx() {
 fn clear_errors_for_wrong_options() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x");
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (
             &["--arch", "transformer"],
             "unknown architecture 'transformer'",
@@ -145,6 +145,11 @@ fn clear_errors_for_wrong_options() {
         (
             &["--arch", "cnn", "--data", "/nonexistent"],
             "not a dataset folder",
+        ),
+        // A flag without a value, checked before any training.
+        (
+            &["--arch", "cnn", "--bits", "w8a8", "--onnx"],
+            "--onnx writes float networks",
         ),
     ];
     for (args, message) in cases {

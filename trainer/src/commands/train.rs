@@ -42,7 +42,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub bits: Option<String>,
     /// Quantize the first and last layers at --bits too (default: they stay 8-bit).
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub all_layers: Option<bool>,
     /// Epochs of QAT.
     #[arg(long)]
@@ -83,7 +83,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Also write the float network as OUT.onnx.
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub onnx: Option<bool>,
 }
 
@@ -229,6 +229,9 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
         ),
         None => None,
     };
+    if args.onnx.unwrap_or(false) && bits.is_some() {
+        bail!("--onnx writes float networks; with --bits the result is quantized (its .eqm is written)");
+    }
     let teachers = load_teachers(&args.teacher, &args.teacher_weights, splits.train.shape)?;
     let mut args = args;
     if args.augment.as_deref() == Some("auto") {
@@ -322,9 +325,6 @@ pub fn run(args: TrainArgs) -> Result<TrainReport> {
     };
     save(&trained, &report, &output)?;
     if args.onnx.unwrap_or(false) {
-        if trained.spec.bits.is_some() {
-            bail!("--onnx writes float networks; this one is quantized (its .eqm is written)");
-        }
         crate::nn::onnx::write_onnx(&trained.net, &trained.spec, &output.with_extension("onnx"))?;
     }
     Ok(report)

@@ -2,7 +2,7 @@
 onnxruntime from PyPI; nothing here runs at test time).
 
 - cnn_float.onnx: the trainer's `cnn` student, float, 2 epochs on the bundled MNIST digits
-  (`edgeq train --arch cnn --epochs 2 -o cnn --onnx true`).
+  (`edgeq train --arch cnn --epochs 2 -o cnn --onnx`).
 - cnn_ort_qdq_u8.onnx / cnn_ort_qop_s8.onnx: that model quantized by ONNX Runtime's
   `quantize_static` (256 training digits, per-channel int8 weights), QDQ with uint8
   activations and QOperator (QLinearConv, com.microsoft QGemm/QLinearGlobalAveragePool)
