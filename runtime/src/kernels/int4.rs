@@ -197,31 +197,43 @@ pub fn unpack_u4(bytes: &[u8], start: usize, out: &mut [i8]) {
 }
 
 /// Unpacks whole bytes (`out` holds two values per byte of `src`); returns how many bytes
-/// it did. On x86-64, 16 bytes at a time with SSE2 (baseline there: no dispatch needed),
-/// then 4 at a time (SWAR).
+/// it did: 16 at a time with SSE2 (x86-64) or NEON (aarch64), both baseline there so no
+/// dispatch is needed, then 4 at a time (SWAR).
 #[inline]
 fn unpack_pairs(src: &[u8], out: &mut [i8]) -> usize {
+    #[cfg_attr(
+        not(any(target_arch = "x86_64", target_arch = "aarch64")),
+        allow(unused_mut)
+    )]
+    let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    {
+    for (chunk, dst) in src.chunks_exact(16).zip(out.chunks_exact_mut(32)) {
         use core::arch::x86_64::*;
-        let mut done = 0;
-        for (chunk, dst) in src.chunks_exact(16).zip(out.chunks_exact_mut(32)) {
-            // SAFETY: SSE2 is part of the x86-64 baseline; the unaligned load reads the 16
-            // bytes of `chunk` and the two unaligned stores write the 32 bytes of `dst`.
-            unsafe {
-                let x = _mm_loadu_si128(chunk.as_ptr().cast());
-                let mask = _mm_set1_epi8(0x0F);
-                let lo = _mm_and_si128(x, mask);
-                let hi = _mm_and_si128(_mm_srli_epi16::<4>(x), mask);
-                _mm_storeu_si128(dst.as_mut_ptr().cast(), _mm_unpacklo_epi8(lo, hi));
-                _mm_storeu_si128(dst[16..].as_mut_ptr().cast(), _mm_unpackhi_epi8(lo, hi));
-            }
-            done += 16;
+        // SAFETY: SSE2 is part of the x86-64 baseline; the unaligned load reads the 16
+        // bytes of `chunk` and the two unaligned stores write the 32 bytes of `dst`.
+        unsafe {
+            let x = _mm_loadu_si128(chunk.as_ptr().cast());
+            let mask = _mm_set1_epi8(0x0F);
+            let lo = _mm_and_si128(x, mask);
+            let hi = _mm_and_si128(_mm_srli_epi16::<4>(x), mask);
+            _mm_storeu_si128(dst.as_mut_ptr().cast(), _mm_unpacklo_epi8(lo, hi));
+            _mm_storeu_si128(dst[16..].as_mut_ptr().cast(), _mm_unpackhi_epi8(lo, hi));
         }
-        done + unpack_pairs_swar(&src[done..], &mut out[2 * done..])
+        done += 16;
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    unpack_pairs_swar(src, out)
+    #[cfg(target_arch = "aarch64")]
+    for (chunk, dst) in src.chunks_exact(16).zip(out.chunks_exact_mut(32)) {
+        use core::arch::aarch64::*;
+        // SAFETY: NEON is part of the aarch64 baseline; the load reads the 16 bytes of
+        // `chunk` and the interleaving store writes the 32 bytes of `dst`.
+        unsafe {
+            let x = vld1q_u8(chunk.as_ptr());
+            let pair = uint8x16x2_t(vandq_u8(x, vdupq_n_u8(0x0F)), vshrq_n_u8::<4>(x));
+            vst2q_u8(dst.as_mut_ptr().cast(), pair);
+        }
+        done += 16;
+    }
+    done + unpack_pairs_swar(&src[done..], &mut out[2 * done..])
 }
 
 /// [`unpack_pairs`] 4 bytes at a time (SWAR: spreads the low and the high nibbles of 4
@@ -266,7 +278,7 @@ pub fn pack_u4(values: &[i8], bytes: &mut [u8], start: usize) {
     }
     let n = values.len() / 2;
     let dst = &mut bytes[i / 2..i / 2 + n];
-    // 32 values to 16 bytes at a time (SSE2, x86-64), then 8 to 4 (SWAR), then pairs.
+    // 32 values to 16 bytes at a time (SSE2 or NEON), then 8 to 4 (SWAR), then pairs.
     let mut done = pack_pairs_simd(&values[..2 * n], dst);
     for (out, eight) in dst[done..]
         .chunks_exact_mut(4)
@@ -290,41 +302,52 @@ pub fn pack_u4(values: &[i8], bytes: &mut [u8], start: usize) {
     }
 }
 
-/// Packs values 32 at a time into `dst` (16 bytes each) where SSE2 is baseline (x86-64);
-/// returns the bytes written.
+/// Packs values 32 at a time into `dst` (16 bytes each) with SSE2 (x86-64) or NEON
+/// (aarch64); returns the bytes written (0 elsewhere).
 #[inline]
 fn pack_pairs_simd(values: &[i8], dst: &mut [u8]) -> usize {
+    #[cfg_attr(
+        not(any(target_arch = "x86_64", target_arch = "aarch64")),
+        allow(unused_mut)
+    )]
+    let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    {
+    for (out, v) in dst.chunks_exact_mut(16).zip(values.chunks_exact(32)) {
         use core::arch::x86_64::*;
-        let mut done = 0;
-        for (out, v) in dst.chunks_exact_mut(16).zip(values.chunks_exact(32)) {
-            // SAFETY: SSE2 is part of the x86-64 baseline; the unaligned loads read the 32
-            // bytes of `v` and the unaligned store writes the 16 bytes of `out`.
-            unsafe {
-                // A 16-bit lane holds an even value low and the next value high; the byte
-                // wanted is the even value's low nibble | the odd value's low nibble << 4,
-                // at most 0xFF, so the unsigned-saturating pack is exact.
-                let (low, high) = (_mm_set1_epi16(0x000F), _mm_set1_epi16(0x00F0));
-                let lanes = |x: __m128i| {
-                    _mm_or_si128(
-                        _mm_and_si128(x, low),
-                        _mm_and_si128(_mm_srli_epi16::<4>(x), high),
-                    )
-                };
-                let a = lanes(_mm_loadu_si128(v.as_ptr().cast()));
-                let b = lanes(_mm_loadu_si128(v[16..].as_ptr().cast()));
-                _mm_storeu_si128(out.as_mut_ptr().cast(), _mm_packus_epi16(a, b));
-            }
-            done += 16;
+        // SAFETY: SSE2 is part of the x86-64 baseline; the unaligned loads read the 32
+        // bytes of `v` and the unaligned store writes the 16 bytes of `out`.
+        unsafe {
+            // A 16-bit lane holds an even value low and the next value high; the byte
+            // wanted is the even value's low nibble | the odd value's low nibble << 4, at
+            // most 0xFF, so the unsigned-saturating pack is exact.
+            let (low, high) = (_mm_set1_epi16(0x000F), _mm_set1_epi16(0x00F0));
+            let lanes = |x: __m128i| {
+                _mm_or_si128(
+                    _mm_and_si128(x, low),
+                    _mm_and_si128(_mm_srli_epi16::<4>(x), high),
+                )
+            };
+            let a = lanes(_mm_loadu_si128(v.as_ptr().cast()));
+            let b = lanes(_mm_loadu_si128(v[16..].as_ptr().cast()));
+            _mm_storeu_si128(out.as_mut_ptr().cast(), _mm_packus_epi16(a, b));
         }
-        done
+        done += 16;
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (values, dst);
-        0
+    #[cfg(target_arch = "aarch64")]
+    for (out, v) in dst.chunks_exact_mut(16).zip(values.chunks_exact(32)) {
+        use core::arch::aarch64::*;
+        // SAFETY: NEON is part of the aarch64 baseline; the de-interleaving load reads the
+        // 32 bytes of `v` and the store writes the 16 bytes of `out`.
+        unsafe {
+            let pair = vld2q_u8(v.as_ptr().cast());
+            let low = vandq_u8(pair.0, vdupq_n_u8(0x0F));
+            vst1q_u8(out.as_mut_ptr(), vorrq_u8(low, vshlq_n_u8::<4>(pair.1)));
+        }
+        done += 16;
     }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let _ = (values, dst);
+    done
 }
 
 /// Packs int4 GEMM weights already in the int8 packed order (`values[i]` for element `i`
