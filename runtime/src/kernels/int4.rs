@@ -129,6 +129,7 @@ impl<'a> ValuesMut<'a> {
     }
 
     /// Writes `values` as elements `start..`.
+    #[inline]
     pub fn write(&mut self, start: usize, values: &[i8]) {
         match self {
             ValuesMut::I8(d) => d[start..start + values.len()].copy_from_slice(values),
@@ -268,7 +269,15 @@ pub fn unpack_i4(bytes: &[u8], out: &mut [i8]) {
 }
 
 /// Writes `values` (each 0..=15) as elements `start..` of a packed uint4 tensor.
+#[inline]
 pub fn pack_u4(values: &[i8], bytes: &mut [u8], start: usize) {
+    // The GEMM writes each tile row as 8 values at an even element: one SWAR step.
+    if let (0, Ok(eight)) = (start % 2, <&[i8; 8]>::try_from(values)) {
+        if let Some(out) = bytes.get_mut(start / 2..start / 2 + 4) {
+            out.copy_from_slice(&pack_eight(eight));
+            return;
+        }
+    }
     let mut values = values;
     let mut i = start;
     if i % 2 == 1 && !values.is_empty() {
@@ -284,12 +293,7 @@ pub fn pack_u4(values: &[i8], bytes: &mut [u8], start: usize) {
         .chunks_exact_mut(4)
         .zip(values[2 * done..].chunks_exact(8))
     {
-        let v = u64::from_le_bytes(core::array::from_fn(|k| eight[k] as u8 & 0x0F));
-        // Byte 2k becomes value 2k | value 2k+1 << 4; then the even bytes close up.
-        let t = (v | (v >> 4)) & 0x00FF_00FF_00FF_00FF;
-        let t = (t | (t >> 8)) & 0x0000_FFFF_0000_FFFF;
-        let t = (t | (t >> 16)) as u32;
-        out.copy_from_slice(&t.to_le_bytes());
+        out.copy_from_slice(&pack_eight(eight.try_into().unwrap_or(&[0; 8])));
         done += 4;
     }
     let pairs = values[2 * done..2 * n].chunks_exact(2);
@@ -300,6 +304,16 @@ pub fn pack_u4(values: &[i8], bytes: &mut [u8], start: usize) {
     if let Some(&v) = tail.first() {
         set_nibble(bytes, i + 2 * n, v as u8);
     }
+}
+
+/// 8 values (low nibbles) to 4 bytes (SWAR): byte 2k becomes value 2k | value 2k+1 << 4,
+/// then the even bytes close up.
+#[inline(always)]
+fn pack_eight(eight: &[i8; 8]) -> [u8; 4] {
+    let v = u64::from_le_bytes(eight.map(|x| x as u8 & 0x0F));
+    let t = (v | (v >> 4)) & 0x00FF_00FF_00FF_00FF;
+    let t = (t | (t >> 8)) & 0x0000_FFFF_0000_FFFF;
+    ((t | (t >> 16)) as u32).to_le_bytes()
 }
 
 /// Packs values 32 at a time into `dst` (16 bytes each) with SSE2 (x86-64) or NEON
