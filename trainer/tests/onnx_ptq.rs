@@ -191,28 +191,30 @@ fn ptq_of_a_trained_network_keeps_its_accuracy() {
     assert!(w4.len() < w8.len() * 7 / 10, "{} vs {}", w4.len(), w8.len());
 }
 
+/// Runs `edgeq import MODEL ARGS -o OUT`, which must fail without writing OUT; its stderr.
+fn failed_import(model: &str, args: &[&str], out: &Path) -> String {
+    let o = edgeq()
+        .arg("import")
+        .arg(fixture(model))
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{model} {args:?} succeeded");
+    assert!(!out.exists(), "no model written on error");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 #[test]
 fn import_errors_say_what_to_do() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = edgeq()
-        .arg("import")
-        .arg(fixture("cnn_float.onnx"))
-        .arg("-o")
-        .arg(tmp.path().join("x.eqm"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let err = failed_import("cnn_float.onnx", &[], &tmp.path().join("x.eqm"));
     assert!(err.contains("--calibrate"), "{err}");
-    let out = edgeq()
-        .arg("import")
-        .arg(fixture("cnn_ort_qdq_u8.onnx"))
-        .args(["--calibrate", "bundled", "-o"])
-        .arg(tmp.path().join("y.eqm"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let err = failed_import(
+        "cnn_ort_qdq_u8.onnx",
+        &["--calibrate", "bundled"],
+        &tmp.path().join("y.eqm"),
+    );
     assert!(err.contains("already quantized"), "{err}");
-    assert!(!tmp.path().join("x.eqm").exists() && !tmp.path().join("y.eqm").exists());
 }

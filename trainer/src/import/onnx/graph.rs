@@ -294,21 +294,20 @@ impl Graph {
 
     /// Constant `name` as `f32` values.
     pub fn const_f32(&self, name: &str) -> Result<Vec<f32>> {
-        let t = self
-            .consts
-            .get(name)
-            .with_context(|| format!("tensor '{name}' must be a constant"))?;
-        let t = t.cast_to::<f32>()?;
-        Ok(t.to_plain_array_view::<f32>()?.iter().copied().collect())
+        self.const_as(name)
     }
 
     /// Constant `name` as `i64` values (integer tensors of any width).
     pub fn const_i64(&self, name: &str) -> Result<Vec<i64>> {
+        self.const_as(name)
+    }
+
+    fn const_as<T: Datum + Copy>(&self, name: &str) -> Result<Vec<T>> {
         let t = self
             .consts
             .get(name)
-            .with_context(|| format!("tensor '{name}' must be a constant"))?;
-        let t = t.cast_to::<i64>()?;
-        Ok(t.to_plain_array_view::<i64>()?.iter().copied().collect())
+            .with_context(|| format!("tensor '{name}' must be a constant"))?
+            .cast_to::<T>()?;
+        Ok(t.to_plain_array_view::<T>()?.iter().copied().collect())
     }
 }

@@ -330,13 +330,12 @@ fn choose_range(stats: &Stats, method: Method, bits: u8) -> (f32, f32) {
             (1..=100)
                 .map(|k| {
                     let f = k as f32 / 100.0;
-                    (lo * f, hi * f)
+                    let range = (lo * f, hi * f);
+                    let error = quant_error(&stats.sample, act_quant(range.0, range.1, bits));
+                    (error, range)
                 })
-                .min_by(|a, b| {
-                    let ea = quant_error(&stats.sample, act_quant(a.0, a.1, bits));
-                    let eb = quant_error(&stats.sample, act_quant(b.0, b.1, bits));
-                    ea.total_cmp(&eb)
-                })
+                .min_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, range)| range)
                 .unwrap_or((lo, hi))
         }
     }
@@ -369,9 +368,12 @@ fn quantize_weights(
                 return max / qmax;
             }
             (20..=100)
-                .map(|k| max * k as f32 / 100.0 / qmax)
-                .min_by(|a, b| error(row, *a).total_cmp(&error(row, *b)))
-                .unwrap_or(max / qmax)
+                .map(|k| {
+                    let s = max * k as f32 / 100.0 / qmax;
+                    (error(row, s), s)
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0))
+                .map_or(max / qmax, |(_, s)| s)
         })
         .collect();
     let values = w

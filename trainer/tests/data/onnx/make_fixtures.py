@@ -41,19 +41,22 @@ test = digits("t10k-images-idx3-ubyte.gz")[:32]
 
 
 class Reader(CalibrationDataReader):
-    def __init__(self):
+    """Feeds `images` one at a time as the model's `input`."""
+
+    def __init__(self, images):
+        self.images = images
         self.i = 0
 
     def get_next(self):
-        if self.i >= len(train):
+        if self.i >= len(self.images):
             return None
         self.i += 1
-        return {"input": train[self.i - 1:self.i]}
+        return {"input": self.images[self.i - 1:self.i]}
 
 
-quantize_static("cnn_float.onnx", "cnn_ort_qdq_u8.onnx", Reader(), quant_format=QuantFormat.QDQ,
+quantize_static("cnn_float.onnx", "cnn_ort_qdq_u8.onnx", Reader(train), quant_format=QuantFormat.QDQ,
                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
-quantize_static("cnn_float.onnx", "cnn_ort_qop_s8.onnx", Reader(),
+quantize_static("cnn_float.onnx", "cnn_ort_qop_s8.onnx", Reader(train),
                 quant_format=QuantFormat.QOperator, activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8, per_channel=True)
 
@@ -106,18 +109,7 @@ onnx.save(model, "/tmp/mlp_float.onnx")
 noise = rng.uniform(0, 1, (64, 1, 28, 28)).astype(np.float32)
 
 
-class NoiseReader(CalibrationDataReader):
-    def __init__(self):
-        self.i = 0
-
-    def get_next(self):
-        if self.i >= len(noise):
-            return None
-        self.i += 1
-        return {"input": noise[self.i - 1:self.i]}
-
-
-quantize_static("/tmp/mlp_float.onnx", "mlp_qop.onnx", NoiseReader(),
+quantize_static("/tmp/mlp_float.onnx", "mlp_qop.onnx", Reader(noise),
                 quant_format=QuantFormat.QOperator, activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8)
 
