@@ -1,12 +1,14 @@
 //! 4-bit kernels (uint4 activations, int4 weights, and the mixed W4A8 / W8A4 cases) on every
 //! ISA this CPU runs, against the scalar oracle on the same values: conv and fully connected
-//! through the packed GEMM, depthwise through its row-window path. Also run under qemu.
+//! through the packed GEMM, depthwise through its native uint4 x int4 kernels and its row-window
+//! path. Also run under qemu.
 
 mod common;
 
 use edgeq_runtime::format::DType;
 use edgeq_runtime::kernels::int4::{self, Values, ValuesMut};
-use edgeq_runtime::kernels::{depthwise, gemm, scalar, ConvGeometry, FullyConnectedGeometry};
+use edgeq_runtime::kernels::PoolGeometry;
+use edgeq_runtime::kernels::{depthwise, gemm, pool, scalar, ConvGeometry, FullyConnectedGeometry};
 use edgeq_runtime::kernels::{Isa, Requant};
 use edgeq_runtime::quant::{quantize_multiplier, Rounding};
 
@@ -307,32 +309,114 @@ fn depthwise_row_windows_match_the_oracle() {
         g.in_c = rng.usize(1..=40);
         g.depth_multiplier = if rng.u8(0..4) == 0 { 2 } else { 1 };
         g.out_c = g.in_c * g.depth_multiplier;
-        let x = values(&mut rng, t.input, g.batch * g.in_h * g.in_w * g.in_c);
-        let w = values(&mut rng, t.weights, g.kernel_h * g.kernel_w * g.out_c);
-        let tb = tables(&mut rng, t, g.out_c, g.kernel_h * g.kernel_w);
-        let q = requant(&mut rng, &tb, t);
-        let n = g.batch * g.out_h * g.out_w * g.out_c;
-        let (xb, wb) = (bytes(t.input, &x), bytes(t.weights, &w));
-        let want = expected(
-            t,
-            n,
-            |x, w, o| scalar::depthwise_conv2d(&g, &q, x, w, o),
-            (&xb, &wb),
-        );
-        for &isa in &isas {
-            let mut out = vec![0u8; t.output.byte_len(n)];
-            let mut scratch = vec![0i8; depthwise::values_scratch_len(&g)];
-            let (xv, wv) = (
-                Values::of(t.input, &xb).unwrap(),
-                Values::of(t.weights, &wb).unwrap(),
-            );
-            let mut ov = ValuesMut::of(t.output, &mut out).unwrap();
-            depthwise::depthwise_conv2d_values(isa, &g, &q, xv, wv, &mut ov, &mut scratch);
-            assert_eq!(
-                unpack(t.output, &out, n),
-                want,
-                "case {case} {t:?} isa {isa:?} {g:?}"
-            );
+        check_depthwise(&isas, &mut rng, t, &g, case);
+    }
+}
+
+/// The native uint4 x int4 kernels (channels a multiple of 8): blocks of 32, 16 and 8
+/// channels, odd and even tap counts up to the 32-tap limit, and just past it (where the
+/// row-window path or the oracle takes over).
+#[test]
+fn native_u4_depthwise_matches_the_oracle() {
+    let isas = isas();
+    let mut rng = fastrand::Rng::with_seed(0x4b17_0004);
+    for case in 0..CASES {
+        let t = COMBOS[case % 2]; // uint4 x int4, to uint4 or int8
+        let mut g: ConvGeometry = random_geometry(&mut rng, true);
+        g.in_c = 8 * rng.usize(1..=9);
+        g.depth_multiplier = 1;
+        g.out_c = g.in_c;
+        if case % 10 == 0 {
+            // 25 to 36 taps.
+            g.kernel_h = rng.usize(5..=6);
+            g.kernel_w = rng.usize(5..=6);
+            g.pad_top = rng.usize(0..g.kernel_h);
+            g.pad_left = rng.usize(0..g.kernel_w);
+            g.dilation_h = 1;
+            g.dilation_w = 1;
+            g.out_h = (g.in_h + g.pad_top).div_ceil(g.stride_h);
+            g.out_w = (g.in_w + g.pad_left).div_ceil(g.stride_w);
         }
+        check_depthwise(&isas, &mut rng, t, &g, case);
+    }
+}
+
+/// Random values, tables and zero points for depthwise conv `g` with types `t`: every ISA's
+/// 4-bit path ([`depthwise::depthwise_conv2d_values`]) against the oracle.
+fn check_depthwise(isas: &[Isa], rng: &mut fastrand::Rng, t: Types, g: &ConvGeometry, case: usize) {
+    let x = values(rng, t.input, g.batch * g.in_h * g.in_w * g.in_c);
+    let w = values(rng, t.weights, g.kernel_h * g.kernel_w * g.out_c);
+    let tb = tables(rng, t, g.out_c, g.kernel_h * g.kernel_w);
+    let q = requant(rng, &tb, t);
+    let n = g.batch * g.out_h * g.out_w * g.out_c;
+    let (xb, wb) = (bytes(t.input, &x), bytes(t.weights, &w));
+    let want = expected(
+        t,
+        n,
+        |x, w, o| scalar::depthwise_conv2d(g, &q, x, w, o),
+        (&xb, &wb),
+    );
+    for &isa in isas {
+        let mut out = vec![0u8; t.output.byte_len(n)];
+        let mut scratch = vec![0i8; depthwise::values_scratch_len(g, t.input, t.weights)];
+        let (xv, wv) = (
+            Values::of(t.input, &xb).unwrap(),
+            Values::of(t.weights, &wb).unwrap(),
+        );
+        let mut ov = ValuesMut::of(t.output, &mut out).unwrap();
+        depthwise::depthwise_conv2d_values(isa, g, &q, xv, wv, &mut ov, &mut scratch);
+        assert_eq!(
+            unpack(t.output, &out, n),
+            want,
+            "case {case} {t:?} isa {isa:?} {g:?}"
+        );
+    }
+}
+
+/// The average pool's fast path (runs of channels, uint4 unpacked) against the oracle, int8
+/// and uint4, with padding and channel counts past one run of 64.
+#[test]
+fn average_pool_matches_the_oracle() {
+    let mut rng = fastrand::Rng::with_seed(0x4b17_0005);
+    for case in 0..CASES {
+        let dtype = if case % 2 == 0 { DType::U4 } else { DType::I8 };
+        let (filter_h, filter_w) = (rng.usize(1..=5), rng.usize(1..=5));
+        let (stride_h, stride_w) = (rng.usize(1..=3), rng.usize(1..=3));
+        let (in_h, in_w) = (rng.usize(1..=8), rng.usize(1..=8));
+        let (pad_top, pad_left) = (rng.usize(0..filter_h), rng.usize(0..filter_w));
+        let g = PoolGeometry {
+            batch: rng.usize(1..=2),
+            in_h,
+            in_w,
+            channels: rng.usize(1..=150),
+            out_h: (in_h + pad_top).div_ceil(stride_h),
+            out_w: (in_w + pad_left).div_ceil(stride_w),
+            filter_h,
+            filter_w,
+            stride_h,
+            stride_w,
+            pad_top,
+            pad_left,
+        };
+        let (lo, hi) = dtype.int_range();
+        let act_min = rng.i32(lo..=hi);
+        let act_max = rng.i32(act_min..=hi);
+        let x = bytes(
+            dtype,
+            &values(&mut rng, dtype, g.batch * in_h * in_w * g.channels),
+        );
+        let n = g.batch * g.out_h * g.out_w * g.channels;
+        let xv = Values::of(dtype, &x).unwrap();
+        let (mut want, mut got) = (vec![0u8; dtype.byte_len(n)], vec![0u8; dtype.byte_len(n)]);
+        let mut wv = ValuesMut::of(dtype, &mut want).unwrap();
+        scalar::average_pool(&g, act_min, act_max, &xv, &mut wv);
+        pool::average_pool(
+            &g,
+            act_min,
+            act_max,
+            xv,
+            &mut ValuesMut::of(dtype, &mut got).unwrap(),
+        );
+        assert_eq!(got, want, "case {case} {dtype:?} {g:?}");
     }
 }

@@ -6,7 +6,8 @@
 //! kernels' `bias' + sum x*w` equals the reference `bias + sum (x - zp) * w` exactly), and
 //! the op gets the im2col scratch it needs. int4 weights are packed the same way, then their
 //! nibbles grouped as `kernels::int4` describes. Depthwise convs keep their layout, which is
-//! already channel-major; with 4-bit tensors they get the scratch of their row-window path.
+//! already channel-major; with 4-bit tensors they get the scratch of their row-window path
+//! (none when the native uint4 x int4 kernels take them).
 
 use anyhow::{ensure, Result};
 use edgeq_runtime::format::{
@@ -81,7 +82,8 @@ pub fn pack_gemm_weights(builder: &mut ModelBuilder) -> Result<()> {
             _ => {}
         }
     }
-    // Depthwise convs with 4-bit tensors run on int8 kernels through row windows.
+    // Depthwise convs with 4-bit tensors run on the native uint4 x int4 kernels, or on int8
+    // kernels through row windows.
     for i in 0..builder.ops.len() {
         let op = &builder.ops[i];
         let Some(&Some(w)) = op.inputs.get(1) else {
@@ -96,7 +98,8 @@ pub fn pack_gemm_weights(builder: &mut ModelBuilder) -> Result<()> {
             let wd = &builder.tensors[w].dims;
             ensure!(wd.len() == 4, "depthwise filter must be [1, KH, KW, C]");
             let g = conv_geometry(builder, x, op.output, &p, (wd[1], wd[2]));
-            let need = depthwise::values_scratch_len(&g);
+            let dtype = |t: usize| builder.tensors[t].dtype;
+            let need = depthwise::values_scratch_len(&g, dtype(x), dtype(w));
             let op = &mut builder.ops[i];
             op.scratch = op.scratch.max(need);
         }

@@ -283,7 +283,7 @@ struct Tile<'a> {
     rows_u4: bool,
 }
 
-impl Tile<'_> {
+impl<'a> Tile<'a> {
     /// Rows `rows` of `a`, written as output rows `out_first..`, in tiles of [`MR`].
     fn run_rows(
         &self,
@@ -351,27 +351,41 @@ impl Tile<'_> {
                 break;
             }
             let nr = NR.min(self.outputs - n0);
-            let tables = if nr == NR {
-                let fixed = |t: &[i32]| -> [i32; NR] { t[n0..n0 + NR].try_into().unwrap_or(zeros) };
-                (
-                    q.bias.map_or(zeros, fixed),
-                    fixed(q.multiplier),
-                    fixed(q.shift),
-                )
-            } else {
-                let padded = |t: &[i32]| -> [i32; NR] {
-                    core::array::from_fn(|i| if i < nr { t[n0 + i] } else { 0 })
-                };
-                (
-                    q.bias.map_or(zeros, padded),
-                    padded(q.multiplier),
-                    padded(q.shift),
-                )
+            // Whole blocks borrow the tables; the last, partial one copies them, zero padded.
+            let padded = |t: &[i32]| -> [i32; NR] {
+                core::array::from_fn(|i| if i < nr { t[n0 + i] } else { 0 })
             };
-            let block = Block {
-                bias: &tables.0,
-                multiplier: &tables.1,
-                shift: &tables.2,
+            let whole =
+                |t: &'a [i32]| -> Option<&'a [i32; NR]> { t.get(n0..n0 + NR)?.try_into().ok() };
+            let copies;
+            let block = match (
+                nr == NR,
+                q.bias.map(whole),
+                whole(q.multiplier),
+                whole(q.shift),
+            ) {
+                (true, Some(Some(bias)), Some(multiplier), Some(shift)) => Block {
+                    bias,
+                    multiplier,
+                    shift,
+                },
+                (true, None, Some(multiplier), Some(shift)) => Block {
+                    bias: &zeros,
+                    multiplier,
+                    shift,
+                },
+                _ => {
+                    copies = (
+                        q.bias.map_or(zeros, padded),
+                        padded(q.multiplier),
+                        padded(q.shift),
+                    );
+                    Block {
+                        bias: &copies.0,
+                        multiplier: &copies.1,
+                        shift: &copies.2,
+                    }
+                }
             };
             let result = match self.w {
                 Weights::I8(w) => {

@@ -11,6 +11,7 @@ pub mod depthwise;
 pub mod elementwise;
 pub mod gemm;
 pub mod int4;
+pub mod pool;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86;

@@ -49,7 +49,7 @@ pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
     // and zero points are int8 values too), then packed.
     let mut out = ValuesMut::of(out_type, &mut *io.output)
         .ok_or(io.inputs.check.err("output must be int8 or uint4"))?;
-    const CHUNK: usize = 64;
+    const CHUNK: usize = 256;
     let (mut xa, mut xb, mut y) = ([0i8; CHUNK], [0i8; CHUNK], [0i8; CHUNK]);
     let mut start = 0;
     while start < len {

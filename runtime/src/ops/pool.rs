@@ -4,7 +4,7 @@ use super::{check_clamp_for, dims, Check, Io, ACTS};
 use crate::error::Result;
 use crate::format::{DType, OpKind, PoolParams};
 use crate::kernels::int4::{Values, ValuesMut};
-use crate::kernels::{scalar, PoolGeometry};
+use crate::kernels::{pool, scalar, PoolGeometry};
 
 fn geometry(c: &Check<'_, '_>) -> Result<(PoolGeometry, PoolParams, DType)> {
     let (input, dtype) = c.input_of(0, &ACTS, "input must be int8 or uint4")?;
@@ -48,24 +48,18 @@ pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
     let (g, p, dtype) = geometry(&ins.check)?;
     let average = ins.check.kind == OpKind::AveragePool2d;
     let (lo, hi) = (p.act_min, p.act_max);
-    match ins.values(0)? {
-        Values::I8(input) => {
-            let output: &mut [i8] = bytemuck::cast_slice_mut(io.output);
-            if average {
-                scalar::average_pool(&g, lo, hi, input, output);
-            } else {
-                scalar::max_pool(&g, lo, hi, input, output);
-            }
-        }
-        input => {
-            let mut output = ValuesMut::of(dtype, &mut *io.output)
-                .ok_or(io.inputs.check.err("output must be int8 or uint4"))?;
-            if average {
-                scalar::average_pool(&g, lo, hi, &input, &mut output);
-            } else {
-                scalar::max_pool(&g, lo, hi, &input, &mut output);
-            }
-        }
+    let input = ins.values(0)?;
+    if let (false, Values::I8(input)) = (average, input) {
+        let output: &mut [i8] = bytemuck::cast_slice_mut(io.output);
+        scalar::max_pool(&g, lo, hi, input, output);
+        return Ok(());
+    }
+    let mut output = ValuesMut::of(dtype, &mut *io.output)
+        .ok_or(io.inputs.check.err("output must be int8 or uint4"))?;
+    if average {
+        pool::average_pool(&g, lo, hi, input, &mut output);
+    } else {
+        scalar::max_pool(&g, lo, hi, &input, &mut output);
     }
     Ok(())
 }

@@ -7,8 +7,12 @@
 
 use core::arch::aarch64::*;
 
-use crate::kernels::depthwise::{depthwise_channel, for_each_pixel, for_each_tap};
+use crate::kernels::depthwise::{
+    depthwise_channel, folded_bias_u4, for_each_pixel, for_each_tap, split_u4_weights, U4Taps,
+    U4_MAX_TAPS,
+};
 use crate::kernels::gemm::{Block, KR, NR};
+use crate::kernels::int4::ValuesMut;
 use crate::kernels::{ConvGeometry, Requant};
 use crate::quant::Rounding;
 
@@ -344,6 +348,116 @@ pub(crate) fn depthwise_conv2d(
             output[out_at(pixel) + ch] = depthwise_channel(g, q, input, filter, pixel, ch);
         }
     });
+}
+
+/// Depthwise conv of uint4 inputs by int4 filters (`depthwise::runs_native_u4` shapes),
+/// straight from the packed nibbles, in blocks of 32 channels (then 16, then 8): a tap's 16
+/// bytes split into even and odd channels (`and`, `ushr`), and `smlal` accumulates their
+/// products in int16, exact because each is at most 15 * 8 and there are at most 32 taps.
+/// Taps over the edge read the zero point, which the folded bias takes back out.
+pub(crate) fn depthwise_u4(
+    g: &ConvGeometry,
+    q: &Requant<'_>,
+    input: &[u8],
+    filter: &[u8],
+    output: &mut ValuesMut<'_>,
+) {
+    let mut c0 = 0;
+    while c0 < g.in_c {
+        c0 += match g.in_c - c0 {
+            32.. => depthwise_u4_block::<32>(g, q, input, filter, output, c0),
+            16.. => depthwise_u4_block::<16>(g, q, input, filter, output, c0),
+            _ => depthwise_u4_block::<8>(g, q, input, filter, output, c0),
+        };
+    }
+}
+
+/// Channels `c0..c0 + W` (`W` 8, 16 or 32) of [`depthwise_u4`]; returns `W`.
+fn depthwise_u4_block<const W: usize>(
+    g: &ConvGeometry,
+    q: &Requant<'_>,
+    input: &[u8],
+    filter: &[u8],
+    output: &mut ValuesMut<'_>,
+    c0: usize,
+) -> usize {
+    let (c, taps) = (g.in_c, g.kernel_h * g.kernel_w);
+    let mut split = [[0i8; 32]; U4_MAX_TAPS];
+    split_u4_weights(g, filter, c0, W, &mut split);
+    let mut bias = [0i32; 32];
+    folded_bias_u4(q, &split[..taps], c0, &mut bias[..W]);
+    let requant: [[Requant4; 2]; 4] = core::array::from_fn(|k| {
+        let c = (c0 + 8 * k).min(c0 + W - 8); // blocks past W are never applied
+        let bias: [i32; NR] = core::array::from_fn(|i| bias[c - c0 + i]);
+        let multiplier: [i32; NR] = core::array::from_fn(|i| q.multiplier[c + i]);
+        let shift: [i32; NR] = core::array::from_fn(|i| q.shift[c + i]);
+        [0, 4].map(|half| Requant4::new(&bias, &multiplier, &shift, half, q))
+    });
+    let reader = U4Taps::new(g, input, q.input_zero_point);
+    let mut taps_at = [reader.zero_point_bytes(); U4_MAX_TAPS];
+    for_each_pixel(g, |pixel| {
+        reader.pixel(pixel, c0, &mut taps_at[..taps]);
+        // SAFETY: NEON is baseline on aarch64. `U4Taps` pointers have at least W/2
+        // readable bytes behind them; `split` rows are 32 bytes.
+        let sums = unsafe {
+            // Even channels 0..8 and 8..16 of the block, then odd ones.
+            let mut acc = [vdupq_n_s16(0); 4];
+            for (&p, w) in taps_at[..taps].iter().zip(&split) {
+                let x = match W {
+                    32 => vld1q_u8(p),
+                    16 => vcombine_u8(vld1_u8(p), vdup_n_u8(0)),
+                    _ => {
+                        let four = p.cast::<u32>().read_unaligned();
+                        vreinterpretq_u8_u32(vsetq_lane_u32::<0>(four, vdupq_n_u32(0)))
+                    }
+                };
+                let even = vreinterpretq_s8_u8(vandq_u8(x, vdupq_n_u8(0x0F)));
+                let odd = vreinterpretq_s8_u8(vshrq_n_u8::<4>(x));
+                let (w_even, w_odd) = (vld1q_s8(w.as_ptr()), vld1q_s8(w.as_ptr().add(16)));
+                acc[0] = vmlal_s8(acc[0], vget_low_s8(even), vget_low_s8(w_even));
+                acc[2] = vmlal_s8(acc[2], vget_low_s8(odd), vget_low_s8(w_odd));
+                if W == 32 {
+                    acc[1] = vmlal_high_s8(acc[1], even, w_even);
+                    acc[3] = vmlal_high_s8(acc[3], odd, w_odd);
+                }
+            }
+            // Channel order: 0..8, 8..16, 16..24, 24..32.
+            [
+                vzip1q_s16(acc[0], acc[2]),
+                vzip2q_s16(acc[0], acc[2]),
+                vzip1q_s16(acc[1], acc[3]),
+                vzip2q_s16(acc[1], acc[3]),
+            ]
+        };
+        let mut values = [0i8; 32];
+        for (k, eight) in sums.into_iter().take(W / 8).enumerate() {
+            // SAFETY: NEON is baseline on aarch64; register operations.
+            let (lo, hi) = unsafe { (vmovl_s16(vget_low_s16(eight)), vmovl_high_s16(eight)) };
+            let [r0, r1] = &requant[k];
+            values[8 * k..][..8].copy_from_slice(&narrow(r0.apply(lo), r1.apply(hi)));
+        }
+        let (b, oy, ox) = pixel;
+        let first = ((b * g.out_h + oy) * g.out_w + ox) * c + c0;
+        match output {
+            ValuesMut::U4(bytes) => {
+                let mut packed = [0u8; 16];
+                // SAFETY: NEON is baseline on aarch64; `values` is 32 readable bytes and
+                // `packed` 16 writable ones.
+                unsafe {
+                    let (v0, v1) = (
+                        vld1q_u8(values.as_ptr().cast()),
+                        vld1q_u8(values.as_ptr().add(16).cast()),
+                    );
+                    // Even channels, with the odd ones shifted into their high nibbles.
+                    let pairs = vsliq_n_u8::<4>(vuzp1q_u8(v0, v1), vuzp2q_u8(v0, v1));
+                    vst1q_u8(packed.as_mut_ptr(), pairs);
+                }
+                bytes[first / 2..][..W / 2].copy_from_slice(&packed[..W / 2]);
+            }
+            ValuesMut::I8(bytes) => bytes[first..][..W].copy_from_slice(&values[..W]),
+        }
+    });
+    W
 }
 
 /// Element-wise ADD is left to the scalar kernel on Arm for now (returns 0 elements done).

@@ -8,23 +8,42 @@
 use core::arch::x86_64::*;
 
 use crate::format::AddParams;
-use crate::kernels::depthwise::{depthwise_channel, for_each_pixel, for_each_tap};
+use crate::kernels::depthwise::{
+    depthwise_channel, folded_bias_u4, for_each_pixel, for_each_tap, split_u4_weights, U4Taps,
+    U4_MAX_TAPS,
+};
 use crate::kernels::gemm::{Block, KR, NR};
+use crate::kernels::int4::ValuesMut;
 use crate::kernels::{ConvGeometry, Requant};
 use crate::quant::Rounding;
 
-/// Requantization constants of 8 channels, in registers.
+/// Requantization constants of 8 channels, in registers, with everything that depends only
+/// on the shifts worked out once (a block's constants serve many accumulators).
 #[derive(Clone, Copy)]
 struct Requant8 {
     bias: __m256i,
     multiplier: __m256i,
-    shift: __m256i,
     /// Clamp bounds with the output zero point taken out: `act - zp`.
     lo: __m256i,
     hi: __m256i,
     zero_point: __m256i,
     rounding: Rounding,
+    /// Double rounding: left shift (if any lane has one), right shift, its remainder mask
+    /// and half that mask.
+    left: Option<__m256i>,
+    right: __m256i,
+    mask: __m256i,
+    half_mask: __m256i,
+    /// Single rounding: the total right shift `31 - shift` of the even and odd lanes (as
+    /// 64-bit lanes), its rounding term, and `2^62` shifted by it.
+    total: [__m256i; 2],
+    round: [__m256i; 2],
+    offset_shifted: [__m256i; 2],
 }
+
+/// `2^62`: added before the single-rounding shift so that a logical shift serves (see
+/// [`single_rounding`]).
+const OFFSET_62: i64 = 1 << 62;
 
 impl Requant8 {
     #[inline]
@@ -34,15 +53,49 @@ impl Requant8 {
             // SAFETY: `t` is 8 i32 = 32 readable bytes; loadu has no alignment need.
             unsafe { _mm256_loadu_si256(t.as_ptr().cast()) }
         };
-        Self {
+        let shift = load(block.shift);
+        let zero = _mm256_setzero_si256();
+        let mut r = Self {
             bias: load(block.bias),
             multiplier: load(block.multiplier),
-            shift: load(block.shift),
             lo: _mm256_set1_epi32(q.act_min - q.output_zero_point),
             hi: _mm256_set1_epi32(q.act_max - q.output_zero_point),
             zero_point: _mm256_set1_epi32(q.output_zero_point),
             rounding: q.rounding,
+            left: None,
+            right: zero,
+            mask: zero,
+            half_mask: zero,
+            total: [zero; 2],
+            round: [zero; 2],
+            offset_shifted: [zero; 2],
+        };
+        match q.rounding {
+            Rounding::Double => {
+                let one = _mm256_set1_epi32(1);
+                let left = _mm256_max_epi32(shift, zero);
+                // Multipliers below 1 (the usual case) have no left shift to apply.
+                let any_left = _mm256_movemask_epi8(_mm256_cmpgt_epi32(left, zero)) != 0;
+                r.left = any_left.then_some(left);
+                r.right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+                r.mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, r.right), one);
+                r.half_mask = _mm256_srli_epi32::<1>(r.mask);
+            }
+            Rounding::Single => {
+                let total = _mm256_sub_epi32(_mm256_set1_epi32(31), shift); // 1..=62
+                r.total = [
+                    _mm256_and_si256(total, _mm256_set1_epi64x(0xffff_ffff)),
+                    _mm256_srli_epi64::<32>(total),
+                ];
+                let one64 = _mm256_set1_epi64x(1);
+                let offset = _mm256_set1_epi64x(OFFSET_62);
+                r.round = r
+                    .total
+                    .map(|t| _mm256_sllv_epi64(one64, _mm256_sub_epi64(t, one64)));
+                r.offset_shifted = r.total.map(|t| _mm256_srlv_epi64(offset, t));
+            }
         }
+        r
     }
 
     /// int32 accumulators to int8 values (still in int32 lanes).
@@ -52,13 +105,14 @@ impl Requant8 {
         let x = _mm256_add_epi32(acc, self.bias); // wrapping, as the reference
         let scaled = match self.rounding {
             Rounding::Double => {
-                let zero = _mm256_setzero_si256();
-                let left = _mm256_max_epi32(self.shift, zero);
-                let right = _mm256_max_epi32(_mm256_sub_epi32(zero, self.shift), zero);
-                let x = _mm256_sllv_epi32(x, left);
-                rounding_divide_by_pot(doubling_high_mul(x, self.multiplier), right)
+                let x = match self.left {
+                    Some(left) => _mm256_sllv_epi32(x, left),
+                    None => x,
+                };
+                let high = doubling_high_mul(x, self.multiplier);
+                rounding_divide_by_pot_masked(high, self.right, self.mask, self.half_mask)
             }
-            Rounding::Single => single_rounding(x, self.multiplier, self.shift, self.lo, self.hi),
+            Rounding::Single => single_rounding(x, self),
         };
         // saturating_add(zp).clamp(min, max) == clamp(x, min - zp, max - zp) + zp, since
         // min and max are int8 and the saturation bounds lie far outside them.
@@ -89,9 +143,21 @@ fn doubling_high_mul(a: __m256i, b: __m256i) -> __m256i {
 fn rounding_divide_by_pot(x: __m256i, exponent: __m256i) -> __m256i {
     let one = _mm256_set1_epi32(1);
     let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, exponent), one);
+    rounding_divide_by_pot_masked(x, exponent, mask, _mm256_srli_epi32::<1>(mask))
+}
+
+/// [`rounding_divide_by_pot`] with the remainder mask `2^exponent - 1` and half of it given.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn rounding_divide_by_pot_masked(
+    x: __m256i,
+    exponent: __m256i,
+    mask: __m256i,
+    half_mask: __m256i,
+) -> __m256i {
     let remainder = _mm256_and_si256(x, mask);
     let negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), x); // -1 where x < 0
-    let threshold = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), negative);
+    let threshold = _mm256_sub_epi32(half_mask, negative);
     let round_up = _mm256_cmpgt_epi32(remainder, threshold); // -1 where rounding up
     _mm256_sub_epi32(_mm256_srav_epi32(x, exponent), round_up)
 }
@@ -101,29 +167,51 @@ fn rounding_divide_by_pot(x: __m256i, exponent: __m256i) -> __m256i {
 /// logical shift of it, minus `2^62 >> s`, is the arithmetic shift of `v`.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn single_rounding(x: __m256i, m: __m256i, shift: __m256i, lo: __m256i, hi: __m256i) -> __m256i {
-    let total = _mm256_sub_epi32(_mm256_set1_epi32(31), shift); // 1..=62
-    let total_even = _mm256_and_si256(total, _mm256_set1_epi64x(0xffff_ffff));
-    let total_odd = _mm256_srli_epi64(total, 32);
+fn single_rounding(x: __m256i, r: &Requant8) -> __m256i {
     let (lo, hi) = (
-        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(lo)),
-        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(hi)),
+        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(r.lo)),
+        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(r.hi)),
     );
-    let one = _mm256_set1_epi64x(1);
-    let offset = _mm256_set1_epi64x(1 << 62);
-    let shift64 = |product: __m256i, s: __m256i| {
-        let round = _mm256_sllv_epi64(one, _mm256_sub_epi64(s, one));
-        let v = _mm256_add_epi64(_mm256_add_epi64(product, round), offset);
-        let r = _mm256_sub_epi64(_mm256_srlv_epi64(v, s), _mm256_srlv_epi64(offset, s));
+    let offset = _mm256_set1_epi64x(OFFSET_62);
+    let shift64 = |product: __m256i, half: usize| {
+        let v = _mm256_add_epi64(_mm256_add_epi64(product, r.round[half]), offset);
+        let r = _mm256_sub_epi64(_mm256_srlv_epi64(v, r.total[half]), r.offset_shifted[half]);
         let r = _mm256_blendv_epi8(r, lo, _mm256_cmpgt_epi64(lo, r));
         _mm256_blendv_epi8(r, hi, _mm256_cmpgt_epi64(r, hi))
     };
-    let even = shift64(_mm256_mul_epi32(x, m), total_even);
+    let even = shift64(_mm256_mul_epi32(x, r.multiplier), 0);
     let odd = shift64(
-        _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)),
-        total_odd,
+        _mm256_mul_epi32(
+            _mm256_srli_epi64(x, 32),
+            _mm256_srli_epi64(r.multiplier, 32),
+        ),
+        1,
     );
     _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64(odd, 32))
+}
+
+/// Packs 32 uint4 values in int32 lanes (channels 0..8, 8..16, 16..24, 24..32) into 16
+/// bytes, two per byte, low nibble first.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn pack_u4_32(v: [__m256i; 4]) -> [u8; 16] {
+    // Lane 0 gets channels 0-3, 8-11, 16-19, 24-27; lane 1 the other fours.
+    let bytes = _mm256_packus_epi16(
+        _mm256_packs_epi32(v[0], v[1]),
+        _mm256_packs_epi32(v[2], v[3]),
+    );
+    // Byte pairs to one byte each: even + 16 * odd (at most 255).
+    let pairs = _mm256_maddubs_epi16(bytes, _mm256_set1_epi16(0x1001));
+    let packed = _mm256_packus_epi16(pairs, pairs);
+    // Lane 0 holds bytes 0 1 4 5 8 9 12 13, lane 1 bytes 2 3 6 7 10 11 14 15.
+    let ordered = _mm_unpacklo_epi16(
+        _mm256_castsi256_si128(packed),
+        _mm256_extracti128_si256::<1>(packed),
+    );
+    let mut out = [0u8; 16];
+    // SAFETY: `out` is 16 writable bytes; storeu has no alignment need.
+    unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), ordered) };
+    out
 }
 
 /// Narrows 8 int32 lanes holding int8 values to 8 bytes.
@@ -395,6 +483,135 @@ fn depthwise_avx2(
             output[out_at(pixel) + ch] = depthwise_channel(g, q, input, filter, pixel, ch);
         }
     });
+}
+
+/// Depthwise conv of uint4 inputs by int4 filters (`depthwise::runs_native_u4` shapes),
+/// straight from the packed nibbles, in blocks of 32 channels (then 16, then 8).
+///
+/// A tap's 32 channels (16 bytes) split into even channels (low 128-bit lane) and odd ones
+/// (high lane); two taps interleave byte-wise, so one `vpmaddubsw` sums a channel's two
+/// products. Each product is at most 15 * 8, so int16 sums over up to 32 taps are exact. Taps
+/// over the edge read the zero point, which the folded bias takes back out.
+pub(crate) fn depthwise_u4(
+    g: &ConvGeometry,
+    q: &Requant<'_>,
+    input: &[u8],
+    filter: &[u8],
+    output: &mut ValuesMut<'_>,
+) {
+    let mut c0 = 0;
+    while c0 < g.in_c {
+        // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`, the buffer lengths and
+        // the shape (channels a multiple of 8, at most `U4_MAX_TAPS` taps).
+        c0 += unsafe {
+            match g.in_c - c0 {
+                32.. => depthwise_u4_block::<32>(g, q, input, filter, output, c0),
+                16.. => depthwise_u4_block::<16>(g, q, input, filter, output, c0),
+                _ => depthwise_u4_block::<8>(g, q, input, filter, output, c0),
+            }
+        };
+    }
+}
+
+/// Channels `c0..c0 + W` (`W` 8, 16 or 32) of [`depthwise_u4`]; returns `W`.
+#[target_feature(enable = "avx2")]
+fn depthwise_u4_block<const W: usize>(
+    g: &ConvGeometry,
+    q: &Requant<'_>,
+    input: &[u8],
+    filter: &[u8],
+    output: &mut ValuesMut<'_>,
+    c0: usize,
+) -> usize {
+    let (c, taps) = (g.in_c, g.kernel_h * g.kernel_w);
+    let pairs = taps.div_ceil(2);
+    // Each tap's weights as [even channels | odd channels], sign-extended; zero past W/2 in
+    // each half and for the tap that pads an odd count.
+    let mut split = [[0i8; 32]; U4_MAX_TAPS + 1];
+    split_u4_weights(g, filter, c0, W, &mut split);
+    let row = |t: usize| {
+        // SAFETY: each row of `split` is 32 bytes; loadu needs no alignment.
+        unsafe { _mm256_loadu_si256(split[t].as_ptr().cast()) }
+    };
+    let mut low_pairs = [_mm256_setzero_si256(); U4_MAX_TAPS / 2];
+    let mut high_pairs = low_pairs;
+    for p in 0..pairs {
+        low_pairs[p] = _mm256_unpacklo_epi8(row(2 * p), row(2 * p + 1));
+        high_pairs[p] = _mm256_unpackhi_epi8(row(2 * p), row(2 * p + 1));
+    }
+    let mut bias = [0i32; 32];
+    folded_bias_u4(q, &split[..taps], c0, &mut bias[..W]);
+    let requant: [Requant8; 4] = core::array::from_fn(|k| {
+        let c = (c0 + 8 * k).min(c0 + W - 8); // blocks past W are never applied
+        let fixed = |t: &[i32]| -> [i32; NR] { core::array::from_fn(|i| t[c + i]) };
+        let folded: [i32; NR] = core::array::from_fn(|i| bias[c - c0 + i]);
+        Requant8::new(
+            &Block {
+                bias: &folded,
+                multiplier: &fixed(q.multiplier),
+                shift: &fixed(q.shift),
+            },
+            q,
+        )
+    });
+    let half_shifts = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
+    let low4 = _mm256_set1_epi8(0x0F);
+    // One tap's channels as bytes, [even | odd] like `split`.
+    let load_tap = |p: *const u8| {
+        // SAFETY: `U4Taps` pointers have at least W/2 readable bytes behind them.
+        let packed = unsafe {
+            match W {
+                32 => _mm_loadu_si128(p.cast()),
+                16 => _mm_loadl_epi64(p.cast()),
+                _ => _mm_cvtsi32_si128(p.cast::<i32>().read_unaligned()),
+            }
+        };
+        let both = _mm256_broadcastsi128_si256(packed);
+        _mm256_and_si256(_mm256_srlv_epi32(both, half_shifts), low4)
+    };
+    let reader = U4Taps::new(g, input, q.input_zero_point);
+    let mut taps_at = [reader.zero_point_bytes(); U4_MAX_TAPS + 1];
+    for_each_pixel(g, |pixel| {
+        reader.pixel(pixel, c0, &mut taps_at[..taps]);
+        let (mut low, mut high) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        for p in 0..pairs {
+            let (x0, x1) = (load_tap(taps_at[2 * p]), load_tap(taps_at[2 * p + 1]));
+            let products = _mm256_maddubs_epi16(_mm256_unpacklo_epi8(x0, x1), low_pairs[p]);
+            low = _mm256_add_epi16(low, products);
+            if W == 32 {
+                let products = _mm256_maddubs_epi16(_mm256_unpackhi_epi8(x0, x1), high_pairs[p]);
+                high = _mm256_add_epi16(high, products);
+            }
+        }
+        // `low` holds channels [0, 2, .., 14 | 1, 3, .., 15], `high` 16.. likewise: to
+        // channel order, requantized 8 at a time.
+        let mut results = [_mm256_setzero_si256(); 4];
+        for (h, sums) in [low, high].into_iter().take(W.div_ceil(16)).enumerate() {
+            let (even, odd) = (
+                _mm256_castsi256_si128(sums),
+                _mm256_extracti128_si256::<1>(sums),
+            );
+            let ordered = [_mm_unpacklo_epi16(even, odd), _mm_unpackhi_epi16(even, odd)];
+            for (k, eight) in ordered.into_iter().take(W / 8).enumerate() {
+                let block = 2 * h + k;
+                results[block] = requant[block].apply(_mm256_cvtepi16_epi32(eight));
+            }
+        }
+        let (b, oy, ox) = pixel;
+        let first = ((b * g.out_h + oy) * g.out_w + ox) * c + c0;
+        match output {
+            ValuesMut::U4(bytes) => {
+                let packed = pack_u4_32(results);
+                bytes[first / 2..][..W / 2].copy_from_slice(&packed[..W / 2]);
+            }
+            ValuesMut::I8(bytes) => {
+                for (k, r) in results.iter().take(W / 8).enumerate() {
+                    bytes[first + 8 * k..][..8].copy_from_slice(&narrow(*r));
+                }
+            }
+        }
+    });
+    W
 }
 
 /// `MultiplyByQuantizedMultiplier` (double rounding) with one multiplier and shift for all

@@ -1,0 +1,60 @@
+//! Average pooling fast path: one output pixel at a time, its window's channels read a run at
+//! a time (uint4 runs unpacked with SIMD) and summed in int32, instead of one element per
+//! window read as the oracle does.
+
+use super::int4::{Values, ValuesMut};
+use super::PoolGeometry;
+
+/// Channels summed per pass (stack buffers of this many values).
+const RUN: usize = 64;
+
+/// Average pooling of int8 or uint4 values, as `scalar::average_pool` (padding not counted,
+/// rounding half away from zero). Callers have checked the lengths.
+pub fn average_pool(
+    g: &PoolGeometry,
+    act_min: i32,
+    act_max: i32,
+    input: Values<'_>,
+    output: &mut ValuesMut<'_>,
+) {
+    let (mut run, mut sums, mut means) = ([0i8; RUN], [0i32; RUN], [0i8; RUN]);
+    for b in 0..g.batch {
+        for oy in 0..g.out_h {
+            // Window rows and columns inside the input (as the oracle's window).
+            let y0 = (oy * g.stride_h) as isize - g.pad_top as isize;
+            let ys =
+                y0.max(0) as usize..(y0 + g.filter_h as isize).clamp(0, g.in_h as isize) as usize;
+            for ox in 0..g.out_w {
+                let x0 = (ox * g.stride_w) as isize - g.pad_left as isize;
+                let xs = x0.max(0) as usize
+                    ..(x0 + g.filter_w as isize).clamp(0, g.in_w as isize) as usize;
+                let count = (ys.len() * xs.len()) as i32;
+                let out_pixel = ((b * g.out_h + oy) * g.out_w + ox) * g.channels;
+                let mut c0 = 0;
+                while c0 < g.channels {
+                    let n = RUN.min(g.channels - c0);
+                    sums[..n].fill(0);
+                    for y in ys.clone() {
+                        for x in xs.clone() {
+                            let pixel = ((b * g.in_h + y) * g.in_w + x) * g.channels;
+                            input.copy_to(pixel + c0, &mut run[..n]);
+                            for (s, &v) in sums[..n].iter_mut().zip(&run[..n]) {
+                                *s += i32::from(v);
+                            }
+                        }
+                    }
+                    for (m, &s) in means[..n].iter_mut().zip(&sums[..n]) {
+                        let mean = match count {
+                            0 => 0,
+                            _ if s > 0 => (s + count / 2) / count,
+                            _ => (s - count / 2) / count,
+                        };
+                        *m = mean.clamp(act_min, act_max) as i8;
+                    }
+                    output.write(out_pixel + c0, &means[..n]);
+                    c0 += n;
+                }
+            }
+        }
+    }
+}
