@@ -314,8 +314,8 @@ fn depthwise_row_windows_match_the_oracle() {
 }
 
 /// The native uint4 x int4 kernels (channels a multiple of 8): blocks of 32, 16 and 8
-/// channels, odd and even tap counts up to the 32-tap limit, and just past it (where the
-/// row-window path or the oracle takes over).
+/// channels, runs of pixels for 8 and 16 channels, odd and even tap counts up to the 32-tap
+/// limit, and just past it (where the row-window path or the oracle takes over).
 #[test]
 fn native_u4_depthwise_matches_the_oracle() {
     let isas = isas();
@@ -324,6 +324,14 @@ fn native_u4_depthwise_matches_the_oracle() {
         let t = COMBOS[case % 2]; // uint4 x int4, to uint4 or int8
         let mut g: ConvGeometry = random_geometry(&mut rng, true);
         g.in_c = 8 * rng.usize(1..=9);
+        if case % 3 == 1 {
+            // 8 or 16 channels at horizontal stride 1: runs of neighbouring pixels share
+            // the lanes, wherever the run lies inside the input.
+            g.in_c = 8 * rng.usize(1..=2);
+            g.stride_w = 1;
+            g.in_w = rng.usize(1..=20);
+            g.out_w = g.in_w + g.pad_left;
+        }
         g.depth_multiplier = 1;
         g.out_c = g.in_c;
         if case % 10 == 0 {

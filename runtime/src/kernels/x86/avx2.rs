@@ -488,10 +488,14 @@ fn depthwise_avx2(
 /// Depthwise conv of uint4 inputs by int4 filters (`depthwise::runs_native_u4` shapes),
 /// straight from the packed nibbles, in blocks of 32 channels (then 16, then 8).
 ///
-/// A tap's 32 channels (16 bytes) split into even channels (low 128-bit lane) and odd ones
-/// (high lane); two taps interleave byte-wise, so one `vpmaddubsw` sums a channel's two
-/// products. Each product is at most 15 * 8, so int16 sums over up to 32 taps are exact. Taps
-/// over the edge read the zero point, which the folded bias takes back out.
+/// A tap's 32 lanes (16 bytes) split into even lanes (low 128-bit lane) and odd ones (high
+/// lane); two taps interleave byte-wise, so one `vpmaddubsw` sums a lane's two products. Each
+/// product is at most 15 * 8, so int16 sums over up to 32 taps are exact. Taps over the edge
+/// read the zero point, which the folded bias takes back out.
+///
+/// With 8 or 16 channels and horizontal stride 1, the 32 lanes hold 4 or 2 neighbouring output
+/// pixels instead (their inputs are neighbours too), wherever the whole run lies inside the
+/// input horizontally.
 pub(crate) fn depthwise_u4(
     g: &ConvGeometry,
     q: &Requant<'_>,
@@ -499,40 +503,61 @@ pub(crate) fn depthwise_u4(
     filter: &[u8],
     output: &mut ValuesMut<'_>,
 ) {
-    let mut c0 = 0;
-    while c0 < g.in_c {
-        // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`, the buffer lengths and
-        // the shape (channels a multiple of 8, at most `U4_MAX_TAPS` taps).
-        c0 += unsafe {
-            match g.in_c - c0 {
+    // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`, the buffer lengths and the
+    // shape (channels a multiple of 8, at most `U4_MAX_TAPS` taps).
+    unsafe {
+        if matches!(g.in_c, 8 | 16) && g.stride_w == 1 {
+            return depthwise_u4_runs(g, q, input, filter, output);
+        }
+        let mut c0 = 0;
+        while c0 < g.in_c {
+            c0 += match g.in_c - c0 {
                 32.. => depthwise_u4_block::<32>(g, q, input, filter, output, c0),
                 16.. => depthwise_u4_block::<16>(g, q, input, filter, output, c0),
                 _ => depthwise_u4_block::<8>(g, q, input, filter, output, c0),
-            }
-        };
+            };
+        }
     }
 }
 
-/// Channels `c0..c0 + W` (`W` 8, 16 or 32) of [`depthwise_u4`]; returns `W`.
+/// The weights and requantization of 32 lanes of [`depthwise_u4`].
+struct U4Lanes {
+    /// Per pair of taps, the weights of lanes [0, 2, .., 14 | 1, 3, .., 15] and of lanes 16..
+    /// likewise, interleaved tap by tap as the inputs are.
+    low_pairs: [__m256i; U4_MAX_TAPS / 2],
+    high_pairs: [__m256i; U4_MAX_TAPS / 2],
+    pairs: usize,
+    /// Lanes 0..8, 8..16, 16..24, 24..32.
+    requant: [Requant8; 4],
+}
+
+/// Lane `l < width` holds channel `c0 + l % period` (`period` divides `width`, both 8, 16 or
+/// 32); lanes from `width` on have zero weights.
+#[inline]
 #[target_feature(enable = "avx2")]
-fn depthwise_u4_block<const W: usize>(
+fn u4_lanes(
     g: &ConvGeometry,
     q: &Requant<'_>,
-    input: &[u8],
     filter: &[u8],
-    output: &mut ValuesMut<'_>,
     c0: usize,
-) -> usize {
-    let (c, taps) = (g.in_c, g.kernel_h * g.kernel_w);
-    let pairs = taps.div_ceil(2);
-    // Each tap's weights as [even channels | odd channels], sign-extended; zero past W/2 in
+    (width, period): (usize, usize),
+) -> U4Lanes {
+    let taps = g.kernel_h * g.kernel_w;
+    // Each tap's weights as [even lanes | odd lanes], sign-extended; zero past width / 2 in
     // each half and for the tap that pads an odd count.
     let mut split = [[0i8; 32]; U4_MAX_TAPS + 1];
-    split_u4_weights(g, filter, c0, W, &mut split);
+    split_u4_weights(g, filter, c0, period, &mut split);
+    for row in &mut split[..taps] {
+        for j in period / 2..width / 2 {
+            row[j] = row[j % (period / 2)];
+            row[16 + j] = row[16 + j % (period / 2)];
+        }
+    }
     let row = |t: usize| {
         // SAFETY: each row of `split` is 32 bytes; loadu needs no alignment.
         unsafe { _mm256_loadu_si256(split[t].as_ptr().cast()) }
     };
+    let pairs = taps.div_ceil(2);
     let mut low_pairs = [_mm256_setzero_si256(); U4_MAX_TAPS / 2];
     let mut high_pairs = low_pairs;
     for p in 0..pairs {
@@ -540,23 +565,36 @@ fn depthwise_u4_block<const W: usize>(
         high_pairs[p] = _mm256_unpackhi_epi8(row(2 * p), row(2 * p + 1));
     }
     let mut bias = [0i32; 32];
-    folded_bias_u4(q, &split[..taps], c0, &mut bias[..W]);
-    let requant: [Requant8; 4] = core::array::from_fn(|k| {
-        let c = (c0 + 8 * k).min(c0 + W - 8); // blocks past W are never applied
-        let fixed = |t: &[i32]| -> [i32; NR] { core::array::from_fn(|i| t[c + i]) };
-        let folded: [i32; NR] = core::array::from_fn(|i| bias[c - c0 + i]);
-        Requant8::new(
-            &Block {
-                bias: &folded,
-                multiplier: &fixed(q.multiplier),
-                shift: &fixed(q.shift),
-            },
-            q,
-        )
+    folded_bias_u4(q, &split[..taps], c0, &mut bias[..period]);
+    let requant = core::array::from_fn(|k| {
+        let first = (8 * k).min(width - 8); // blocks past the width are never applied
+        let channel = |i: usize| (first + i) % period;
+        let lane_bias: [i32; NR] = core::array::from_fn(|i| bias[channel(i)]);
+        let multiplier: [i32; NR] = core::array::from_fn(|i| q.multiplier[c0 + channel(i)]);
+        let shift: [i32; NR] = core::array::from_fn(|i| q.shift[c0 + channel(i)]);
+        let block = Block {
+            bias: &lane_bias,
+            multiplier: &multiplier,
+            shift: &shift,
+        };
+        Requant8::new(&block, q)
     });
+    U4Lanes {
+        low_pairs,
+        high_pairs,
+        pairs,
+        requant,
+    }
+}
+
+/// One output position of [`depthwise_u4`]: the first `W` lanes of every tap read from
+/// `taps_at` (`W / 2` bytes each; `taps_at[taps]` is the zero-point bytes), requantized.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn u4_position<const W: usize>(lanes: &U4Lanes, taps_at: &[*const u8]) -> [__m256i; 4] {
     let half_shifts = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
     let low4 = _mm256_set1_epi8(0x0F);
-    // One tap's channels as bytes, [even | odd] like `split`.
+    // One tap's lanes as bytes, [even | odd] like the weights.
     let load_tap = |p: *const u8| {
         // SAFETY: `U4Taps` pointers have at least W/2 readable bytes behind them.
         let packed = unsafe {
@@ -569,49 +607,124 @@ fn depthwise_u4_block<const W: usize>(
         let both = _mm256_broadcastsi128_si256(packed);
         _mm256_and_si256(_mm256_srlv_epi32(both, half_shifts), low4)
     };
+    let (mut low, mut high) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+    for p in 0..lanes.pairs {
+        let (x0, x1) = (load_tap(taps_at[2 * p]), load_tap(taps_at[2 * p + 1]));
+        let products = _mm256_maddubs_epi16(_mm256_unpacklo_epi8(x0, x1), lanes.low_pairs[p]);
+        low = _mm256_add_epi16(low, products);
+        if W == 32 {
+            let products = _mm256_maddubs_epi16(_mm256_unpackhi_epi8(x0, x1), lanes.high_pairs[p]);
+            high = _mm256_add_epi16(high, products);
+        }
+    }
+    // `low` holds lanes [0, 2, .., 14 | 1, 3, .., 15], `high` 16.. likewise: to lane order,
+    // requantized 8 at a time.
+    let mut results = [_mm256_setzero_si256(); 4];
+    for (h, sums) in [low, high].into_iter().take(W.div_ceil(16)).enumerate() {
+        let (even, odd) = (
+            _mm256_castsi256_si128(sums),
+            _mm256_extracti128_si256::<1>(sums),
+        );
+        let ordered = [_mm_unpacklo_epi16(even, odd), _mm_unpackhi_epi16(even, odd)];
+        for (k, eight) in ordered.into_iter().take(W / 8).enumerate() {
+            let block = 2 * h + k;
+            results[block] = lanes.requant[block].apply(_mm256_cvtepi16_epi32(eight));
+        }
+    }
+    results
+}
+
+/// Writes the first `width` lanes of `results` as output elements `first..`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn store_u4_position(
+    results: [__m256i; 4],
+    width: usize,
+    output: &mut ValuesMut<'_>,
+    first: usize,
+) {
+    match output {
+        ValuesMut::U4(bytes) => {
+            let packed = pack_u4_32(results);
+            bytes[first / 2..][..width / 2].copy_from_slice(&packed[..width / 2]);
+        }
+        ValuesMut::I8(bytes) => {
+            for (k, r) in results.iter().take(width / 8).enumerate() {
+                bytes[first + 8 * k..][..8].copy_from_slice(&narrow(*r));
+            }
+        }
+    }
+}
+
+/// Channels `c0..c0 + W` (`W` 8, 16 or 32) of [`depthwise_u4`], every pixel; returns `W`.
+#[target_feature(enable = "avx2")]
+fn depthwise_u4_block<const W: usize>(
+    g: &ConvGeometry,
+    q: &Requant<'_>,
+    input: &[u8],
+    filter: &[u8],
+    output: &mut ValuesMut<'_>,
+    c0: usize,
+) -> usize {
+    let lanes = u4_lanes(g, q, filter, c0, (W, W));
+    let taps = g.kernel_h * g.kernel_w;
     let reader = U4Taps::new(g, input, q.input_zero_point);
     let mut taps_at = [reader.zero_point_bytes(); U4_MAX_TAPS + 1];
     for_each_pixel(g, |pixel| {
         reader.pixel(pixel, c0, &mut taps_at[..taps]);
-        let (mut low, mut high) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-        for p in 0..pairs {
-            let (x0, x1) = (load_tap(taps_at[2 * p]), load_tap(taps_at[2 * p + 1]));
-            let products = _mm256_maddubs_epi16(_mm256_unpacklo_epi8(x0, x1), low_pairs[p]);
-            low = _mm256_add_epi16(low, products);
-            if W == 32 {
-                let products = _mm256_maddubs_epi16(_mm256_unpackhi_epi8(x0, x1), high_pairs[p]);
-                high = _mm256_add_epi16(high, products);
-            }
-        }
-        // `low` holds channels [0, 2, .., 14 | 1, 3, .., 15], `high` 16.. likewise: to
-        // channel order, requantized 8 at a time.
-        let mut results = [_mm256_setzero_si256(); 4];
-        for (h, sums) in [low, high].into_iter().take(W.div_ceil(16)).enumerate() {
-            let (even, odd) = (
-                _mm256_castsi256_si128(sums),
-                _mm256_extracti128_si256::<1>(sums),
-            );
-            let ordered = [_mm_unpacklo_epi16(even, odd), _mm_unpackhi_epi16(even, odd)];
-            for (k, eight) in ordered.into_iter().take(W / 8).enumerate() {
-                let block = 2 * h + k;
-                results[block] = requant[block].apply(_mm256_cvtepi16_epi32(eight));
-            }
-        }
+        let results = u4_position::<W>(&lanes, &taps_at);
         let (b, oy, ox) = pixel;
-        let first = ((b * g.out_h + oy) * g.out_w + ox) * c + c0;
-        match output {
-            ValuesMut::U4(bytes) => {
-                let packed = pack_u4_32(results);
-                bytes[first / 2..][..W / 2].copy_from_slice(&packed[..W / 2]);
-            }
-            ValuesMut::I8(bytes) => {
-                for (k, r) in results.iter().take(W / 8).enumerate() {
-                    bytes[first + 8 * k..][..8].copy_from_slice(&narrow(*r));
+        let first = ((b * g.out_h + oy) * g.out_w + ox) * g.in_c + c0;
+        store_u4_position(results, W, output, first);
+    });
+    W
+}
+
+/// [`depthwise_u4`] with 8 or 16 channels and horizontal stride 1: runs of 32 / C output
+/// pixels whose taps all lie inside the input horizontally fill the 32 lanes (the run's
+/// inputs at one tap are 16 consecutive bytes; rows over the edge read the zero point); other
+/// pixels go one at a time.
+#[target_feature(enable = "avx2")]
+fn depthwise_u4_runs(
+    g: &ConvGeometry,
+    q: &Requant<'_>,
+    input: &[u8],
+    filter: &[u8],
+    output: &mut ValuesMut<'_>,
+) {
+    let (c, taps) = (g.in_c, g.kernel_h * g.kernel_w);
+    let run = 32 / c;
+    let (wide, single) = (
+        u4_lanes(g, q, filter, 0, (32, c)),
+        u4_lanes(g, q, filter, 0, (c, c)),
+    );
+    let reader = U4Taps::new(g, input, q.input_zero_point);
+    let mut taps_at = [reader.zero_point_bytes(); U4_MAX_TAPS + 1];
+    let reach = (g.kernel_w - 1) * g.dilation_w; // from a pixel's first tap to its last
+    for b in 0..g.batch {
+        for oy in 0..g.out_h {
+            let mut ox = 0;
+            while ox < g.out_w {
+                let ix0 = ox.wrapping_sub(g.pad_left); // stride 1; wraps when over the edge
+                let whole_run =
+                    ox + run <= g.out_w && ix0 < g.in_w && ix0 + run - 1 + reach < g.in_w;
+                reader.pixel((b, oy, ox), 0, &mut taps_at[..taps]);
+                let first = ((b * g.out_h + oy) * g.out_w + ox) * c;
+                if whole_run {
+                    let results = u4_position::<32>(&wide, &taps_at);
+                    store_u4_position(results, 32, output, first);
+                    ox += run;
+                } else {
+                    let results = match c {
+                        8 => u4_position::<8>(&single, &taps_at),
+                        _ => u4_position::<16>(&single, &taps_at),
+                    };
+                    store_u4_position(results, c, output, first);
+                    ox += 1;
                 }
             }
         }
-    });
-    W
+    }
 }
 
 /// `MultiplyByQuantizedMultiplier` (double rounding) with one multiplier and shift for all
