@@ -271,12 +271,15 @@ fn gemm_tile_avx2<const R: usize>(
         }
     }
     let requant = Requant8::new(block, q);
-    core::array::from_fn(|r| {
+    // A plain loop, not a `from_fn` closure, so that the epilogue inlines (see `ubs_tile`).
+    let mut out = [[0i8; NR]; R];
+    for r in 0..R {
         // [c0 c0 c1 c1 | c2 c2 c3 c3] and [c4 c4 c5 c5 | c6 c6 c7 c7] partial pairs.
         let sums = _mm256_hadd_epi32(lo[r], hi[r]); // [c0 c1 c4 c5 | c2 c3 c6 c7]
         let acc = _mm256_permute4x64_epi64::<0b11_01_10_00>(sums);
-        narrow(requant.apply(acc))
-    })
+        out[r] = narrow(requant.apply(acc));
+    }
+    out
 }
 
 /// Groups whose int16 partial sums may be added before widening: every product pair of a
@@ -333,30 +336,36 @@ fn ubs_tile<const R: usize, const SIGNED_ROWS: bool>(
     let groups = a.iter().fold(groups, |g, row| g.min(row.len() / KR));
     let mut acc16 = [_mm256_setzero_si256(); R];
     let mut acc32 = [_mm256_setzero_si256(); R];
-    for g in 0..groups {
-        let wv = weights(g);
-        for r in 0..R {
-            // SAFETY: `g < groups` bounds the 4-byte read within each row.
-            let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
-            let x = _mm256_set1_epi32(x4);
-            let p = if SIGNED_ROWS {
-                _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(wv, x))
-            } else {
-                _mm256_maddubs_epi16(x, wv)
-            };
-            acc16[r] = _mm256_add_epi16(acc16[r], p);
-        }
-        if g % I16_GROUPS == I16_GROUPS - 1 {
+    // Runs of I16_GROUPS groups, widened after each: no per-group test in the loop.
+    let mut start = 0;
+    while start < groups {
+        let end = groups.min(start + I16_GROUPS);
+        for g in start..end {
+            let wv = weights(g);
             for r in 0..R {
-                widen_into(&mut acc32[r], &mut acc16[r]);
+                // SAFETY: `g < groups` bounds the 4-byte read within each row.
+                let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
+                let x = _mm256_set1_epi32(x4);
+                let p = if SIGNED_ROWS {
+                    _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(wv, x))
+                } else {
+                    _mm256_maddubs_epi16(x, wv)
+                };
+                acc16[r] = _mm256_add_epi16(acc16[r], p);
             }
         }
+        for r in 0..R {
+            widen_into(&mut acc32[r], &mut acc16[r]);
+        }
+        start = end;
     }
     let requant = Requant8::new(block, q);
-    core::array::from_fn(|r| {
-        widen_into(&mut acc32[r], &mut acc16[r]);
-        narrow(requant.apply(acc32[r]))
-    })
+    // A plain loop: as a `from_fn` closure this epilogue was not inlined (a call per row).
+    let mut out = [[0i8; NR]; R];
+    for r in 0..R {
+        out[r] = narrow(requant.apply(acc32[r]));
+    }
+    out
 }
 
 /// GEMM tile with int4 weights (16 bytes per group, see `kernels::int4`), unpacked in
