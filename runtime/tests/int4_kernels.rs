@@ -7,12 +7,11 @@ mod common;
 
 use edgeq_runtime::format::DType;
 use edgeq_runtime::kernels::int4::{self, Values, ValuesMut};
-use edgeq_runtime::kernels::PoolGeometry;
 use edgeq_runtime::kernels::{depthwise, gemm, pool, scalar, ConvGeometry, FullyConnectedGeometry};
 use edgeq_runtime::kernels::{Isa, Requant};
 use edgeq_runtime::quant::{quantize_multiplier, Rounding};
 
-use common::{isas, random_geometry, Tables};
+use common::{isas, random_geometry, random_pool_geometry, Tables};
 
 const CASES: usize = 300;
 
@@ -388,30 +387,13 @@ fn average_pool_matches_the_oracle() {
     let mut rng = fastrand::Rng::with_seed(0x4b17_0005);
     for case in 0..CASES {
         let dtype = if case % 2 == 0 { DType::U4 } else { DType::I8 };
-        let (filter_h, filter_w) = (rng.usize(1..=5), rng.usize(1..=5));
-        let (stride_h, stride_w) = (rng.usize(1..=3), rng.usize(1..=3));
-        let (in_h, in_w) = (rng.usize(1..=8), rng.usize(1..=8));
-        let (pad_top, pad_left) = (rng.usize(0..filter_h), rng.usize(0..filter_w));
-        let g = PoolGeometry {
-            batch: rng.usize(1..=2),
-            in_h,
-            in_w,
-            channels: rng.usize(1..=150),
-            out_h: (in_h + pad_top).div_ceil(stride_h),
-            out_w: (in_w + pad_left).div_ceil(stride_w),
-            filter_h,
-            filter_w,
-            stride_h,
-            stride_w,
-            pad_top,
-            pad_left,
-        };
+        let g = random_pool_geometry(&mut rng, 150);
         let (lo, hi) = dtype.int_range();
         let act_min = rng.i32(lo..=hi);
         let act_max = rng.i32(act_min..=hi);
         let x = bytes(
             dtype,
-            &values(&mut rng, dtype, g.batch * in_h * in_w * g.channels),
+            &values(&mut rng, dtype, g.batch * g.in_h * g.in_w * g.channels),
         );
         let n = g.batch * g.out_h * g.out_w * g.channels;
         let xv = Values::of(dtype, &x).unwrap();

@@ -3,11 +3,11 @@
 //! pooling, RELU6-style clamps, odd channel counts.
 
 use edgeq_runtime::format::{AddParams, SoftmaxParams};
-use edgeq_runtime::kernels::{scalar, ConvGeometry, FullyConnectedGeometry, PoolGeometry, Requant};
+use edgeq_runtime::kernels::{scalar, ConvGeometry, FullyConnectedGeometry, Requant};
 use edgeq_runtime::quant::{quantize_multiplier, Rounding};
 
 mod common;
-use common::{random_geometry, random_i8, requant, tables};
+use common::{random_geometry, random_i8, random_pool_geometry, requant, tables};
 
 fn finish(acc: i32, q: &Requant<'_>, c: usize) -> i8 {
     let acc = acc + q.bias.map_or(0, |b| b[c]);
@@ -160,24 +160,10 @@ fn fully_connected_matches_1x1_conv() {
 fn pooling_matches_window_enumeration() {
     let mut rng = fastrand::Rng::with_seed(4);
     for _ in 0..300 {
-        let (filter_h, filter_w) = (rng.usize(1..=4), rng.usize(1..=4));
-        let (stride_h, stride_w) = (rng.usize(1..=3), rng.usize(1..=3));
-        let (in_h, in_w) = (rng.usize(1..=8), rng.usize(1..=8));
-        let (pad_top, pad_left) = (rng.usize(0..filter_h), rng.usize(0..filter_w));
-        let g = PoolGeometry {
-            batch: rng.usize(1..=2),
-            in_h,
-            in_w,
-            channels: rng.usize(1..=5),
-            out_h: (in_h + pad_top).div_ceil(stride_h),
-            out_w: (in_w + pad_left).div_ceil(stride_w),
-            filter_h,
-            filter_w,
-            stride_h,
-            stride_w,
-            pad_top,
-            pad_left,
-        };
+        let g = random_pool_geometry(&mut rng, 5);
+        let (filter_h, filter_w, stride_h, stride_w) =
+            (g.filter_h, g.filter_w, g.stride_h, g.stride_w);
+        let (in_h, in_w, pad_top, pad_left) = (g.in_h, g.in_w, g.pad_top, g.pad_left);
         let x = random_i8(&mut rng, g.batch * in_h * in_w * g.channels);
         let act_min = rng.i32(-128..0);
         let act_max = rng.i32(act_min..128);

@@ -304,6 +304,28 @@ pub(crate) fn folded_bias_u4(q: &Requant<'_>, split: &[[i8; 32]], c0: usize, out
     }
 }
 
+/// Requantization tables `[bias, multiplier, shift]` of lanes `first..first + 8` of a native
+/// uint4 block whose lane `l` holds channel `c0 + l % period`; `folded` is the block's folded
+/// bias by channel (from [`folded_bias_u4`]).
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)] // SIMD helpers
+pub(crate) fn lane_tables(
+    q: &Requant<'_>,
+    folded: &[i32],
+    c0: usize,
+    first: usize,
+    period: usize,
+) -> [[i32; 8]; 3] {
+    let channel = |i: usize| (first + i) % period;
+    [
+        core::array::from_fn(|i| folded[channel(i)]),
+        core::array::from_fn(|i| q.multiplier[c0 + channel(i)]),
+        core::array::from_fn(|i| q.shift[c0 + channel(i)]),
+    ]
+}
+
 /// Calls `f((batch, oy, ox))` for every output pixel, in memory order.
 #[cfg_attr(
     not(any(target_arch = "x86_64", target_arch = "aarch64")),

@@ -1,7 +1,7 @@
 //! Random shapes and requantization tables shared by the kernel tests.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use edgeq_runtime::kernels::{ConvGeometry, Isa, Requant};
+use edgeq_runtime::kernels::{ConvGeometry, Isa, PoolGeometry, Requant};
 use edgeq_runtime::quant::{quantize_multiplier, Rounding};
 
 pub fn random_i8(rng: &mut fastrand::Rng, n: usize) -> Vec<i8> {
@@ -85,6 +85,29 @@ pub fn random_geometry(rng: &mut fastrand::Rng, depthwise: bool) -> ConvGeometry
         pad_top,
         pad_left,
         depth_multiplier,
+    }
+}
+
+/// A random pooling geometry: windows up to 4x4, strides up to 3, inputs up to 8x8, any
+/// padding within the window, 1..=`max_channels` channels.
+pub fn random_pool_geometry(rng: &mut fastrand::Rng, max_channels: usize) -> PoolGeometry {
+    let (filter_h, filter_w) = (rng.usize(1..=4), rng.usize(1..=4));
+    let (stride_h, stride_w) = (rng.usize(1..=3), rng.usize(1..=3));
+    let (in_h, in_w) = (rng.usize(1..=8), rng.usize(1..=8));
+    let (pad_top, pad_left) = (rng.usize(0..filter_h), rng.usize(0..filter_w));
+    PoolGeometry {
+        batch: rng.usize(1..=2),
+        in_h,
+        in_w,
+        channels: rng.usize(1..=max_channels),
+        out_h: (in_h + pad_top).div_ceil(stride_h),
+        out_w: (in_w + pad_left).div_ceil(stride_w),
+        filter_h,
+        filter_w,
+        stride_h,
+        stride_w,
+        pad_top,
+        pad_left,
     }
 }
 

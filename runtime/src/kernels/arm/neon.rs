@@ -8,8 +8,8 @@
 use core::arch::aarch64::*;
 
 use crate::kernels::depthwise::{
-    depthwise_channel, folded_bias_u4, for_each_pixel, for_each_tap, split_u4_weights, U4Taps,
-    U4_MAX_TAPS,
+    depthwise_channel, folded_bias_u4, for_each_pixel, for_each_tap, lane_tables, split_u4_weights,
+    U4Taps, U4_MAX_TAPS,
 };
 use crate::kernels::gemm::{Block, KR, NR};
 use crate::kernels::int4::ValuesMut;
@@ -387,10 +387,8 @@ fn depthwise_u4_block<const W: usize>(
     let mut bias = [0i32; 32];
     folded_bias_u4(q, &split[..taps], c0, &mut bias[..W]);
     let requant: [[Requant4; 2]; 4] = core::array::from_fn(|k| {
-        let c = (c0 + 8 * k).min(c0 + W - 8); // blocks past W are never applied
-        let bias: [i32; NR] = core::array::from_fn(|i| bias[c - c0 + i]);
-        let multiplier: [i32; NR] = core::array::from_fn(|i| q.multiplier[c + i]);
-        let shift: [i32; NR] = core::array::from_fn(|i| q.shift[c + i]);
+        let first = (8 * k).min(W - 8); // blocks past W are never applied
+        let [bias, multiplier, shift] = lane_tables(q, &bias, c0, first, W);
         [0, 4].map(|half| Requant4::new(&bias, &multiplier, &shift, half, q))
     });
     let reader = U4Taps::new(g, input, q.input_zero_point);

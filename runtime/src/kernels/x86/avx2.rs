@@ -9,8 +9,8 @@ use core::arch::x86_64::*;
 
 use crate::format::AddParams;
 use crate::kernels::depthwise::{
-    depthwise_channel, folded_bias_u4, for_each_pixel, for_each_tap, split_u4_weights, U4Taps,
-    U4_MAX_TAPS,
+    depthwise_channel, folded_bias_u4, for_each_pixel, for_each_tap, lane_tables, split_u4_weights,
+    U4Taps, U4_MAX_TAPS,
 };
 use crate::kernels::gemm::{Block, KR, NR};
 use crate::kernels::int4::ValuesMut;
@@ -577,12 +577,9 @@ fn u4_lanes(
     folded_bias_u4(q, &split[..taps], c0, &mut bias[..period]);
     let requant = core::array::from_fn(|k| {
         let first = (8 * k).min(width - 8); // blocks past the width are never applied
-        let channel = |i: usize| (first + i) % period;
-        let lane_bias: [i32; NR] = core::array::from_fn(|i| bias[channel(i)]);
-        let multiplier: [i32; NR] = core::array::from_fn(|i| q.multiplier[c0 + channel(i)]);
-        let shift: [i32; NR] = core::array::from_fn(|i| q.shift[c0 + channel(i)]);
+        let [bias, multiplier, shift] = lane_tables(q, &bias, c0, first, period);
         let block = Block {
-            bias: &lane_bias,
+            bias: &bias,
             multiplier: &multiplier,
             shift: &shift,
         };
