@@ -200,6 +200,7 @@ pub fn gemm(
         w,
         q,
         rows_u4,
+        pack_u4: matches!(out, ValuesMut::U4(_)) && outputs % 2 == 0,
     };
     if let Rows::Conv {
         geometry,
@@ -281,6 +282,9 @@ struct Tile<'a> {
     q: &'a Requant<'a>,
     /// The rows hold uint4 values (0..=15), whatever buffer they are read from.
     rows_u4: bool,
+    /// Whole tiles may come back as packed uint4 (the output is uint4 with an even row
+    /// length, so every tile row starts on a byte).
+    pack_u4: bool,
 }
 
 impl<'a> Tile<'a> {
@@ -387,26 +391,51 @@ impl<'a> Tile<'a> {
                     }
                 }
             };
+            let pack = self.pack_u4 && nr == NR;
             let result = match self.w {
                 Weights::I8(w) => {
                     let w = &w[nb * block_bytes..][..block_bytes];
-                    micro_kernel::<R>(self.isa, a, rows_u4, w, &block, q)
+                    micro_kernel::<R>(self.isa, a, rows_u4, w, &block, q, pack)
                 }
                 Weights::I4(w) => {
                     let w = &w[nb * block_bytes..][..block_bytes];
-                    micro_kernel_i4::<R>(self.isa, a, rows_u4, w, &block, q)
+                    micro_kernel_i4::<R>(self.isa, a, rows_u4, w, &block, q, pack)
                 }
             };
-            for (r, values) in result.iter().enumerate() {
-                out.write((out_row + r) * self.outputs + n0, &values[..nr]);
+            match (result, &mut *out) {
+                (TileOut::PackedU4(rows), ValuesMut::U4(bytes)) => {
+                    for (r, packed) in rows.iter().enumerate() {
+                        let first = (out_row + r) * self.outputs + n0; // even: see `pack_u4`
+                        bytes[first / 2..][..NR / 2].copy_from_slice(packed);
+                    }
+                }
+                (TileOut::Values(rows), _) => {
+                    for (r, values) in rows.iter().enumerate() {
+                        out.write((out_row + r) * self.outputs + n0, &values[..nr]);
+                    }
+                }
+                // Kernels pack only when asked, and are asked only for uint4 outputs.
+                (TileOut::PackedU4(_), ValuesMut::I8(_)) => {}
             }
         }
     }
 }
 
+/// What a micro-kernel returns for its `R` rows of one block of [`NR`] channels.
+pub(crate) enum TileOut<const R: usize> {
+    /// Requantized values, one byte each (uint4 values as 0..=15).
+    Values([[i8; NR]; R]),
+    /// uint4 values packed two per byte, low nibble first (only when asked to pack; only the
+    /// AVX2 kernels pack so far).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    PackedU4([[u8; NR / 2]; R]),
+}
+
 /// The one dispatch point of the int8-weight GEMM: `R` rows of `a` (each `kp` long) times
 /// one packed weight block (`kp * NR` bytes), requantized. `rows_u4`: the rows hold uint4
-/// values (0..=15), which allow AVX2's faster unsigned x signed products.
+/// values (0..=15), which allow AVX2's faster unsigned x signed products. `pack`: the
+/// output is uint4, and kernels that can pack in registers may return
+/// [`TileOut::PackedU4`].
 #[inline]
 #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 fn micro_kernel<const R: usize>(
@@ -416,20 +445,21 @@ fn micro_kernel<const R: usize>(
     w: &[i8],
     block: &Block<'_>,
     q: &Requant<'_>,
-) -> [[i8; NR]; R] {
+    pack: bool,
+) -> TileOut<R> {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 if rows_u4 => super::x86::gemm_tile_u4_i8::<R>(a, w, block, q),
+        Isa::Avx2 if rows_u4 => super::x86::gemm_tile_u4_i8::<R>(a, w, block, q, pack),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => super::x86::gemm_tile::<R>(a, w, block, q),
+        Isa::Avx2 => TileOut::Values(super::x86::gemm_tile::<R>(a, w, block, q)),
         #[cfg(any(
             target_arch = "aarch64",
             all(target_arch = "arm", feature = "armv7-neon")
         ))]
-        Isa::Neon => super::arm::gemm_tile::<R>(a, w, block, q),
+        Isa::Neon => TileOut::Values(super::arm::gemm_tile::<R>(a, w, block, q)),
         #[cfg(target_arch = "aarch64")]
-        Isa::NeonDotprod => super::arm::gemm_tile_dotprod::<R>(a, w, block, q),
-        _ => gemm_tile_scalar::<R>(a, w, block, q),
+        Isa::NeonDotprod => TileOut::Values(super::arm::gemm_tile_dotprod::<R>(a, w, block, q)),
+        _ => TileOut::Values(gemm_tile_scalar::<R>(a, w, block, q)),
     }
 }
 
@@ -444,17 +474,18 @@ fn micro_kernel_i4<const R: usize>(
     w: &[u8],
     block: &Block<'_>,
     q: &Requant<'_>,
-) -> [[i8; NR]; R] {
+    pack: bool,
+) -> TileOut<R> {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 if rows_u4 => super::x86::gemm_tile_i4::<R, false>(a, w, block, q),
+        Isa::Avx2 if rows_u4 => super::x86::gemm_tile_i4::<R, false>(a, w, block, q, pack),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => super::x86::gemm_tile_i4::<R, true>(a, w, block, q),
+        Isa::Avx2 => super::x86::gemm_tile_i4::<R, true>(a, w, block, q, pack),
         #[cfg(target_arch = "aarch64")]
-        Isa::Neon => super::arm::gemm_tile_i4::<R>(a, w, block, q),
+        Isa::Neon => TileOut::Values(super::arm::gemm_tile_i4::<R>(a, w, block, q)),
         #[cfg(target_arch = "aarch64")]
-        Isa::NeonDotprod => super::arm::gemm_tile_dotprod_i4::<R>(a, w, block, q),
-        _ => gemm_tile_scalar_i4::<R>(a, w, block, q),
+        Isa::NeonDotprod => TileOut::Values(super::arm::gemm_tile_dotprod_i4::<R>(a, w, block, q)),
+        _ => TileOut::Values(gemm_tile_scalar_i4::<R>(a, w, block, q)),
     }
 }
 

@@ -12,7 +12,7 @@ use crate::kernels::depthwise::{
     depthwise_channel, folded_bias_u4, for_each_pixel, for_each_tap, lane_tables, split_u4_weights,
     U4Taps, U4_MAX_TAPS,
 };
-use crate::kernels::gemm::{Block, KR, NR};
+use crate::kernels::gemm::{Block, TileOut, KR, NR};
 use crate::kernels::int4::ValuesMut;
 use crate::kernels::{ConvGeometry, Requant};
 use crate::quant::Rounding;
@@ -303,9 +303,10 @@ pub(crate) fn gemm_tile_u4_i8<const R: usize>(
     w: &[i8],
     block: &Block<'_>,
     q: &Requant<'_>,
-) -> [[i8; NR]; R] {
+    pack: bool,
+) -> TileOut<R> {
     // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
-    unsafe { gemm_tile_u4_i8_avx2::<R>(a, w, block, q) }
+    unsafe { gemm_tile_u4_i8_avx2::<R>(a, w, block, q, pack) }
 }
 
 #[target_feature(enable = "avx2")]
@@ -314,11 +315,12 @@ fn gemm_tile_u4_i8_avx2<const R: usize>(
     w: &[i8],
     block: &Block<'_>,
     q: &Requant<'_>,
-) -> [[i8; NR]; R] {
+    pack: bool,
+) -> TileOut<R> {
     let wp = w.as_ptr();
     // SAFETY: `ubs_tile` asks only for groups below `w.len() / 32`, 32 bytes each in `w`.
     let weights = |g: usize| unsafe { _mm256_loadu_si256(wp.add(g * 32).cast()) };
-    ubs_tile::<R, false>(a, w.len() / (NR * KR), weights, block, q)
+    ubs_tile::<R, false>(a, w.len() / (NR * KR), weights, block, q, pack)
 }
 
 /// The `vpmaddubsw` tile shared by the 4-bit kernels: `weights(g)` gives group `g`'s 32
@@ -332,7 +334,8 @@ fn ubs_tile<const R: usize, const SIGNED_ROWS: bool>(
     weights: impl Fn(usize) -> __m256i,
     block: &Block<'_>,
     q: &Requant<'_>,
-) -> [[i8; NR]; R] {
+    pack: bool,
+) -> TileOut<R> {
     let groups = a.iter().fold(groups, |g, row| g.min(row.len() / KR));
     let mut acc16 = [_mm256_setzero_si256(); R];
     let mut acc32 = [_mm256_setzero_si256(); R];
@@ -360,12 +363,23 @@ fn ubs_tile<const R: usize, const SIGNED_ROWS: bool>(
         start = end;
     }
     let requant = Requant8::new(block, q);
+    if pack && R == 4 {
+        // Four rows of 8 uint4 values: one pack into 16 bytes, 4 per row.
+        let mut lanes = [_mm256_setzero_si256(); 4];
+        for r in 0..R {
+            lanes[r] = requant.apply(acc32[r]);
+        }
+        let packed = pack_u4_32(lanes);
+        return TileOut::PackedU4(core::array::from_fn(|r| {
+            [0, 1, 2, 3].map(|i| packed[4 * r + i])
+        }));
+    }
     // A plain loop: as a `from_fn` closure this epilogue was not inlined (a call per row).
     let mut out = [[0i8; NR]; R];
     for r in 0..R {
         out[r] = narrow(requant.apply(acc32[r]));
     }
-    out
+    TileOut::Values(out)
 }
 
 /// GEMM tile with int4 weights (16 bytes per group, see `kernels::int4`), unpacked in
@@ -377,9 +391,10 @@ pub(crate) fn gemm_tile_i4<const R: usize, const SIGNED_ROWS: bool>(
     w: &[u8],
     block: &Block<'_>,
     q: &Requant<'_>,
-) -> [[i8; NR]; R] {
+    pack: bool,
+) -> TileOut<R> {
     // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
-    unsafe { gemm_tile_i4_avx2::<R, SIGNED_ROWS>(a, w, block, q) }
+    unsafe { gemm_tile_i4_avx2::<R, SIGNED_ROWS>(a, w, block, q, pack) }
 }
 
 #[target_feature(enable = "avx2")]
@@ -388,7 +403,8 @@ fn gemm_tile_i4_avx2<const R: usize, const SIGNED_ROWS: bool>(
     w: &[u8],
     block: &Block<'_>,
     q: &Requant<'_>,
-) -> [[i8; NR]; R] {
+    pack: bool,
+) -> TileOut<R> {
     let low4 = _mm256_set1_epi8(0x0F);
     // Nibble -> int8: 0..7 stay, 8..15 become -8..-1.
     let sign_table = _mm256_setr_epi8(
@@ -402,7 +418,7 @@ fn gemm_tile_i4_avx2<const R: usize, const SIGNED_ROWS: bool>(
         let halves = _mm256_set_m128i(_mm_srli_epi16::<4>(packed), packed);
         _mm256_shuffle_epi8(sign_table, _mm256_and_si256(halves, low4))
     };
-    ubs_tile::<R, SIGNED_ROWS>(a, w.len() / 16, weights, block, q)
+    ubs_tile::<R, SIGNED_ROWS>(a, w.len() / 16, weights, block, q, pack)
 }
 
 /// Depthwise conv, depth multiplier 1: 16 (then 8) channels per step, reference order of
