@@ -318,7 +318,10 @@ pub(crate) fn lane_tables(
     first: usize,
     period: usize,
 ) -> [[i32; 8]; 3] {
-    let channel = |i: usize| (first + i) % period;
+    // `first` is a multiple of 8 and 8 divides `period`, so the 8 lanes are 8 consecutive
+    // channels: one remainder per block, not one per lane.
+    let base = first % period;
+    let channel = |i: usize| base + i;
     [
         core::array::from_fn(|i| folded[channel(i)]),
         core::array::from_fn(|i| q.multiplier[c0 + channel(i)]),
