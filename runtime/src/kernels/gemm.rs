@@ -132,6 +132,15 @@ pub struct Block<'a> {
     pub shift: &'a [i32; NR],
 }
 
+impl Block<'_> {
+    /// All zeros (a placeholder).
+    pub const ZERO: Block<'static> = Block {
+        bias: &[0; NR],
+        multiplier: &[0; NR],
+        shift: &[0; NR],
+    };
+}
+
 /// Whether a GEMM over `a` gathers its rows into the scratch (see [`scratch_len`]): always
 /// for convolutions that are not [`conv_rows_are_input`] and for uint4 rows, and when the
 /// depth is not a multiple of [`KR`].
@@ -346,41 +355,34 @@ impl<'a> Tile<'a> {
                 core::array::from_fn(|r| &scratch[r * kp..][..kp])
             }
         };
-        let q = self.q;
-        let zeros = [0i32; NR];
-        let block_bytes = self.w.block_bytes(kp);
-        for nb in 0..self.outputs.div_ceil(NR) {
-            let n0 = nb * NR;
-            if n0 >= self.outputs {
-                break;
+        // The AVX2 int4 kernels take the sums of int8 rows, and of single rows (see
+        // `x86::gemm_tile_i4`).
+        let row_sums: [i32; R] = match (self.isa, self.w) {
+            (Isa::Avx2, Weights::I4(_)) if !rows_u4 || R == 1 => {
+                a.map(|row| row.iter().map(|&x| i32::from(x)).sum())
             }
+            _ => [0; R],
+        };
+        let q = self.q;
+        // A single row's whole blocks go to one SIMD call where the ISA has one.
+        let first_block = match R {
+            1 => self.single_row(a[0], row_sums[0], out_row, out),
+            _ => 0,
+        };
+        let block_bytes = self.w.block_bytes(kp);
+        for nb in first_block..self.outputs.div_ceil(NR) {
+            let n0 = nb * NR;
             let nr = NR.min(self.outputs - n0);
             // Whole blocks borrow the tables; the last, partial one copies them, zero padded.
             let padded = |t: &[i32]| -> [i32; NR] {
                 core::array::from_fn(|i| if i < nr { t[n0 + i] } else { 0 })
             };
-            let whole =
-                |t: &'a [i32]| -> Option<&'a [i32; NR]> { t.get(n0..n0 + NR)?.try_into().ok() };
             let copies;
-            let block = match (
-                nr == NR,
-                q.bias.map(whole),
-                whole(q.multiplier),
-                whole(q.shift),
-            ) {
-                (true, Some(Some(bias)), Some(multiplier), Some(shift)) => Block {
-                    bias,
-                    multiplier,
-                    shift,
-                },
-                (true, None, Some(multiplier), Some(shift)) => Block {
-                    bias: &zeros,
-                    multiplier,
-                    shift,
-                },
-                _ => {
+            let block = match whole_block(q, n0).filter(|_| nr == NR) {
+                Some(block) => block,
+                None => {
                     copies = (
-                        q.bias.map_or(zeros, padded),
+                        q.bias.map_or([0; NR], padded),
                         padded(q.multiplier),
                         padded(q.shift),
                     );
@@ -399,7 +401,7 @@ impl<'a> Tile<'a> {
                 }
                 Weights::I4(w) => {
                     let w = &w[nb * block_bytes..][..block_bytes];
-                    micro_kernel_i4::<R>(self.isa, a, rows_u4, w, &block, q, pack)
+                    micro_kernel_i4::<R>(self.isa, a, rows_u4, w, &row_sums, &block, q, pack)
                 }
             };
             match (result, &mut *out) {
@@ -419,6 +421,53 @@ impl<'a> Tile<'a> {
             }
         }
     }
+}
+
+impl Tile<'_> {
+    /// The whole blocks of one row (`a`, with sum `row_sum`) as output row `out_row`, in one
+    /// call to the ISA's row kernel, which loops over the blocks itself instead of returning
+    /// here for each. Returns the number of blocks done: the whole ones, or 0 where there is
+    /// no row kernel (or the row's uint4 outputs do not start on a byte).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+    fn single_row(&self, a: &[i8], row_sum: i32, out_row: usize, out: &mut ValuesMut<'_>) -> usize {
+        let blocks = self.outputs / NR;
+        let first = out_row * self.outputs;
+        let dst = match out {
+            ValuesMut::I8(d) => RowOut::I8(&mut d[first..][..blocks * NR]),
+            ValuesMut::U4(d) if first % 2 == 0 => {
+                RowOut::PackedU4(&mut d[first / 2..][..blocks * NR / 2])
+            }
+            ValuesMut::U4(_) => return 0,
+        };
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => super::x86::gemm_row(a, self.w, self.rows_u4, row_sum, self.q, dst),
+            _ => 0,
+        }
+    }
+}
+
+/// The tables of the whole block of channels `n0..n0 + NR`, borrowed, or `None` if the
+/// tables end inside it.
+pub(crate) fn whole_block<'a>(q: &Requant<'a>, n0: usize) -> Option<Block<'a>> {
+    let whole = |t: &'a [i32]| -> Option<&'a [i32; NR]> { t.get(n0..n0 + NR)?.try_into().ok() };
+    Some(Block {
+        bias: match q.bias {
+            Some(bias) => whole(bias)?,
+            None => Block::ZERO.bias,
+        },
+        multiplier: whole(q.multiplier)?,
+        shift: whole(q.shift)?,
+    })
+}
+
+/// Where a row kernel writes a row's whole blocks (only AVX2 has row kernels so far).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) enum RowOut<'a> {
+    /// int8 values.
+    I8(&'a mut [i8]),
+    /// uint4 values, two per byte, low nibble first.
+    PackedU4(&'a mut [u8]),
 }
 
 /// What a micro-kernel returns for its `R` rows of one block of [`NR`] channels.
@@ -464,23 +513,27 @@ fn micro_kernel<const R: usize>(
 }
 
 /// The dispatch point of the int4-weight GEMM: as [`micro_kernel`], one block of
-/// `kp * NR / 2` bytes.
+/// `kp * NR / 2` bytes. `row_sums`: each row's sum, for AVX2 with int8 rows.
 #[inline]
+#[allow(clippy::too_many_arguments)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 fn micro_kernel_i4<const R: usize>(
     isa: Isa,
     a: [&[i8]; R],
     rows_u4: bool,
     w: &[u8],
+    row_sums: &[i32; R],
     block: &Block<'_>,
     q: &Requant<'_>,
     pack: bool,
 ) -> TileOut<R> {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 if rows_u4 => super::x86::gemm_tile_i4::<R, false>(a, w, block, q, pack),
+        Isa::Avx2 if rows_u4 => {
+            super::x86::gemm_tile_i4::<R, false>(a, w, row_sums, block, q, pack)
+        }
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => super::x86::gemm_tile_i4::<R, true>(a, w, block, q, pack),
+        Isa::Avx2 => super::x86::gemm_tile_i4::<R, true>(a, w, row_sums, block, q, pack),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon => TileOut::Values(super::arm::gemm_tile_i4::<R>(a, w, block, q)),
         #[cfg(target_arch = "aarch64")]

@@ -12,7 +12,7 @@ use crate::kernels::depthwise::{
     depthwise_channel, folded_bias_u4, for_each_pixel, for_each_tap, lane_tables, split_u4_weights,
     U4Taps, U4_MAX_TAPS,
 };
-use crate::kernels::gemm::{Block, TileOut, KR, NR};
+use crate::kernels::gemm::{whole_block, Block, RowOut, TileOut, Weights, KR, NR};
 use crate::kernels::int4::ValuesMut;
 use crate::kernels::{ConvGeometry, Requant};
 use crate::quant::Rounding;
@@ -37,6 +37,10 @@ struct Requant8 {
     /// Single rounding: the total right shift `31 - shift` of the even and odd lanes (as
     /// 64-bit lanes), its rounding term, and `2^62` shifted by it.
     total: [__m256i; 2],
+    /// Single rounding with every total shift at least 32: `total - 32` by lane (see
+    /// [`Requant8::apply`]), and the odd lanes' multipliers in the even dwords.
+    high_shift: Option<__m256i>,
+    multiplier_odd: __m256i,
     round: [__m256i; 2],
     offset_shifted: [__m256i; 2],
 }
@@ -67,6 +71,8 @@ impl Requant8 {
             mask: zero,
             half_mask: zero,
             total: [zero; 2],
+            high_shift: None,
+            multiplier_odd: zero,
             round: [zero; 2],
             offset_shifted: [zero; 2],
         };
@@ -83,6 +89,11 @@ impl Requant8 {
             }
             Rounding::Single => {
                 let total = _mm256_sub_epi32(_mm256_set1_epi32(31), shift); // 1..=62
+                let below_32 = _mm256_cmpgt_epi32(_mm256_set1_epi32(32), total);
+                if _mm256_movemask_epi8(below_32) == 0 {
+                    r.high_shift = Some(_mm256_sub_epi32(total, _mm256_set1_epi32(32)));
+                }
+                r.multiplier_odd = _mm256_srli_epi64::<32>(r.multiplier);
                 r.total = [
                     _mm256_and_si256(total, _mm256_set1_epi64x(0xffff_ffff)),
                     _mm256_srli_epi64::<32>(total),
@@ -112,7 +123,21 @@ impl Requant8 {
                 let high = doubling_high_mul(x, self.multiplier);
                 rounding_divide_by_pot_masked(high, self.right, self.mask, self.half_mask)
             }
-            Rounding::Single => single_rounding(x, self),
+            // With a total shift t >= 32, floor(v / 2^t) is the high dword of v shifted
+            // arithmetically by t - 32 (the low dword only adds a fraction below 1), and it
+            // fits in 32 bits (|v| < 2^62): no 64-bit shift and no 64-bit clamp.
+            Rounding::Single => match self.high_shift {
+                Some(high_shift) => {
+                    let even =
+                        _mm256_add_epi64(_mm256_mul_epi32(x, self.multiplier), self.round[0]);
+                    let odd = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), self.multiplier_odd);
+                    let odd = _mm256_add_epi64(odd, self.round[1]);
+                    let high =
+                        _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(even), odd);
+                    _mm256_srav_epi32(high, high_shift)
+                }
+                None => single_rounding(x, self),
+            },
         };
         // saturating_add(zp).clamp(min, max) == clamp(x, min - zp, max - zp) + zp, since
         // min and max are int8 and the saturation bounds lie far outside them.
@@ -181,10 +206,7 @@ fn single_rounding(x: __m256i, r: &Requant8) -> __m256i {
     };
     let even = shift64(_mm256_mul_epi32(x, r.multiplier), 0);
     let odd = shift64(
-        _mm256_mul_epi32(
-            _mm256_srli_epi64(x, 32),
-            _mm256_srli_epi64(r.multiplier, 32),
-        ),
+        _mm256_mul_epi32(_mm256_srli_epi64(x, 32), r.multiplier_odd),
         1,
     );
     _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64(odd, 32))
@@ -282,10 +304,54 @@ fn gemm_tile_avx2<const R: usize>(
     out
 }
 
-/// Groups whose int16 partial sums may be added before widening: every product pair of a
-/// 4-bit GEMM is at most 4080 in magnitude (uint4 x int8: 2 * 15 * 128; int8 x int4 through
-/// abs/sign: 2 * 128 * 8 = 2048), so 8 of them stay below 2^15.
-const I16_GROUPS: usize = 8;
+/// One row by `B` blocks of int8 weights: as [`gemm_tile`], each group's 4 inputs widened
+/// and broadcast once for all `B` blocks.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn i8_row<const B: usize>(
+    row: &[i8],
+    w: [&[i8]; B],
+    blocks: [&Block<'_>; B],
+    q: &Requant<'_>,
+) -> [[i8; NR]; B] {
+    let groups = w
+        .iter()
+        .fold(row.len() / KR, |g, w| g.min(w.len() / (NR * KR)));
+    let mut lo = [_mm256_setzero_si256(); B];
+    let mut hi = [_mm256_setzero_si256(); B];
+    for g in 0..groups {
+        // SAFETY: `g < groups` bounds the 4-byte read within `row` and the 32-byte reads
+        // within each `w[b]`; loadu needs no alignment.
+        let x4 = unsafe { row.as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
+        let x = _mm256_cvtepi8_epi16(_mm_set1_epi32(x4));
+        for b in 0..B {
+            // SAFETY: as above.
+            let (w_lo, w_hi) = unsafe {
+                let wp = w[b].as_ptr().add(g * 32);
+                (
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128(wp.cast())),
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128(wp.add(16).cast())),
+                )
+            };
+            lo[b] = _mm256_add_epi32(lo[b], _mm256_madd_epi16(x, w_lo));
+            hi[b] = _mm256_add_epi32(hi[b], _mm256_madd_epi16(x, w_hi));
+        }
+    }
+    let mut out = [[0i8; NR]; B];
+    for b in 0..B {
+        let sums = _mm256_hadd_epi32(lo[b], hi[b]); // [c0 c1 c4 c5 | c2 c3 c6 c7]
+        let acc = _mm256_permute4x64_epi64::<0b11_01_10_00>(sums);
+        out[b] = narrow(Requant8::new(blocks[b], q).apply(acc));
+    }
+    out
+}
+
+/// Groups (or steps) whose int16 pair sums may be added before widening to int32. A pair
+/// of uint4 x int8 products, or of int8 x int4-offset-to-`w + 8`, is at most
+/// 2 * 15 * 128 = 3840 in magnitude, so 8 stay below 2^15.
+const WIDEN_EVERY: usize = 8;
+/// As [`WIDEN_EVERY`] for uint4 x int4, whose pairs are at most 2 * 15 * 8 = 240.
+const WIDEN_EVERY_U4_I4: usize = 128;
 
 /// Adds the int16 pair sums into the int32 accumulator (one lane per channel) and clears them.
 #[inline]
@@ -320,18 +386,23 @@ fn gemm_tile_u4_i8_avx2<const R: usize>(
     let wp = w.as_ptr();
     // SAFETY: `ubs_tile` asks only for groups below `w.len() / 32`, 32 bytes each in `w`.
     let weights = |g: usize| unsafe { _mm256_loadu_si256(wp.add(g * 32).cast()) };
-    ubs_tile::<R, false>(a, w.len() / (NR * KR), weights, block, q, pack)
+    let groups = w.len() / (NR * KR);
+    ubs_tile::<R, false>(a, groups, WIDEN_EVERY, weights, &[0; R], block, q, pack)
 }
 
 /// The `vpmaddubsw` tile shared by the 4-bit kernels: `weights(g)` gives group `g`'s 32
-/// int8 weights; rows are uint4 bytes, or int8 (`SIGNED_ROWS`, through `|x| * sign(x, w)`).
-/// int16 pair sums widen to int32 every [`I16_GROUPS`] groups.
+/// weights. Rows are uint4 bytes times signed weights, or (`OFFSET_WEIGHTS`) int8 rows times
+/// weights offset to unsigned `w + 8`, whose extra `8 * sum(x)` per row `row_sums` takes back
+/// out. int16 pair sums widen to int32 every `widen_every` groups.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn ubs_tile<const R: usize, const SIGNED_ROWS: bool>(
+#[allow(clippy::too_many_arguments)]
+fn ubs_tile<const R: usize, const OFFSET_WEIGHTS: bool>(
     a: [&[i8]; R],
     groups: usize,
+    widen_every: usize,
     weights: impl Fn(usize) -> __m256i,
+    row_sums: &[i32; R],
     block: &Block<'_>,
     q: &Requant<'_>,
     pack: bool,
@@ -339,18 +410,18 @@ fn ubs_tile<const R: usize, const SIGNED_ROWS: bool>(
     let groups = a.iter().fold(groups, |g, row| g.min(row.len() / KR));
     let mut acc16 = [_mm256_setzero_si256(); R];
     let mut acc32 = [_mm256_setzero_si256(); R];
-    // Runs of I16_GROUPS groups, widened after each: no per-group test in the loop.
+    // Runs of `widen_every` groups, widened after each: no per-group test in the loop.
     let mut start = 0;
     while start < groups {
-        let end = groups.min(start + I16_GROUPS);
+        let end = groups.min(start + widen_every);
         for g in start..end {
             let wv = weights(g);
             for r in 0..R {
                 // SAFETY: `g < groups` bounds the 4-byte read within each row.
                 let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
                 let x = _mm256_set1_epi32(x4);
-                let p = if SIGNED_ROWS {
-                    _mm256_maddubs_epi16(_mm256_abs_epi8(x), _mm256_sign_epi8(wv, x))
+                let p = if OFFSET_WEIGHTS {
+                    _mm256_maddubs_epi16(wv, x)
                 } else {
                     _mm256_maddubs_epi16(x, wv)
                 };
@@ -361,6 +432,12 @@ fn ubs_tile<const R: usize, const SIGNED_ROWS: bool>(
             widen_into(&mut acc32[r], &mut acc16[r]);
         }
         start = end;
+    }
+    if OFFSET_WEIGHTS {
+        for r in 0..R {
+            let offset = _mm256_set1_epi32(row_sums[r].wrapping_mul(8));
+            acc32[r] = _mm256_sub_epi32(acc32[r], offset);
+        }
     }
     let requant = Requant8::new(block, q);
     if pack && R == 4 {
@@ -383,42 +460,253 @@ fn ubs_tile<const R: usize, const SIGNED_ROWS: bool>(
 }
 
 /// GEMM tile with int4 weights (16 bytes per group, see `kernels::int4`), unpacked in
-/// registers: one shift and one mask split a group into its two halves, a table lookup
-/// sign-extends the nibbles. uint4 rows (`SIGNED_ROWS = false`) multiply directly; int8
-/// rows go through `|x| * sign(w, x)`, exact because `|w| <= 8`.
+/// registers: one shift and one mask split a group into its two halves.
+///
+/// uint4 rows (`SIGNED_ROWS = false`) multiply the weights sign-extended by a table lookup.
+/// int8 rows cannot be `vpmaddubsw`'s unsigned operand, so the weights are: `nibble ^ 8` is
+/// `w + 8` in `0..=15`, and `row_sums[r]` (the sum of row `r`'s `kp` values) takes the extra
+/// `8 * sum(x)` back out. A single row goes through [`i4_row`].
 pub(crate) fn gemm_tile_i4<const R: usize, const SIGNED_ROWS: bool>(
     a: [&[i8]; R],
     w: &[u8],
+    row_sums: &[i32; R],
     block: &Block<'_>,
     q: &Requant<'_>,
     pack: bool,
 ) -> TileOut<R> {
+    if R == 1 {
+        // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
+        let [row] = unsafe { i4_row::<1, SIGNED_ROWS>(a[0], [w], row_sums[0], [block], q) };
+        return TileOut::Values([row; R]);
+    }
     // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
-    unsafe { gemm_tile_i4_avx2::<R, SIGNED_ROWS>(a, w, block, q, pack) }
+    unsafe { gemm_tile_i4_avx2::<R, SIGNED_ROWS>(a, w, row_sums, block, q, pack) }
+}
+
+/// Nibble to int8 through `vpshufb`: 0..7 stay, 8..15 become -8..-1 (in both 128-bit lanes).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn i4_sign_table() -> __m256i {
+    _mm256_setr_epi8(
+        0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6,
+        -5, -4, -3, -2, -1,
+    )
 }
 
 #[target_feature(enable = "avx2")]
 fn gemm_tile_i4_avx2<const R: usize, const SIGNED_ROWS: bool>(
     a: [&[i8]; R],
     w: &[u8],
+    row_sums: &[i32; R],
     block: &Block<'_>,
     q: &Requant<'_>,
     pack: bool,
 ) -> TileOut<R> {
     let low4 = _mm256_set1_epi8(0x0F);
-    // Nibble -> int8: 0..7 stay, 8..15 become -8..-1.
-    let sign_table = _mm256_setr_epi8(
-        0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6,
-        -5, -4, -3, -2, -1,
-    );
+    let sign_table = i4_sign_table();
     let wp = w.as_ptr();
     let weights = |g: usize| {
         // SAFETY: `ubs_tile` asks only for groups below `w.len() / 16`.
-        let packed = unsafe { _mm_loadu_si128(wp.add(g * 16).cast()) };
-        let halves = _mm256_set_m128i(_mm_srli_epi16::<4>(packed), packed);
-        _mm256_shuffle_epi8(sign_table, _mm256_and_si256(halves, low4))
+        let mut packed = unsafe { _mm_loadu_si128(wp.add(g * 16).cast()) };
+        if SIGNED_ROWS {
+            packed = _mm_xor_si128(packed, _mm_set1_epi8(0x88u8 as i8));
+        }
+        let halves = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(packed), packed), low4);
+        if SIGNED_ROWS {
+            halves
+        } else {
+            _mm256_shuffle_epi8(sign_table, halves)
+        }
     };
-    ubs_tile::<R, SIGNED_ROWS>(a, w.len() / 16, weights, block, q, pack)
+    let widen_every = if SIGNED_ROWS {
+        WIDEN_EVERY
+    } else {
+        WIDEN_EVERY_U4_I4
+    };
+    ubs_tile::<R, SIGNED_ROWS>(
+        a,
+        w.len() / 16,
+        widen_every,
+        weights,
+        row_sums,
+        block,
+        q,
+        pack,
+    )
+}
+
+/// One row by `B` blocks of int4 weights (`w[b]` and `blocks[b]` for block `b`), two groups
+/// per step: 32 packed bytes hold groups `g` (low 128-bit lane) and `g + 1` (high lane);
+/// their low nibbles are channels 0-3 and their high nibbles channels 4-7, each lane against
+/// its own group's 4 inputs, spread once per step for all `B` blocks. The weights are offset
+/// to `w + 8` (`nibble ^ 8`) for uint4 and int8 rows alike, and `8 * row_sum` comes back out
+/// at the end, after the two lanes are added.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn i4_row<const B: usize, const SIGNED_ROWS: bool>(
+    row: &[i8],
+    w: [&[u8]; B],
+    row_sum: i32,
+    blocks: [&Block<'_>; B],
+    q: &Requant<'_>,
+) -> [[i8; NR]; B] {
+    // A step adds one pair sum to each int16 lane: at most 2 * 15 * 128 = 3840 for int8
+    // rows, 2 * 15 * 15 = 450 for uint4 rows (64 * 450 < 2^15).
+    let steps_per_widen = if SIGNED_ROWS { WIDEN_EVERY } else { 64 };
+    let groups = w.iter().fold(row.len() / KR, |g, w| g.min(w.len() / 16));
+    let low4 = _mm256_set1_epi8(0x0F);
+    let offset = _mm256_set1_epi8(0x88u8 as i8);
+    // Lane 0 broadcasts input dword 0 (group g), lane 1 dword 1 (group g + 1).
+    let spread = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    let xp = row.as_ptr();
+    let step = |wv: __m256i, x: __m256i, acc_lo: &mut __m256i, acc_hi: &mut __m256i| {
+        let wv = _mm256_xor_si256(wv, offset);
+        let lo = _mm256_and_si256(wv, low4);
+        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(wv), low4);
+        *acc_lo = _mm256_add_epi16(*acc_lo, _mm256_maddubs_epi16(lo, x));
+        *acc_hi = _mm256_add_epi16(*acc_hi, _mm256_maddubs_epi16(hi, x));
+    };
+    let zero = _mm256_setzero_si256();
+    let (mut lo16, mut hi16, mut lo32, mut hi32) = ([zero; B], [zero; B], [zero; B], [zero; B]);
+    let pairs = groups / 2;
+    let mut start = 0;
+    while start < pairs {
+        let end = pairs.min(start + steps_per_widen);
+        for p in start..end {
+            // SAFETY: `2p + 1 < groups`: 8 bytes of `row` and 32 of each `w[b]` are in bounds.
+            let x = unsafe { _mm256_castsi128_si256(_mm_loadl_epi64(xp.add(p * 8).cast())) };
+            let x = _mm256_permutevar8x32_epi32(x, spread);
+            for b in 0..B {
+                // SAFETY: as above.
+                let wv = unsafe { _mm256_loadu_si256(w[b].as_ptr().add(p * 32).cast()) };
+                step(wv, x, &mut lo16[b], &mut hi16[b]);
+            }
+        }
+        for b in 0..B {
+            widen_into(&mut lo32[b], &mut lo16[b]);
+            widen_into(&mut hi32[b], &mut hi16[b]);
+        }
+        start = end;
+    }
+    if groups % 2 == 1 {
+        let g = groups - 1;
+        // SAFETY: `g < groups`: 4 bytes of `row` and 16 of each `w[b]` are in bounds. The high
+        // lane of the weights is zero, offset to 8s, times zero inputs.
+        let x = unsafe { _mm_cvtsi32_si128(xp.add(g * KR).cast::<i32>().read_unaligned()) };
+        let x = _mm256_permutevar8x32_epi32(_mm256_zextsi128_si256(x), spread);
+        for b in 0..B {
+            // SAFETY: as above.
+            let wv = unsafe { _mm_loadu_si128(w[b].as_ptr().add(g * 16).cast()) };
+            step(_mm256_zextsi128_si256(wv), x, &mut lo16[b], &mut hi16[b]);
+            widen_into(&mut lo32[b], &mut lo16[b]);
+            widen_into(&mut hi32[b], &mut hi16[b]);
+        }
+    }
+    let mut out = [[0i8; NR]; B];
+    for b in 0..B {
+        // [lo: g-lane c0-3 | g+1-lane c0-3] + the same for c4-7 -> [c0-3 | c4-7].
+        let acc = _mm256_add_epi32(
+            _mm256_permute2x128_si256::<0x20>(lo32[b], hi32[b]),
+            _mm256_permute2x128_si256::<0x31>(lo32[b], hi32[b]),
+        );
+        let acc = _mm256_sub_epi32(acc, _mm256_set1_epi32(row_sum.wrapping_mul(8)));
+        out[b] = narrow(Requant8::new(blocks[b], q).apply(acc));
+    }
+    out
+}
+
+/// One row (`kp` values, summing to `row_sum`) by every whole block of `w`, written to `out`
+/// (its length says how many blocks): the micro-kernels of one row, two blocks at a time
+/// (sharing the inputs' unpacking), in one call. Returns the number of blocks done: all of them
+/// (as the tables cover them), or 0 for uint4 rows by int8 weights, which have no row kernel.
+pub(crate) fn gemm_row(
+    row: &[i8],
+    w: Weights<'_>,
+    rows_u4: bool,
+    row_sum: i32,
+    q: &Requant<'_>,
+    mut out: RowOut<'_>,
+) -> usize {
+    let kp = row.len();
+    let blocks = match &out {
+        RowOut::I8(d) => d.len() / NR,
+        RowOut::PackedU4(d) => d.len() * 2 / NR,
+    };
+    // The int4 block of channels n0..n0 + 8.
+    fn i4(w: &[u8], kp: usize, n0: usize) -> &[u8] {
+        &w[n0 * kp / 2..][..NR * kp / 2]
+    }
+    // SAFETY: the dispatcher checked `Isa::Avx2.is_available()` for these AVX2 functions.
+    unsafe {
+        match (w, rows_u4) {
+            (Weights::I4(w), false) => {
+                let done = each_block::<2>(q, &mut out, 0..blocks / 2 * 2, |n0, b| {
+                    i4_row::<2, true>(row, [i4(w, kp, n0), i4(w, kp, n0 + NR)], row_sum, b, q)
+                });
+                done + each_block::<1>(q, &mut out, done..blocks, |n0, b| {
+                    i4_row::<1, true>(row, [i4(w, kp, n0)], row_sum, b, q)
+                })
+            }
+            (Weights::I4(w), true) => {
+                let done = each_block::<2>(q, &mut out, 0..blocks / 2 * 2, |n0, b| {
+                    i4_row::<2, false>(row, [i4(w, kp, n0), i4(w, kp, n0 + NR)], row_sum, b, q)
+                });
+                done + each_block::<1>(q, &mut out, done..blocks, |n0, b| {
+                    i4_row::<1, false>(row, [i4(w, kp, n0)], row_sum, b, q)
+                })
+            }
+            (Weights::I8(w), false) => {
+                let i8 = |n0: usize| &w[n0 * kp..][..NR * kp];
+                let done = each_block::<2>(q, &mut out, 0..blocks / 2 * 2, |n0, b| {
+                    i8_row::<2>(row, [i8(n0), i8(n0 + NR)], b, q)
+                });
+                done + each_block::<1>(q, &mut out, done..blocks, |n0, b| {
+                    i8_row::<1>(row, [i8(n0)], b, q)
+                })
+            }
+            // uint4 rows by int8 weights (W8A4) keep the per-block path.
+            (Weights::I8(_), true) => 0,
+        }
+    }
+}
+
+/// Calls `kernel(n0, blocks)` for the blocks `range` of `out`, `B` at a time (the range's
+/// length a multiple of `B`), `n0` the first channel, and stores the values. Returns how many
+/// blocks it did: stops early if the tables do not cover a block.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn each_block<const B: usize>(
+    q: &Requant<'_>,
+    out: &mut RowOut<'_>,
+    range: core::ops::Range<usize>,
+    kernel: impl Fn(usize, [&Block<'_>; B]) -> [[i8; NR]; B],
+) -> usize {
+    let mut b0 = range.start;
+    while b0 + B <= range.end {
+        let mut tables = [Block::ZERO; B];
+        for (b, t) in tables.iter_mut().enumerate() {
+            match whole_block(q, (b0 + b) * NR) {
+                Some(block) => *t = block,
+                None => return b0 - range.start,
+            }
+        }
+        let results = kernel(b0 * NR, core::array::from_fn(|b| &tables[b]));
+        for (b, values) in results.iter().enumerate() {
+            let n0 = (b0 + b) * NR;
+            match out {
+                RowOut::I8(d) => d[n0..][..NR].copy_from_slice(values),
+                RowOut::PackedU4(d) => {
+                    // uint4 values in bytes: byte 2i | byte 2i+1 << 4 lands in byte 2i.
+                    let v = u64::from_le_bytes(values.map(|x| x as u8));
+                    let pairs = v | (v >> 4);
+                    let packed = [0, 16, 32, 48].map(|s| (pairs >> s) as u8);
+                    d[n0 / 2..][..NR / 2].copy_from_slice(&packed);
+                }
+            }
+        }
+        b0 += B;
+    }
+    b0 - range.start
 }
 
 /// Depthwise conv, depth multiplier 1: 16 (then 8) channels per step, reference order of
