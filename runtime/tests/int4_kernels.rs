@@ -410,3 +410,71 @@ fn average_pool_matches_the_oracle() {
         assert_eq!(got, want, "case {case} {dtype:?} {g:?}");
     }
 }
+
+/// The int16 partial sums of the 4-bit kernels at their worst: every input and weight at the
+/// extreme of its type, reductions deep enough to widen many times, a scale that keeps the
+/// outputs off the clamps (so an overflowed partial sum would show).
+#[test]
+fn extreme_deep_products_stay_exact() {
+    let isas = isas();
+    let shapes = [(1, 1100), (1, 1101), (4, 1100), (5, 1103)];
+    for t in COMBOS {
+        // Both weight extremes: kernels that offset the weights to `w + 8` peak at the top.
+        let (w_lo, w_hi) = t.weights.int_range();
+        for ((rows, depth), w_extreme) in shapes.into_iter().flat_map(|s| [(s, w_lo), (s, w_hi)]) {
+            let units = 19;
+            let (in_lo, in_hi) = t.input.int_range();
+            let x_extreme = if t.input == DType::U4 { in_hi } else { in_lo };
+            let x = vec![x_extreme as i8; rows * depth];
+            let w = vec![w_extreme as i8; units * depth];
+            let (lo, hi) = t.output.int_range();
+            // The accumulator times the scale is a quarter of the output range.
+            let product = f64::from(x_extreme * w_extreme).abs();
+            let scale = f64::from(hi - lo) / 4.0 / (depth as f64 * product);
+            let (m, s) = quantize_multiplier(scale);
+            let tb = Tables {
+                bias: vec![0; units],
+                mult: vec![m; units],
+                shift: vec![s; units],
+            };
+            let q = Requant {
+                bias: Some(&tb.bias),
+                multiplier: &tb.mult,
+                shift: &tb.shift,
+                input_zero_point: in_lo.max(0),
+                output_zero_point: (lo + hi + 1) / 2,
+                act_min: lo,
+                act_max: hi,
+                rounding: Rounding::Single,
+            };
+            let g = FullyConnectedGeometry {
+                rows,
+                depth,
+                units,
+                weight_zero_point: 0,
+            };
+            let (xb, wb) = (bytes(t.input, &x), bytes(t.weights, &w));
+            let want = expected(
+                t,
+                rows * units,
+                |x, w, o| scalar::fully_connected(&g, &q, x, w, o),
+                (&xb, &wb),
+            );
+            assert!(
+                want.iter().all(|&v| i32::from(v) > lo && i32::from(v) < hi),
+                "{t:?}: outputs on the clamps test nothing: {want:?}"
+            );
+            let folded = folded_bias(&q, &w, units, depth);
+            let qp = Requant {
+                bias: Some(&folded),
+                ..q
+            };
+            let wp = packed_weights(t, &w, units, depth);
+            for &isa in &isas {
+                let got = run_gemm(isa, t, (rows, units, depth), None, &xb, &wp, &qp);
+                let case = format!("{t:?} rows {rows} depth {depth} w {w_extreme} isa {isa:?}");
+                assert_eq!(got, want, "{case}");
+            }
+        }
+    }
+}
