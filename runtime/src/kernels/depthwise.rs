@@ -258,10 +258,7 @@ impl<'a> U4Taps<'a> {
 /// The int4 weights of channels `c0..c0 + width` (`width` at most 32), one row per tap:
 /// even channels sign-extended into bytes `0..width / 2`, odd ones into `16..16 + width / 2`,
 /// the split of a tap's packed input bytes into low and high nibbles. Other bytes stay 0.
-#[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
-    allow(dead_code)
-)] // SIMD helpers
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))] // NEON helper
 pub(crate) fn split_u4_weights(
     g: &ConvGeometry,
     filter: &[u8],
@@ -285,10 +282,7 @@ pub(crate) fn split_u4_weights(
 /// reference's int32 sum does; the weights are the taps' rows of [`split_u4_weights`]. With
 /// it, the native kernels sum `x * w` over all taps, reading the zero point for taps over the
 /// edge, and still match the reference's `sum over valid taps of (x - zp) * w` exactly.
-#[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
-    allow(dead_code)
-)] // SIMD helpers
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))] // NEON helper
 pub(crate) fn folded_bias_u4(q: &Requant<'_>, split: &[[i8; 32]], c0: usize, out: &mut [i32]) {
     let mut sums = [0i32; 32];
     for row in split {

@@ -9,8 +9,7 @@ use core::arch::x86_64::*;
 
 use crate::format::AddParams;
 use crate::kernels::depthwise::{
-    depthwise_channel, folded_bias_u4, for_each_pixel, for_each_tap, lane_tables, split_u4_weights,
-    U4Taps, U4_MAX_TAPS,
+    depthwise_channel, for_each_pixel, for_each_tap, lane_tables, U4Taps, U4_MAX_TAPS,
 };
 use crate::kernels::gemm::{whole_block, Block, RowOut, TileOut, Weights, KR, NR};
 use crate::kernels::int4::ValuesMut;
@@ -29,7 +28,9 @@ struct Requant8 {
     zero_point: __m256i,
     rounding: Rounding,
     /// Double rounding: left shift (if any lane has one), right shift, its remainder mask
-    /// and half that mask.
+    /// and half that mask. Single rounding reuses `right` for the total shift minus 32 (when
+    /// `high`) and `mask` for the odd lanes' multipliers (in the even dwords): this struct is
+    /// built per block, and more fields measurably slowed the int8 tiles.
     left: Option<__m256i>,
     right: __m256i,
     mask: __m256i,
@@ -37,10 +38,8 @@ struct Requant8 {
     /// Single rounding: the total right shift `31 - shift` of the even and odd lanes (as
     /// 64-bit lanes), its rounding term, and `2^62` shifted by it.
     total: [__m256i; 2],
-    /// Single rounding with every total shift at least 32: `total - 32` by lane (see
-    /// [`Requant8::apply`]), and the odd lanes' multipliers in the even dwords.
-    high_shift: Option<__m256i>,
-    multiplier_odd: __m256i,
+    /// Single rounding with every total shift at least 32 (see [`Requant8::apply`]).
+    high: bool,
     round: [__m256i; 2],
     offset_shifted: [__m256i; 2],
 }
@@ -71,8 +70,7 @@ impl Requant8 {
             mask: zero,
             half_mask: zero,
             total: [zero; 2],
-            high_shift: None,
-            multiplier_odd: zero,
+            high: false,
             round: [zero; 2],
             offset_shifted: [zero; 2],
         };
@@ -90,10 +88,9 @@ impl Requant8 {
             Rounding::Single => {
                 let total = _mm256_sub_epi32(_mm256_set1_epi32(31), shift); // 1..=62
                 let below_32 = _mm256_cmpgt_epi32(_mm256_set1_epi32(32), total);
-                if _mm256_movemask_epi8(below_32) == 0 {
-                    r.high_shift = Some(_mm256_sub_epi32(total, _mm256_set1_epi32(32)));
-                }
-                r.multiplier_odd = _mm256_srli_epi64::<32>(r.multiplier);
+                r.high = _mm256_movemask_epi8(below_32) == 0;
+                r.right = _mm256_sub_epi32(total, _mm256_set1_epi32(32));
+                r.mask = _mm256_srli_epi64::<32>(r.multiplier); // the odd lanes' multipliers
                 r.total = [
                     _mm256_and_si256(total, _mm256_set1_epi64x(0xffff_ffff)),
                     _mm256_srli_epi64::<32>(total),
@@ -126,17 +123,17 @@ impl Requant8 {
             // With a total shift t >= 32, floor(v / 2^t) is the high dword of v shifted
             // arithmetically by t - 32 (the low dword only adds a fraction below 1), and it
             // fits in 32 bits (|v| < 2^62): no 64-bit shift and no 64-bit clamp.
-            Rounding::Single => match self.high_shift {
-                Some(high_shift) => {
+            Rounding::Single => match self.high {
+                true => {
                     let even =
                         _mm256_add_epi64(_mm256_mul_epi32(x, self.multiplier), self.round[0]);
-                    let odd = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), self.multiplier_odd);
+                    let odd = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), self.mask);
                     let odd = _mm256_add_epi64(odd, self.round[1]);
                     let high =
                         _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(even), odd);
-                    _mm256_srav_epi32(high, high_shift)
+                    _mm256_srav_epi32(high, self.right)
                 }
-                None => single_rounding(x, self),
+                false => single_rounding(x, self),
             },
         };
         // saturating_add(zp).clamp(min, max) == clamp(x, min - zp, max - zp) + zp, since
@@ -205,10 +202,7 @@ fn single_rounding(x: __m256i, r: &Requant8) -> __m256i {
         _mm256_blendv_epi8(r, hi, _mm256_cmpgt_epi64(r, hi))
     };
     let even = shift64(_mm256_mul_epi32(x, r.multiplier), 0);
-    let odd = shift64(
-        _mm256_mul_epi32(_mm256_srli_epi64(x, 32), r.multiplier_odd),
-        1,
-    );
+    let odd = shift64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), r.mask), 1);
     _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64(odd, 32))
 }
 
@@ -845,7 +839,8 @@ struct U4Lanes {
 }
 
 /// Lane `l < width` holds channel `c0 + l % period` (`period` divides `width`, both 8, 16 or
-/// 32); lanes from `width` on have zero weights.
+/// 32); lanes from `width` on have zero weights. Set up once per call and block, in registers:
+/// on small images with many channels this setup is a large part of the op.
 #[inline]
 #[target_feature(enable = "avx2")]
 fn u4_lanes(
@@ -856,29 +851,73 @@ fn u4_lanes(
     (width, period): (usize, usize),
 ) -> U4Lanes {
     let taps = g.kernel_h * g.kernel_w;
-    // Each tap's weights as [even lanes | odd lanes], sign-extended; zero past width / 2 in
-    // each half and for the tap that pads an odd count.
-    let mut split = [[0i8; 32]; U4_MAX_TAPS + 1];
-    split_u4_weights(g, filter, c0, period, &mut split);
-    for row in &mut split[..taps] {
-        for j in period / 2..width / 2 {
-            row[j] = row[j % (period / 2)];
-            row[16 + j] = row[16 + j % (period / 2)];
-        }
+    let (low4, sign_table) = (_mm256_set1_epi8(0x0F), i4_sign_table());
+    // Each tap's weights as [even lanes | odd lanes] (the split of its packed input bytes into
+    // low and high nibbles), sign-extended; zero past period / 2 in each half and for the tap
+    // that pads an odd count. Their sums by lane, in int16 (at most 32 * 8).
+    let mut rows = [_mm256_setzero_si256(); U4_MAX_TAPS + 1];
+    let (mut sum_even, mut sum_odd) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+    for (t, row) in rows.iter_mut().take(taps).enumerate() {
+        let at = filter[(t * g.out_c + c0) / 2..][..period / 2].as_ptr();
+        // SAFETY: `at` has period / 2 readable bytes (the slice above), the width of each load.
+        let packed = unsafe {
+            match period {
+                32 => _mm_loadu_si128(at.cast()),
+                16 => _mm_loadl_epi64(at.cast()),
+                _ => _mm_cvtsi32_si128(at.cast::<i32>().read_unaligned()),
+            }
+        };
+        let halves = _mm256_set_m128i(_mm_srli_epi16::<4>(packed), packed);
+        let split = _mm256_shuffle_epi8(sign_table, _mm256_and_si256(halves, low4));
+        sum_even = _mm256_add_epi16(
+            sum_even,
+            _mm256_cvtepi8_epi16(_mm256_castsi256_si128(split)),
+        );
+        sum_odd = _mm256_add_epi16(
+            sum_odd,
+            _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(split)),
+        );
+        // Lanes past the period repeat it (pixel runs): 4 or 8 bytes per half.
+        *row = match (period, width) {
+            (8, 32) => _mm256_shuffle_epi32::<0>(split),
+            (8, 16) => _mm256_shuffle_epi32::<0b11_11_00_00>(split),
+            (16, 32) => _mm256_unpacklo_epi64(split, split),
+            _ => split,
+        };
     }
-    let row = |t: usize| {
-        // SAFETY: each row of `split` is 32 bytes; loadu needs no alignment.
-        unsafe { _mm256_loadu_si256(split[t].as_ptr().cast()) }
-    };
     let pairs = taps.div_ceil(2);
     let mut low_pairs = [_mm256_setzero_si256(); U4_MAX_TAPS / 2];
     let mut high_pairs = low_pairs;
     for p in 0..pairs {
-        low_pairs[p] = _mm256_unpacklo_epi8(row(2 * p), row(2 * p + 1));
-        high_pairs[p] = _mm256_unpackhi_epi8(row(2 * p), row(2 * p + 1));
+        low_pairs[p] = _mm256_unpacklo_epi8(rows[2 * p], rows[2 * p + 1]);
+        high_pairs[p] = _mm256_unpackhi_epi8(rows[2 * p], rows[2 * p + 1]);
     }
+    // The folded bias `bias - zp * sum` by channel: interleaving the even and odd sums gives
+    // channels [0..8 | 16..24] and [8..16 | 24..32].
+    let (first, second) = (
+        _mm256_unpacklo_epi16(sum_even, sum_odd),
+        _mm256_unpackhi_epi16(sum_even, sum_odd),
+    );
+    let sums = [
+        _mm256_castsi256_si128(first),
+        _mm256_castsi256_si128(second),
+        _mm256_extracti128_si256::<1>(first),
+        _mm256_extracti128_si256::<1>(second),
+    ];
+    let zero_point = _mm256_set1_epi32(q.input_zero_point);
     let mut bias = [0i32; 32];
-    folded_bias_u4(q, &split[..taps], c0, &mut bias[..period]);
+    for (k, sum) in sums.into_iter().enumerate().take(period / 8) {
+        let folded = _mm256_mullo_epi32(zero_point, _mm256_cvtepi16_epi32(sum));
+        let channels = &mut bias[8 * k..][..8];
+        if let Some(b) = q.bias {
+            channels.copy_from_slice(&b[c0 + 8 * k..][..8]);
+        }
+        // SAFETY: `channels` is 8 i32 = 32 bytes; loadu/storeu need no alignment.
+        unsafe {
+            let b = _mm256_loadu_si256(channels.as_ptr().cast());
+            _mm256_storeu_si256(channels.as_mut_ptr().cast(), _mm256_sub_epi32(b, folded));
+        }
+    }
     let requant = core::array::from_fn(|k| {
         let first = (8 * k).min(width - 8); // blocks past the width are never applied
         let [bias, multiplier, shift] = lane_tables(q, &bias, c0, first, period);
