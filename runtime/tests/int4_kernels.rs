@@ -478,3 +478,63 @@ fn extreme_deep_products_stay_exact() {
         }
     }
 }
+
+/// uint4 ADD (table lookups; AVX2 counts thresholds) against the reference on the same
+/// values, lengths odd and even, realistic and extreme parameters, the latter including
+/// output rows that are not monotonic (where the thresholds must not be used).
+#[test]
+fn uint4_add_matches_the_oracle() {
+    use edgeq_runtime::kernels::elementwise;
+    let isas = isas();
+    let mut rng = fastrand::Rng::with_seed(0x4b17_0007);
+    let mut non_monotonic = 0;
+    for case in 0..CASES {
+        let realistic = rng.u8(0..4) != 0;
+        let multiplier = |rng: &mut fastrand::Rng| {
+            if realistic {
+                rng.i32(1 << 30..=i32::MAX)
+            } else {
+                rng.i32(0..=i32::MAX)
+            }
+        };
+        let shift = |rng: &mut fastrand::Rng, typical: core::ops::RangeInclusive<i32>| {
+            if realistic {
+                rng.i32(typical)
+            } else {
+                rng.i32(-31..=30)
+            }
+        };
+        let act_min = rng.i32(0..16);
+        let p = edgeq_runtime::format::AddParams {
+            input1_zero_point: rng.i32(0..16),
+            input2_zero_point: rng.i32(0..16),
+            output_zero_point: rng.i32(0..16),
+            left_shift: if realistic { 20 } else { rng.i32(0..=20) },
+            input1_multiplier: multiplier(&mut rng),
+            input1_shift: shift(&mut rng, -3..=0),
+            input2_multiplier: multiplier(&mut rng),
+            input2_shift: shift(&mut rng, -3..=0),
+            output_multiplier: multiplier(&mut rng),
+            // Spreads sums of (x - zp) * 2^19-ish over the 16 output levels.
+            output_shift: shift(&mut rng, -21..=-17),
+            act_min,
+            act_max: rng.i32(act_min..16),
+        };
+        let table = elementwise::add_u4_table(Isa::Scalar, &p);
+        non_monotonic += usize::from(elementwise::add_u4_thresholds(&table).is_none());
+        let n = rng.usize(0..400);
+        let (a, b) = (values(&mut rng, DType::U4, n), values(&mut rng, DType::U4, n));
+        let (ab, bb) = (bytes(DType::U4, &a), bytes(DType::U4, &b));
+        // The byte past an odd length's last element keeps its high nibble.
+        let garbage: Vec<u8> = (0..n.div_ceil(2)).map(|_| rng.u8(..)).collect();
+        let mut want = garbage.clone();
+        let (av, bv) = (Values::U4(&ab), Values::U4(&bb));
+        scalar::add(&p, n, &av, &bv, &mut ValuesMut::U4(&mut want));
+        for &isa in &isas {
+            let mut got = garbage.clone();
+            elementwise::add_u4(isa, &p, &ab, &bb, &mut got, n);
+            assert_eq!(got, want, "case {case} n {n} isa {isa:?} {p:?}");
+        }
+    }
+    assert!(non_monotonic > 0, "no case exercised the lookup fallback");
+}

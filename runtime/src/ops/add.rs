@@ -45,7 +45,11 @@ pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
         elementwise::add(io.isa, &p, a, b, bytemuck::cast_slice_mut(io.output));
         return Ok(());
     }
-    // 4-bit operands: chunks unpacked to bytes run through the int8 kernel (uint4 values
+    if let (Values::U4(a), Values::U4(b), DType::U4) = (a, b, out_type) {
+        elementwise::add_u4(io.isa, &p, a, b, io.output, len);
+        return Ok(());
+    }
+    // Mixed operands: chunks unpacked to bytes run through the int8 kernel (uint4 values
     // and zero points are int8 values too), then packed.
     let mut out = ValuesMut::of(out_type, &mut *io.output)
         .ok_or(io.inputs.check.err("output must be int8 or uint4"))?;

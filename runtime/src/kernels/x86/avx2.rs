@@ -1093,6 +1093,70 @@ pub(crate) fn add(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> usize
     unsafe { add_avx2(p, a, b, output) }
 }
 
+/// uint4 ADD from per-level thresholds (`elementwise::add_u4_thresholds`), 32 bytes (64
+/// elements) per step: an output is the number of levels `v` whose threshold for its `a`
+/// (one `vpshufb` looks up 32) its `b` reaches. Returns how many bytes it wrote.
+pub(crate) fn add_u4(thresholds: &[[u8; 16]; 15], a: &[u8], b: &[u8], output: &mut [u8]) -> usize {
+    // Levels every (a, b) reaches add a constant; levels none reaches add nothing.
+    let always = thresholds
+        .iter()
+        .filter(|t| t.iter().all(|&x| x == 0))
+        .count();
+    let mut levels = [[0u8; 16]; 15];
+    let mut active = 0;
+    for t in thresholds
+        .iter()
+        .filter(|t| t.iter().any(|&x| x != 0) && t.iter().any(|&x| x < 16))
+    {
+        levels[active] = *t;
+        active += 1;
+    }
+    // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
+    unsafe { add_u4_avx2(&levels[..active], (always + active) as i8, a, b, output) }
+}
+
+#[target_feature(enable = "avx2")]
+fn add_u4_avx2(levels: &[[u8; 16]], top: i8, a: &[u8], b: &[u8], output: &mut [u8]) -> usize {
+    let n = a.len().min(b.len()).min(output.len()) / 32 * 32;
+    let low4 = _mm256_set1_epi8(0x0F);
+    let mut tables = [_mm256_setzero_si256(); 15];
+    for (t, level) in tables.iter_mut().zip(levels) {
+        // SAFETY: `level` is 16 readable bytes; loadu needs no alignment.
+        *t = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(level.as_ptr().cast()) });
+    }
+    let tables = &tables[..levels.len()];
+    let top = _mm256_set1_epi8(top);
+    let mut i = 0;
+    while i < n {
+        // SAFETY: `i + 32 <= n` bytes of `a`, `b` and `output`; loadu/storeu need no alignment.
+        let (x, y) = unsafe {
+            (
+                _mm256_loadu_si256(a.as_ptr().add(i).cast()),
+                _mm256_loadu_si256(b.as_ptr().add(i).cast()),
+            )
+        };
+        let halves = |v: __m256i| {
+            (
+                _mm256_and_si256(v, low4),
+                _mm256_and_si256(_mm256_srli_epi16::<4>(v), low4),
+            )
+        };
+        let ((x_lo, x_hi), (y_lo, y_hi)) = (halves(x), halves(y));
+        // Start at the level count and take one off per level not reached (threshold > b).
+        let (mut lo, mut hi) = (top, top);
+        for &t in tables {
+            lo = _mm256_add_epi8(lo, _mm256_cmpgt_epi8(_mm256_shuffle_epi8(t, x_lo), y_lo));
+            hi = _mm256_add_epi8(hi, _mm256_cmpgt_epi8(_mm256_shuffle_epi8(t, x_hi), y_hi));
+        }
+        // `hi` is at most 15, so shifting its 16-bit lanes moves no bits across bytes.
+        let packed = _mm256_or_si256(lo, _mm256_slli_epi16::<4>(hi));
+        // SAFETY: as above.
+        unsafe { _mm256_storeu_si256(output.as_mut_ptr().add(i).cast(), packed) };
+        i += 32;
+    }
+    n
+}
+
 /// Returns how many leading elements it wrote (a multiple of 8).
 #[target_feature(enable = "avx2")]
 fn add_avx2(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> usize {
