@@ -523,7 +523,10 @@ fn uint4_add_matches_the_oracle() {
         let table = elementwise::add_u4_table(Isa::Scalar, &p);
         non_monotonic += usize::from(elementwise::add_u4_thresholds(&table).is_none());
         let n = rng.usize(0..400);
-        let (a, b) = (values(&mut rng, DType::U4, n), values(&mut rng, DType::U4, n));
+        let (a, b) = (
+            values(&mut rng, DType::U4, n),
+            values(&mut rng, DType::U4, n),
+        );
         let (ab, bb) = (bytes(DType::U4, &a), bytes(DType::U4, &b));
         // The byte past an odd length's last element keeps its high nibble.
         let garbage: Vec<u8> = (0..n.div_ceil(2)).map(|_| rng.u8(..)).collect();

@@ -28,9 +28,7 @@ struct Requant8 {
     zero_point: __m256i,
     rounding: Rounding,
     /// Double rounding: left shift (if any lane has one), right shift, its remainder mask
-    /// and half that mask. Single rounding reuses `right` for the total shift minus 32 (when
-    /// `high`) and `mask` for the odd lanes' multipliers (in the even dwords): this struct is
-    /// built per block, and more fields measurably slowed the int8 tiles.
+    /// and half that mask.
     left: Option<__m256i>,
     right: __m256i,
     mask: __m256i,
@@ -38,8 +36,6 @@ struct Requant8 {
     /// Single rounding: the total right shift `31 - shift` of the even and odd lanes (as
     /// 64-bit lanes), its rounding term, and `2^62` shifted by it.
     total: [__m256i; 2],
-    /// Single rounding with every total shift at least 32 (see [`Requant8::apply`]).
-    high: bool,
     round: [__m256i; 2],
     offset_shifted: [__m256i; 2],
 }
@@ -70,7 +66,6 @@ impl Requant8 {
             mask: zero,
             half_mask: zero,
             total: [zero; 2],
-            high: false,
             round: [zero; 2],
             offset_shifted: [zero; 2],
         };
@@ -87,10 +82,6 @@ impl Requant8 {
             }
             Rounding::Single => {
                 let total = _mm256_sub_epi32(_mm256_set1_epi32(31), shift); // 1..=62
-                let below_32 = _mm256_cmpgt_epi32(_mm256_set1_epi32(32), total);
-                r.high = _mm256_movemask_epi8(below_32) == 0;
-                r.right = _mm256_sub_epi32(total, _mm256_set1_epi32(32));
-                r.mask = _mm256_srli_epi64::<32>(r.multiplier); // the odd lanes' multipliers
                 r.total = [
                     _mm256_and_si256(total, _mm256_set1_epi64x(0xffff_ffff)),
                     _mm256_srli_epi64::<32>(total),
@@ -120,27 +111,56 @@ impl Requant8 {
                 let high = doubling_high_mul(x, self.multiplier);
                 rounding_divide_by_pot_masked(high, self.right, self.mask, self.half_mask)
             }
-            // With a total shift t >= 32, floor(v / 2^t) is the high dword of v shifted
-            // arithmetically by t - 32 (the low dword only adds a fraction below 1), and it
-            // fits in 32 bits (|v| < 2^62): no 64-bit shift and no 64-bit clamp.
-            Rounding::Single => match self.high {
-                true => {
-                    let even =
-                        _mm256_add_epi64(_mm256_mul_epi32(x, self.multiplier), self.round[0]);
-                    let odd = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), self.mask);
-                    let odd = _mm256_add_epi64(odd, self.round[1]);
-                    let high =
-                        _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(even), odd);
-                    _mm256_srav_epi32(high, self.right)
-                }
-                false => single_rounding(x, self),
-            },
+            Rounding::Single => single_rounding(x, self),
         };
         // saturating_add(zp).clamp(min, max) == clamp(x, min - zp, max - zp) + zp, since
         // min and max are int8 and the saturation bounds lie far outside them.
         let clamped = _mm256_min_epi32(_mm256_max_epi32(scaled, self.lo), self.hi);
         _mm256_add_epi32(clamped, self.zero_point)
     }
+}
+
+/// Requantization of one accumulator vector of the single-row kernels: single rounding with
+/// every total shift `t = 31 - shift` at least 32 (the usual fully connected layer) in 32-bit
+/// lanes; anything else through [`Requant8`]. Kept out of `Requant8`, whose size and
+/// branches the GEMM tiles and depthwise kernels are sensitive to.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn requant_row(acc: __m256i, block: &Block<'_>, q: &Requant<'_>) -> __m256i {
+    let load = |t: &[i32; NR]| {
+        // SAFETY: `t` is 8 i32 = 32 readable bytes; loadu has no alignment need.
+        unsafe { _mm256_loadu_si256(t.as_ptr().cast()) }
+    };
+    let total = _mm256_sub_epi32(_mm256_set1_epi32(31), load(block.shift)); // 1..=62
+    let below_32 = _mm256_cmpgt_epi32(_mm256_set1_epi32(32), total);
+    if q.rounding != Rounding::Single || _mm256_movemask_epi8(below_32) != 0 {
+        return Requant8::new(block, q).apply(acc);
+    }
+    // floor(v / 2^t) with t >= 32 is the high dword of v shifted arithmetically by t - 32
+    // (the low dword only adds a fraction below 1), and it fits in 32 bits (|v| < 2^62).
+    let (x, multiplier) = (
+        _mm256_add_epi32(acc, load(block.bias)),
+        load(block.multiplier),
+    );
+    let one64 = _mm256_set1_epi64x(1);
+    let round = |t: __m256i| _mm256_sllv_epi64(one64, _mm256_sub_epi64(t, one64));
+    let t_even = _mm256_and_si256(total, _mm256_set1_epi64x(0xffff_ffff));
+    let even = _mm256_add_epi64(_mm256_mul_epi32(x, multiplier), round(t_even));
+    let odd = _mm256_mul_epi32(
+        _mm256_srli_epi64::<32>(x),
+        _mm256_srli_epi64::<32>(multiplier),
+    );
+    let odd = _mm256_add_epi64(odd, round(_mm256_srli_epi64::<32>(total)));
+    let high = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(even), odd);
+    let scaled = _mm256_srav_epi32(high, _mm256_sub_epi32(total, _mm256_set1_epi32(32)));
+    // As `Requant8::apply`: clamp with the zero point taken out, then add it.
+    let zero_point = _mm256_set1_epi32(q.output_zero_point);
+    let lo = _mm256_set1_epi32(q.act_min - q.output_zero_point);
+    let hi = _mm256_set1_epi32(q.act_max - q.output_zero_point);
+    _mm256_add_epi32(
+        _mm256_min_epi32(_mm256_max_epi32(scaled, lo), hi),
+        zero_point,
+    )
 }
 
 /// gemmlowp's `SaturatingRoundingDoublingHighMul` for `b >= 0` (the loader rejects negative
@@ -202,7 +222,13 @@ fn single_rounding(x: __m256i, r: &Requant8) -> __m256i {
         _mm256_blendv_epi8(r, hi, _mm256_cmpgt_epi64(r, hi))
     };
     let even = shift64(_mm256_mul_epi32(x, r.multiplier), 0);
-    let odd = shift64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), r.mask), 1);
+    let odd = shift64(
+        _mm256_mul_epi32(
+            _mm256_srli_epi64(x, 32),
+            _mm256_srli_epi64(r.multiplier, 32),
+        ),
+        1,
+    );
     _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64(odd, 32))
 }
 
@@ -335,7 +361,7 @@ fn i8_row<const B: usize>(
     for b in 0..B {
         let sums = _mm256_hadd_epi32(lo[b], hi[b]); // [c0 c1 c4 c5 | c2 c3 c6 c7]
         let acc = _mm256_permute4x64_epi64::<0b11_01_10_00>(sums);
-        out[b] = narrow(Requant8::new(blocks[b], q).apply(acc));
+        out[b] = narrow(requant_row(acc, blocks[b], q));
     }
     out
 }
@@ -604,7 +630,7 @@ fn i4_row<const B: usize, const SIGNED_ROWS: bool>(
             _mm256_permute2x128_si256::<0x31>(lo32[b], hi32[b]),
         );
         let acc = _mm256_sub_epi32(acc, _mm256_set1_epi32(row_sum.wrapping_mul(8)));
-        out[b] = narrow(Requant8::new(blocks[b], q).apply(acc));
+        out[b] = narrow(requant_row(acc, blocks[b], q));
     }
     out
 }
