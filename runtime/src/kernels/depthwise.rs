@@ -305,6 +305,7 @@ pub(crate) fn folded_bias_u4(q: &Requant<'_>, split: &[[i8; 32]], c0: usize, out
     not(any(target_arch = "x86_64", target_arch = "aarch64")),
     allow(dead_code)
 )] // SIMD helpers
+#[inline]
 pub(crate) fn lane_tables(
     q: &Requant<'_>,
     folded: &[i32],

@@ -842,12 +842,13 @@ pub(crate) fn depthwise_u4(
         if matches!(g.in_c, 8 | 16) && g.stride_w == 1 {
             return depthwise_u4_runs(g, q, input, filter, output);
         }
+        let mut lanes = U4Lanes::new(q);
         let mut c0 = 0;
         while c0 < g.in_c {
             c0 += match g.in_c - c0 {
-                32.. => depthwise_u4_block::<32>(g, q, input, filter, output, c0),
-                16.. => depthwise_u4_block::<16>(g, q, input, filter, output, c0),
-                _ => depthwise_u4_block::<8>(g, q, input, filter, output, c0),
+                32.. => depthwise_u4_block::<32>(g, q, input, filter, output, c0, &mut lanes),
+                16.. => depthwise_u4_block::<16>(g, q, input, filter, output, c0, &mut lanes),
+                _ => depthwise_u4_block::<8>(g, q, input, filter, output, c0, &mut lanes),
             };
         }
     }
@@ -864,101 +865,109 @@ struct U4Lanes {
     requant: [Requant8; 4],
 }
 
-/// Lane `l < width` holds channel `c0 + l % period` (`period` divides `width`, both 8, 16 or
-/// 32); lanes from `width` on have zero weights. Set up once per call and block, in registers:
-/// on small images with many channels this setup is a large part of the op.
-#[inline]
-#[target_feature(enable = "avx2")]
-fn u4_lanes(
-    g: &ConvGeometry,
-    q: &Requant<'_>,
-    filter: &[u8],
-    c0: usize,
-    (width, period): (usize, usize),
-) -> U4Lanes {
-    let taps = g.kernel_h * g.kernel_w;
-    let (low4, sign_table) = (_mm256_set1_epi8(0x0F), i4_sign_table());
-    // Each tap's weights as [even lanes | odd lanes] (the split of its packed input bytes into
-    // low and high nibbles), sign-extended; zero past period / 2 in each half and for the tap
-    // that pads an odd count. Their sums by lane, in int16 (at most 32 * 8).
-    let mut rows = [_mm256_setzero_si256(); U4_MAX_TAPS + 1];
-    let (mut sum_even, mut sum_odd) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-    for (t, row) in rows.iter_mut().take(taps).enumerate() {
-        let at = filter[(t * g.out_c + c0) / 2..][..period / 2].as_ptr();
-        // SAFETY: `at` has period / 2 readable bytes (the slice above), the width of each load.
-        let packed = unsafe {
-            match period {
-                32 => _mm_loadu_si128(at.cast()),
-                16 => _mm_loadl_epi64(at.cast()),
-                _ => _mm_cvtsi32_si128(at.cast::<i32>().read_unaligned()),
+impl U4Lanes {
+    /// Placeholder lanes, to be [`set`](Self::set).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn new(q: &Requant<'_>) -> Self {
+        let zero = _mm256_setzero_si256();
+        Self {
+            low_pairs: [zero; U4_MAX_TAPS / 2],
+            high_pairs: [zero; U4_MAX_TAPS / 2],
+            pairs: 0,
+            requant: [Requant8::new(&Block::ZERO, q); 4],
+        }
+    }
+
+    /// Lane `l < width` holds channel `c0 + l % period` (`period` divides `width`, both 8, 16
+    /// or 32); lanes from `width` on have zero weights. Set up once per call and block, in
+    /// registers and in place (returned by value, the 3 KB struct was copied: on small images
+    /// with many channels this setup is a large part of the op).
+    #[target_feature(enable = "avx2")]
+    fn set(
+        &mut self,
+        g: &ConvGeometry,
+        q: &Requant<'_>,
+        filter: &[u8],
+        c0: usize,
+        (width, period): (usize, usize),
+    ) {
+        let taps = g.kernel_h * g.kernel_w;
+        let (low4, sign_table) = (_mm256_set1_epi8(0x0F), i4_sign_table());
+        // Each tap's weights as [even lanes | odd lanes] (the split of its packed input bytes into
+        // low and high nibbles), sign-extended; zero past period / 2 in each half and for the tap
+        // that pads an odd count. Their sums by lane, in int16 (at most 32 * 8).
+        let mut rows = [_mm256_setzero_si256(); U4_MAX_TAPS + 1];
+        let (mut sum_even, mut sum_odd) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        for (t, row) in rows.iter_mut().take(taps).enumerate() {
+            let at = filter[(t * g.out_c + c0) / 2..][..period / 2].as_ptr();
+            // SAFETY: `at` has period / 2 readable bytes (the slice above), the width of each load.
+            let packed = unsafe {
+                match period {
+                    32 => _mm_loadu_si128(at.cast()),
+                    16 => _mm_loadl_epi64(at.cast()),
+                    _ => _mm_cvtsi32_si128(at.cast::<i32>().read_unaligned()),
+                }
+            };
+            let halves = _mm256_set_m128i(_mm_srli_epi16::<4>(packed), packed);
+            let split = _mm256_shuffle_epi8(sign_table, _mm256_and_si256(halves, low4));
+            sum_even = _mm256_add_epi16(
+                sum_even,
+                _mm256_cvtepi8_epi16(_mm256_castsi256_si128(split)),
+            );
+            sum_odd = _mm256_add_epi16(
+                sum_odd,
+                _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(split)),
+            );
+            // Lanes past the period repeat it (pixel runs): 4 or 8 bytes per half.
+            *row = match (period, width) {
+                (8, 32) => _mm256_shuffle_epi32::<0>(split),
+                (8, 16) => _mm256_shuffle_epi32::<0b11_11_00_00>(split),
+                (16, 32) => _mm256_unpacklo_epi64(split, split),
+                _ => split,
+            };
+        }
+        self.pairs = taps.div_ceil(2);
+        for p in 0..self.pairs {
+            self.low_pairs[p] = _mm256_unpacklo_epi8(rows[2 * p], rows[2 * p + 1]);
+            self.high_pairs[p] = _mm256_unpackhi_epi8(rows[2 * p], rows[2 * p + 1]);
+        }
+        // The folded bias `bias - zp * sum` by channel: interleaving the even and odd sums gives
+        // channels [0..8 | 16..24] and [8..16 | 24..32].
+        let (first, second) = (
+            _mm256_unpacklo_epi16(sum_even, sum_odd),
+            _mm256_unpackhi_epi16(sum_even, sum_odd),
+        );
+        let sums = [
+            _mm256_castsi256_si128(first),
+            _mm256_castsi256_si128(second),
+            _mm256_extracti128_si256::<1>(first),
+            _mm256_extracti128_si256::<1>(second),
+        ];
+        let zero_point = _mm256_set1_epi32(q.input_zero_point);
+        let mut bias = [0i32; 32];
+        for (k, sum) in sums.into_iter().enumerate().take(period / 8) {
+            let folded = _mm256_mullo_epi32(zero_point, _mm256_cvtepi16_epi32(sum));
+            let channels = &mut bias[8 * k..][..8];
+            if let Some(b) = q.bias {
+                channels.copy_from_slice(&b[c0 + 8 * k..][..8]);
             }
-        };
-        let halves = _mm256_set_m128i(_mm_srli_epi16::<4>(packed), packed);
-        let split = _mm256_shuffle_epi8(sign_table, _mm256_and_si256(halves, low4));
-        sum_even = _mm256_add_epi16(
-            sum_even,
-            _mm256_cvtepi8_epi16(_mm256_castsi256_si128(split)),
-        );
-        sum_odd = _mm256_add_epi16(
-            sum_odd,
-            _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(split)),
-        );
-        // Lanes past the period repeat it (pixel runs): 4 or 8 bytes per half.
-        *row = match (period, width) {
-            (8, 32) => _mm256_shuffle_epi32::<0>(split),
-            (8, 16) => _mm256_shuffle_epi32::<0b11_11_00_00>(split),
-            (16, 32) => _mm256_unpacklo_epi64(split, split),
-            _ => split,
-        };
-    }
-    let pairs = taps.div_ceil(2);
-    let mut low_pairs = [_mm256_setzero_si256(); U4_MAX_TAPS / 2];
-    let mut high_pairs = low_pairs;
-    for p in 0..pairs {
-        low_pairs[p] = _mm256_unpacklo_epi8(rows[2 * p], rows[2 * p + 1]);
-        high_pairs[p] = _mm256_unpackhi_epi8(rows[2 * p], rows[2 * p + 1]);
-    }
-    // The folded bias `bias - zp * sum` by channel: interleaving the even and odd sums gives
-    // channels [0..8 | 16..24] and [8..16 | 24..32].
-    let (first, second) = (
-        _mm256_unpacklo_epi16(sum_even, sum_odd),
-        _mm256_unpackhi_epi16(sum_even, sum_odd),
-    );
-    let sums = [
-        _mm256_castsi256_si128(first),
-        _mm256_castsi256_si128(second),
-        _mm256_extracti128_si256::<1>(first),
-        _mm256_extracti128_si256::<1>(second),
-    ];
-    let zero_point = _mm256_set1_epi32(q.input_zero_point);
-    let mut bias = [0i32; 32];
-    for (k, sum) in sums.into_iter().enumerate().take(period / 8) {
-        let folded = _mm256_mullo_epi32(zero_point, _mm256_cvtepi16_epi32(sum));
-        let channels = &mut bias[8 * k..][..8];
-        if let Some(b) = q.bias {
-            channels.copy_from_slice(&b[c0 + 8 * k..][..8]);
+            // SAFETY: `channels` is 8 i32 = 32 bytes; loadu/storeu need no alignment.
+            unsafe {
+                let b = _mm256_loadu_si256(channels.as_ptr().cast());
+                _mm256_storeu_si256(channels.as_mut_ptr().cast(), _mm256_sub_epi32(b, folded));
+            }
         }
-        // SAFETY: `channels` is 8 i32 = 32 bytes; loadu/storeu need no alignment.
-        unsafe {
-            let b = _mm256_loadu_si256(channels.as_ptr().cast());
-            _mm256_storeu_si256(channels.as_mut_ptr().cast(), _mm256_sub_epi32(b, folded));
+        for (k, requant) in self.requant.iter_mut().enumerate() {
+            let first = (8 * k).min(width - 8); // blocks past the width are never applied
+            let [bias, multiplier, shift] = lane_tables(q, &bias, c0, first, period);
+            let block = Block {
+                bias: &bias,
+                multiplier: &multiplier,
+                shift: &shift,
+            };
+            *requant = Requant8::new(&block, q);
         }
-    }
-    let requant = core::array::from_fn(|k| {
-        let first = (8 * k).min(width - 8); // blocks past the width are never applied
-        let [bias, multiplier, shift] = lane_tables(q, &bias, c0, first, period);
-        let block = Block {
-            bias: &bias,
-            multiplier: &multiplier,
-            shift: &shift,
-        };
-        Requant8::new(&block, q)
-    });
-    U4Lanes {
-        low_pairs,
-        high_pairs,
-        pairs,
-        requant,
     }
 }
 
@@ -1040,8 +1049,10 @@ fn depthwise_u4_block<const W: usize>(
     filter: &[u8],
     output: &mut ValuesMut<'_>,
     c0: usize,
+    lanes: &mut U4Lanes,
 ) -> usize {
-    let lanes = u4_lanes(g, q, filter, c0, (W, W));
+    lanes.set(g, q, filter, c0, (W, W));
+    let lanes = &*lanes;
     let taps = g.kernel_h * g.kernel_w;
     let reader = U4Taps::new(g, input, q.input_zero_point);
     let mut taps_at = [reader.zero_point_bytes(); U4_MAX_TAPS + 1];
@@ -1069,10 +1080,9 @@ fn depthwise_u4_runs(
 ) {
     let (c, taps) = (g.in_c, g.kernel_h * g.kernel_w);
     let run = 32 / c;
-    let (wide, single) = (
-        u4_lanes(g, q, filter, 0, (32, c)),
-        u4_lanes(g, q, filter, 0, (c, c)),
-    );
+    let (mut wide, mut single) = (U4Lanes::new(q), U4Lanes::new(q));
+    wide.set(g, q, filter, 0, (32, c));
+    single.set(g, q, filter, 0, (c, c));
     let reader = U4Taps::new(g, input, q.input_zero_point);
     let mut taps_at = [reader.zero_point_bytes(); U4_MAX_TAPS + 1];
     let reach = (g.kernel_w - 1) * g.dilation_w; // from a pixel's first tap to its last
