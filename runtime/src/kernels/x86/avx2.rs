@@ -1058,7 +1058,7 @@ fn depthwise_u4_block<const W: usize>(
     let mut taps_at = [reader.zero_point_bytes(); U4_MAX_TAPS + 1];
     for_each_pixel(g, |pixel| {
         reader.pixel(pixel, c0, &mut taps_at[..taps]);
-        let results = u4_position::<W>(&lanes, &taps_at);
+        let results = u4_position::<W>(lanes, &taps_at);
         let (b, oy, ox) = pixel;
         let first = ((b * g.out_h + oy) * g.out_w + ox) * g.in_c + c0;
         store_u4_position(results, W, output, first);
