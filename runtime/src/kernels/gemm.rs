@@ -408,7 +408,7 @@ impl<'a> Tile<'a> {
                 (TileOut::PackedU4(rows), ValuesMut::U4(bytes)) => {
                     for (r, packed) in rows.iter().enumerate() {
                         let first = (out_row + r) * self.outputs + n0; // even: see `pack_u4`
-                        bytes[first / 2..][..NR / 2].copy_from_slice(packed);
+                        bytes[first / 2..][..NR / 2].copy_from_slice(&packed.to_le_bytes());
                     }
                 }
                 (TileOut::Values(rows), _) => {
@@ -480,7 +480,7 @@ pub(crate) enum TileOut<const R: usize> {
     /// uint4 values packed two per byte, low nibble first (only when asked to pack; only the
     /// AVX2 kernels pack so far).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    PackedU4([[u8; NR / 2]; R]),
+    PackedU4([u32; R]),
 }
 
 /// The one dispatch point of the int8-weight GEMM: `R` rows of `a` (each `kp` long) times

@@ -236,7 +236,7 @@ fn single_rounding(x: __m256i, r: &Requant8) -> __m256i {
 /// bytes, two per byte, low nibble first.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn pack_u4_32(v: [__m256i; 4]) -> [u8; 16] {
+fn pack_u4_32(v: [__m256i; 4]) -> __m128i {
     // Lane 0 gets channels 0-3, 8-11, 16-19, 24-27; lane 1 the other fours.
     let bytes = _mm256_packus_epi16(
         _mm256_packs_epi32(v[0], v[1]),
@@ -246,14 +246,10 @@ fn pack_u4_32(v: [__m256i; 4]) -> [u8; 16] {
     let pairs = _mm256_maddubs_epi16(bytes, _mm256_set1_epi16(0x1001));
     let packed = _mm256_packus_epi16(pairs, pairs);
     // Lane 0 holds bytes 0 1 4 5 8 9 12 13, lane 1 bytes 2 3 6 7 10 11 14 15.
-    let ordered = _mm_unpacklo_epi16(
+    _mm_unpacklo_epi16(
         _mm256_castsi256_si128(packed),
         _mm256_extracti128_si256::<1>(packed),
-    );
-    let mut out = [0u8; 16];
-    // SAFETY: `out` is 16 writable bytes; storeu has no alignment need.
-    unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), ordered) };
-    out
+    )
 }
 
 /// Narrows 8 int32 lanes holding int8 values to 8 bytes.
@@ -466,10 +462,15 @@ fn ubs_tile<const R: usize, const OFFSET_WEIGHTS: bool>(
         for r in 0..R {
             lanes[r] = requant.apply(acc32[r]);
         }
+        // Rows as 32-bit words, in registers: through a stack array, the rows' loads waited
+        // on the one 16-byte store.
         let packed = pack_u4_32(lanes);
-        return TileOut::PackedU4(core::array::from_fn(|r| {
-            [0, 1, 2, 3].map(|i| packed[4 * r + i])
-        }));
+        let mut words = [0u32; R];
+        words[0] = _mm_cvtsi128_si32(packed) as u32;
+        words[1] = _mm_extract_epi32::<1>(packed) as u32;
+        words[2] = _mm_extract_epi32::<2>(packed) as u32;
+        words[3] = _mm_extract_epi32::<3>(packed) as u32;
+        return TileOut::PackedU4(words);
     }
     // A plain loop: as a `from_fn` closure this epilogue was not inlined (a call per row).
     let mut out = [[0i8; NR]; R];
@@ -1029,7 +1030,9 @@ fn store_u4_position(
 ) {
     match output {
         ValuesMut::U4(bytes) => {
-            let packed = pack_u4_32(results);
+            let mut packed = [0u8; 16];
+            // SAFETY: `packed` is 16 writable bytes; storeu has no alignment need.
+            unsafe { _mm_storeu_si128(packed.as_mut_ptr().cast(), pack_u4_32(results)) };
             bytes[first / 2..][..width / 2].copy_from_slice(&packed[..width / 2]);
         }
         ValuesMut::I8(bytes) => {
