@@ -49,21 +49,64 @@ pub fn add_u4_thresholds(table: &[u8; 256]) -> Option<[[u8; 16]; 15]> {
     Some(thresholds)
 }
 
+/// The levels the SIMD uint4 ADDs count: an output is `top` minus the number of `thresholds`
+/// (the first `active`) its `b` does not reach, by its `a`. Levels every `(a, b)` reaches are
+/// in `top` only; levels none reaches are left out.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)] // SIMD helper
+pub(crate) struct AddU4Levels {
+    pub thresholds: [[u8; 16]; 15],
+    pub active: usize,
+    pub top: u8,
+}
+
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)] // SIMD helper
+impl AddU4Levels {
+    fn new(all: &[[u8; 16]; 15]) -> Self {
+        let always = all.iter().filter(|t| t.iter().all(|&x| x == 0)).count();
+        let mut levels = Self {
+            thresholds: [[0; 16]; 15],
+            active: 0,
+            top: 0,
+        };
+        for t in all
+            .iter()
+            .filter(|t| t.iter().any(|&x| x != 0) && t.iter().any(|&x| x < 16))
+        {
+            levels.thresholds[levels.active] = *t;
+            levels.active += 1;
+        }
+        levels.top = (always + levels.active) as u8;
+        levels
+    }
+}
+
 /// uint4 ADD of equal-length packed tensors (`len` elements, low nibble first), inputs and
-/// output all uint4: each output is a lookup in [`add_u4_table`] (AVX2 counts thresholds
-/// instead, 64 elements at a time). The odd last element keeps its byte's high nibble.
+/// output all uint4: each output is a lookup in [`add_u4_table`] (AVX2 and NEON count
+/// thresholds instead, 64 and 32 elements at a time). The odd last element keeps its byte's high nibble.
 pub fn add_u4(isa: Isa, p: &AddParams, a: &[u8], b: &[u8], output: &mut [u8], len: usize) {
     let bytes = len / 2;
     if a.len() < len.div_ceil(2) || b.len() < len.div_ceil(2) || output.len() < len.div_ceil(2) {
         return;
     }
     let table = add_u4_table(isa, p);
-    let done = match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 if isa.is_available() => match add_u4_thresholds(&table) {
-            Some(t) => super::x86::add_u4(&t, &a[..bytes], &b[..bytes], &mut output[..bytes]),
-            None => 0,
-        },
+    let simd = isa.is_available() && matches!(isa, Isa::Avx2 | Isa::Neon | Isa::NeonDotprod);
+    let done = match add_u4_thresholds(&table).filter(|_| simd) {
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        Some(thresholds) => {
+            let levels = AddU4Levels::new(&thresholds);
+            let (a, b, out) = (&a[..bytes], &b[..bytes], &mut output[..bytes]);
+            #[cfg(target_arch = "x86_64")]
+            let done = super::x86::add_u4(&levels, a, b, out);
+            #[cfg(target_arch = "aarch64")]
+            let done = super::arm::add_u4(&levels, a, b, out);
+            done
+        }
         _ => 0,
     };
     let at = |x: u8, y: u8| table[usize::from(x) * 16 + usize::from(y)];

@@ -8,8 +8,8 @@ mod neon_v7;
 
 #[cfg(target_arch = "aarch64")]
 pub(crate) use neon::{
-    add, depthwise_conv2d, depthwise_u4, gemm_tile, gemm_tile_dotprod, gemm_tile_dotprod_i4,
-    gemm_tile_i4,
+    add, add_u4, depthwise_conv2d, depthwise_u4, gemm_tile, gemm_tile_dotprod,
+    gemm_tile_dotprod_i4, gemm_tile_i4,
 };
 #[cfg(all(target_arch = "arm", feature = "armv7-neon"))]
 pub(crate) use neon_v7::gemm_tile;

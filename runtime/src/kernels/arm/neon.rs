@@ -467,3 +467,41 @@ pub(crate) fn add(
 ) -> usize {
     0
 }
+
+/// uint4 ADD from per-level thresholds (`elementwise::AddU4Levels`), 16 bytes (32 elements)
+/// per step, as the AVX2 kernel: an output is the number of levels whose threshold for its `a`
+/// (one `tbl` looks up 16) its `b` reaches. Returns how many bytes it wrote.
+pub(crate) fn add_u4(
+    levels: &crate::kernels::elementwise::AddU4Levels,
+    a: &[u8],
+    b: &[u8],
+    output: &mut [u8],
+) -> usize {
+    let n = a.len().min(b.len()).min(output.len()) / 16 * 16;
+    let thresholds = &levels.thresholds[..levels.active];
+    // SAFETY: NEON is baseline on aarch64; every load and store below is within the first
+    // `n` bytes of its slice (16 per step), and the tables are 16 bytes each.
+    unsafe {
+        let low4 = vdupq_n_u8(0x0F);
+        let top = vdupq_n_u8(levels.top);
+        let mut i = 0;
+        while i < n {
+            let (x, y) = (vld1q_u8(a.as_ptr().add(i)), vld1q_u8(b.as_ptr().add(i)));
+            let (x_lo, x_hi) = (vandq_u8(x, low4), vshrq_n_u8::<4>(x));
+            let (y_lo, y_hi) = (vandq_u8(y, low4), vshrq_n_u8::<4>(y));
+            // Start at the level count; each level not reached (threshold > b) adds 0xFF = -1.
+            let (mut lo, mut hi) = (top, top);
+            for t in thresholds {
+                let t = vld1q_u8(t.as_ptr());
+                lo = vaddq_u8(lo, vcgtq_u8(vqtbl1q_u8(t, x_lo), y_lo));
+                hi = vaddq_u8(hi, vcgtq_u8(vqtbl1q_u8(t, x_hi), y_hi));
+            }
+            vst1q_u8(
+                output.as_mut_ptr().add(i),
+                vorrq_u8(lo, vshlq_n_u8::<4>(hi)),
+            );
+            i += 16;
+        }
+    }
+    n
+}

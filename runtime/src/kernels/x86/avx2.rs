@@ -11,6 +11,7 @@ use crate::format::AddParams;
 use crate::kernels::depthwise::{
     depthwise_channel, for_each_pixel, for_each_tap, lane_tables, U4Taps, U4_MAX_TAPS,
 };
+use crate::kernels::elementwise::AddU4Levels;
 use crate::kernels::gemm::{whole_block, Block, RowOut, TileOut, Weights, KR, NR};
 use crate::kernels::int4::ValuesMut;
 use crate::kernels::{ConvGeometry, Requant};
@@ -1132,26 +1133,20 @@ pub(crate) fn add(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> usize
     unsafe { add_avx2(p, a, b, output) }
 }
 
-/// uint4 ADD from per-level thresholds (`elementwise::add_u4_thresholds`), 32 bytes (64
-/// elements) per step: an output is the number of levels `v` whose threshold for its `a`
-/// (one `vpshufb` looks up 32) its `b` reaches. Returns how many bytes it wrote.
-pub(crate) fn add_u4(thresholds: &[[u8; 16]; 15], a: &[u8], b: &[u8], output: &mut [u8]) -> usize {
-    // Levels every (a, b) reaches add a constant; levels none reaches add nothing.
-    let always = thresholds
-        .iter()
-        .filter(|t| t.iter().all(|&x| x == 0))
-        .count();
-    let mut levels = [[0u8; 16]; 15];
-    let mut active = 0;
-    for t in thresholds
-        .iter()
-        .filter(|t| t.iter().any(|&x| x != 0) && t.iter().any(|&x| x < 16))
-    {
-        levels[active] = *t;
-        active += 1;
-    }
+/// uint4 ADD from per-level thresholds (`elementwise::AddU4Levels`), 32 bytes (64 elements)
+/// per step: an output is the number of levels `v` whose threshold for its `a` (one `vpshufb`
+/// looks up 32) its `b` reaches. Returns how many bytes it wrote.
+pub(crate) fn add_u4(levels: &AddU4Levels, a: &[u8], b: &[u8], output: &mut [u8]) -> usize {
     // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
-    unsafe { add_u4_avx2(&levels[..active], (always + active) as i8, a, b, output) }
+    unsafe {
+        add_u4_avx2(
+            &levels.thresholds[..levels.active],
+            levels.top as i8,
+            a,
+            b,
+            output,
+        )
+    }
 }
 
 #[target_feature(enable = "avx2")]
