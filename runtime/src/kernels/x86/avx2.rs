@@ -638,8 +638,9 @@ fn i4_row<const B: usize, const SIGNED_ROWS: bool>(
 }
 
 /// One row (`kp` values, summing to `row_sum`) by every whole block of `w`, written to `out`
-/// (its length says how many blocks): the micro-kernels of one row, two blocks at a time
-/// (sharing the inputs' unpacking), in one call. Returns the number of blocks done: all of them
+/// (its length says how many blocks): the micro-kernels of one row, several blocks at a time
+/// sharing the inputs' unpacking (4 for int4 weights, 2 for int8: 4 measured slower there,
+/// 7.3 -> 7.7-8.5 us on the autoencoder), in one call. Returns the number of blocks done: all of them
 /// (as the tables cover them), or 0 for uint4 rows by int8 weights, which have no row kernel.
 pub(crate) fn gemm_row(
     row: &[i8],
@@ -662,16 +663,18 @@ pub(crate) fn gemm_row(
     unsafe {
         match (w, rows_u4) {
             (Weights::I4(w), false) => {
-                let done = each_block::<2>(q, &mut out, 0..blocks / 2 * 2, |n0, b| {
-                    i4_row::<2, true>(row, [i4(w, kp, n0), i4(w, kp, n0 + NR)], row_sum, b, q)
+                let done = each_block::<4>(q, &mut out, 0..blocks / 4 * 4, |n0, b| {
+                    let w = core::array::from_fn(|k| i4(w, kp, n0 + k * NR));
+                    i4_row::<4, true>(row, w, row_sum, b, q)
                 });
                 done + each_block::<1>(q, &mut out, done..blocks, |n0, b| {
                     i4_row::<1, true>(row, [i4(w, kp, n0)], row_sum, b, q)
                 })
             }
             (Weights::I4(w), true) => {
-                let done = each_block::<2>(q, &mut out, 0..blocks / 2 * 2, |n0, b| {
-                    i4_row::<2, false>(row, [i4(w, kp, n0), i4(w, kp, n0 + NR)], row_sum, b, q)
+                let done = each_block::<4>(q, &mut out, 0..blocks / 4 * 4, |n0, b| {
+                    let w = core::array::from_fn(|k| i4(w, kp, n0 + k * NR));
+                    i4_row::<4, false>(row, w, row_sum, b, q)
                 });
                 done + each_block::<1>(q, &mut out, done..blocks, |n0, b| {
                     i4_row::<1, false>(row, [i4(w, kp, n0)], row_sum, b, q)
