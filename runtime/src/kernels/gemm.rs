@@ -210,6 +210,10 @@ pub fn gemm(
         q,
         rows_u4,
         pack_u4: matches!(out, ValuesMut::U4(_)) && outputs % 2 == 0,
+        small_gather: match a {
+            Rows::Conv { geometry, .. } if isa == Isa::Avx2 => SmallGather::new(geometry, kp),
+            _ => None,
+        },
     };
     if let Rows::Conv {
         geometry,
@@ -294,6 +298,49 @@ struct Tile<'a> {
     /// Whole tiles may come back as packed uint4 (the output is uint4 with an even row
     /// length, so every tile row starts on a byte).
     pack_u4: bool,
+    /// Masks that gather short im2col rows in registers (AVX2, int8 inputs).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    small_gather: Option<SmallGather>,
+}
+
+/// Most kernel rows [`SmallGather`] handles.
+const SMALL_KH: usize = 4;
+
+/// `pshufb` masks that build an im2col row of at most 32 bytes from one 16-byte load per
+/// kernel row: `masks[ky][half][j]` is the byte of kernel row `ky` that lands on row byte
+/// `16 * half + j`, or 0x80 (a zero). For convolutions with few input channels (the first
+/// layer of image models), whose rows are a few short runs: copied run by run, each row cost
+/// a call per run, and the kernel's 4-byte reads straddling two runs' stores stalled.
+#[derive(Clone, Copy)]
+pub(crate) struct SmallGather {
+    pub masks: [[[u8; 16]; 2]; SMALL_KH],
+    pub kernel_h: usize,
+}
+
+impl SmallGather {
+    /// For convolutions of at most [`SMALL_KH`] kernel rows, each at most 16 contiguous bytes
+    /// (`dilation_w` 1), into rows of `kp <= 32` bytes.
+    fn new(g: &ConvGeometry, kp: usize) -> Option<Self> {
+        let span = g.kernel_w * g.in_c;
+        if g.dilation_w != 1 || span > 16 || g.kernel_h > SMALL_KH || kp > 32 {
+            return None;
+        }
+        let mut masks = [[[0x80u8; 16]; 2]; SMALL_KH];
+        for (ky, halves) in masks.iter_mut().enumerate().take(g.kernel_h) {
+            for (half, mask) in halves.iter_mut().enumerate() {
+                for (j, m) in mask.iter_mut().enumerate() {
+                    let at = (16 * half + j).wrapping_sub(ky * span);
+                    if at < span {
+                        *m = at as u8;
+                    }
+                }
+            }
+        }
+        Some(Self {
+            masks,
+            kernel_h: g.kernel_h,
+        })
+    }
 }
 
 impl<'a> Tile<'a> {
@@ -350,6 +397,12 @@ impl<'a> Tile<'a> {
                 zero_point,
             } => {
                 for (r, row) in scratch.chunks_exact_mut(kp).take(R).enumerate() {
+                    #[cfg(target_arch = "x86_64")]
+                    if let (Some(small), Values::I8(data)) = (&self.small_gather, input) {
+                        if super::x86::gather_small(small, geometry, data, m0 + r, row) {
+                            continue;
+                        }
+                    }
                     gather_conv_row(geometry, input, zero_point, m0 + r, row);
                 }
                 core::array::from_fn(|r| &scratch[r * kp..][..kp])

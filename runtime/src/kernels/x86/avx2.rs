@@ -12,7 +12,7 @@ use crate::kernels::depthwise::{
     depthwise_channel, for_each_pixel, for_each_tap, lane_tables, U4Taps, U4_MAX_TAPS,
 };
 use crate::kernels::elementwise::AddU4Levels;
-use crate::kernels::gemm::{whole_block, Block, RowOut, TileOut, Weights, KR, NR};
+use crate::kernels::gemm::{whole_block, Block, RowOut, SmallGather, TileOut, Weights, KR, NR};
 use crate::kernels::int4::ValuesMut;
 use crate::kernels::{ConvGeometry, Requant};
 use crate::quant::Rounding;
@@ -732,6 +732,87 @@ fn each_block<const B: usize>(
         b0 += B;
     }
     b0 - range.start
+}
+
+/// The im2col row of output pixel `m` of conv `g` over int8 `input`, built in registers with
+/// `small`'s masks and stored in pieces of 16, 8 and 4 bytes, so that each of the kernel's
+/// 4-byte reads lies in one store. Returns false, writing nothing, for pixels whose window is
+/// not wholly inside the input or whose 16-byte loads would pass its end.
+pub(crate) fn gather_small(
+    small: &SmallGather,
+    g: &ConvGeometry,
+    input: &[i8],
+    m: usize,
+    row: &mut [i8],
+) -> bool {
+    // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
+    unsafe { gather_small_avx2(small, g, input, m, row) }
+}
+
+#[target_feature(enable = "avx2")]
+fn gather_small_avx2(
+    small: &SmallGather,
+    g: &ConvGeometry,
+    input: &[i8],
+    m: usize,
+    row: &mut [i8],
+) -> bool {
+    let pixels = g.out_h * g.out_w;
+    let (b, oy, ox) = (m / pixels, (m % pixels) / g.out_w, m % g.out_w);
+    // Out-of-range coordinates wrapped to huge values, so one compare each.
+    let iy0 = (oy * g.stride_h).wrapping_sub(g.pad_top);
+    let x0 = (ox * g.stride_w).wrapping_sub(g.pad_left);
+    let last_y = iy0.wrapping_add((g.kernel_h - 1) * g.dilation_h);
+    let inside = iy0 < g.in_h && last_y < g.in_h && x0 < g.in_w && x0 + g.kernel_w <= g.in_w;
+    let start = |ky: usize| ((b * g.in_h + iy0 + ky * g.dilation_h) * g.in_w + x0) * g.in_c;
+    if !inside || start(g.kernel_h - 1) + 16 > input.len() || row.len() > 32 || row.len() % 4 != 0 {
+        return false;
+    }
+    let (mut lo, mut hi) = (_mm_setzero_si128(), _mm_setzero_si128());
+    for (ky, [mask_lo, mask_hi]) in small.masks.iter().enumerate().take(small.kernel_h) {
+        // SAFETY: each kernel row's 16-byte load starts at or before the last one, which ends
+        // inside `input` (checked above); the masks are 16 bytes.
+        let (v, mask_lo, mask_hi) = unsafe {
+            (
+                _mm_loadu_si128(input.as_ptr().add(start(ky)).cast()),
+                _mm_loadu_si128(mask_lo.as_ptr().cast()),
+                _mm_loadu_si128(mask_hi.as_ptr().cast()),
+            )
+        };
+        lo = _mm_or_si128(lo, _mm_shuffle_epi8(v, mask_lo));
+        hi = _mm_or_si128(hi, _mm_shuffle_epi8(v, mask_hi));
+    }
+    let (first, second) = row.split_at_mut(row.len().min(16));
+    store_groups(lo, first);
+    store_groups(hi, second);
+    true
+}
+
+/// Stores the first `dst.len()` (0, 4, 8, 12 or 16) bytes of `v` in one 16-byte store, or in
+/// 8- and 4-byte stores.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn store_groups(v: __m128i, dst: &mut [i8]) {
+    let p = dst.as_mut_ptr();
+    // SAFETY: each store writes within `dst` (its length is checked before each).
+    unsafe {
+        if dst.len() >= 16 {
+            _mm_storeu_si128(p.cast(), v);
+            return;
+        }
+        let mut v = v;
+        let mut at = 0;
+        if dst.len() >= 8 {
+            _mm_storel_epi64(p.cast(), v);
+            v = _mm_srli_si128::<8>(v);
+            at = 8;
+        }
+        if dst.len() >= at + 4 {
+            p.add(at)
+                .cast::<i32>()
+                .write_unaligned(_mm_cvtsi128_si32(v));
+        }
+    }
 }
 
 /// Depthwise conv, depth multiplier 1: 16 (then 8) channels per step, reference order of
