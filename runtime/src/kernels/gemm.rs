@@ -312,6 +312,7 @@ const SMALL_KH: usize = 4;
 /// layer of image models), whose rows are a few short runs: copied run by run, each row cost
 /// a call per run, and the kernel's 4-byte reads straddling two runs' stores stalled.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // read by the AVX2 gather
 pub(crate) struct SmallGather {
     pub masks: [[[u8; 16]; 2]; SMALL_KH],
     pub kernel_h: usize,
