@@ -656,7 +656,29 @@ pub(crate) fn requantize_one(acc: i32, block: &Block<'_>, c: usize, q: &Requant<
 
 /// im2col of one output pixel: `row[(ky * KW + kx) * Cin + c]`, zero point where the window
 /// hangs over the edge, zeros in the tail up to `row.len()`. uint4 inputs become bytes.
+/// Out of line: inlined, it slowed the tiles' code around it.
+#[inline(never)]
 fn gather_conv_row(g: &ConvGeometry, input: Values<'_>, zero_point: i8, m: usize, row: &mut [i8]) {
+    // int8 runs are short with few input channels: copied inline, not by a call each.
+    match input {
+        Values::I8(d) => gather_with(g, zero_point, m, row, |start, dst| {
+            int4::copy_bytes(dst, &d[start..start + dst.len()]);
+        }),
+        _ => gather_with(g, zero_point, m, row, |start, dst| {
+            input.copy_to(start, dst)
+        }),
+    }
+}
+
+/// [`gather_conv_row`] with `copy(start, dst)` filling `dst` from input element `start` on.
+#[inline(always)]
+fn gather_with(
+    g: &ConvGeometry,
+    zero_point: i8,
+    m: usize,
+    row: &mut [i8],
+    copy: impl Fn(usize, &mut [i8]),
+) {
     let pixels = g.out_h * g.out_w;
     let (b, oy, ox) = (m / pixels, (m % pixels) / g.out_w, m % g.out_w);
     let c = g.in_c;
@@ -669,7 +691,7 @@ fn gather_conv_row(g: &ConvGeometry, input: Values<'_>, zero_point: i8, m: usize
         // Out-of-range coordinates wrapped to huge values, so one compare each.
         if iy < g.in_h && row_inside {
             let start = ((b * g.in_h + iy) * g.in_w + x0) * c;
-            input.copy_to(start, &mut row[pos..pos + span]);
+            copy(start, &mut row[pos..pos + span]);
             pos += span;
             continue;
         }
@@ -677,7 +699,7 @@ fn gather_conv_row(g: &ConvGeometry, input: Values<'_>, zero_point: i8, m: usize
             let ix = (ox * g.stride_w + kx * g.dilation_w).wrapping_sub(g.pad_left);
             let dst = &mut row[pos..pos + c];
             if iy < g.in_h && ix < g.in_w {
-                input.copy_to(((b * g.in_h + iy) * g.in_w + ix) * c, dst);
+                copy(((b * g.in_h + iy) * g.in_w + ix) * c, dst);
             } else {
                 dst.fill(zero_point);
             }

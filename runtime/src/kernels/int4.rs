@@ -84,6 +84,32 @@ impl<'a> Values<'a> {
     }
 }
 
+/// `dst.copy_from_slice(src)`, with copies of at most 16 bytes done as two overlapping
+/// fixed-size moves instead of a call to `memcpy`.
+#[inline]
+pub(crate) fn copy_bytes(dst: &mut [i8], src: &[i8]) {
+    let n = dst.len();
+    if n != src.len() || n > 16 {
+        dst.copy_from_slice(src);
+        return;
+    }
+    match n {
+        8.. => {
+            dst[..8].copy_from_slice(&src[..8]);
+            dst[n - 8..].copy_from_slice(&src[n - 8..]);
+        }
+        4.. => {
+            dst[..4].copy_from_slice(&src[..4]);
+            dst[n - 4..].copy_from_slice(&src[n - 4..]);
+        }
+        _ => {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = s;
+            }
+        }
+    }
+}
+
 impl Elems for Values<'_> {
     #[inline(always)]
     fn at(&self, i: usize) -> i32 {
