@@ -88,7 +88,8 @@ impl AddU4Levels {
 
 /// uint4 ADD of equal-length packed tensors (`len` elements, low nibble first), inputs and
 /// output all uint4: each output is a lookup in [`add_u4_table`] (AVX2 and NEON count
-/// thresholds instead, 64 and 32 elements at a time). The odd last element keeps its byte's high nibble.
+/// thresholds instead, 64 and 32 elements at a time). The odd last element keeps its byte's
+/// high nibble.
 pub fn add_u4(isa: Isa, p: &AddParams, a: &[u8], b: &[u8], output: &mut [u8], len: usize) {
     let bytes = len / 2;
     if a.len() < len.div_ceil(2) || b.len() < len.div_ceil(2) || output.len() < len.div_ceil(2) {
