@@ -701,10 +701,10 @@ fn gather_with(
             if iy < g.in_h && ix < g.in_w {
                 copy(((b * g.in_h + iy) * g.in_w + ix) * c, dst);
             } else {
-                dst.fill(zero_point);
+                int4::fill_bytes(dst, zero_point);
             }
             pos += c;
         }
     }
-    row[pos..].fill(0);
+    int4::fill_bytes(&mut row[pos..], 0);
 }

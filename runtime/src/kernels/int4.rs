@@ -84,8 +84,8 @@ impl<'a> Values<'a> {
     }
 }
 
-/// `dst.copy_from_slice(src)`, with copies of at most 16 bytes done as two overlapping
-/// fixed-size moves instead of a call to `memcpy`.
+/// `dst.copy_from_slice(src)`, with copies of at most 16 bytes done as two (or three)
+/// overlapping fixed-size moves instead of a call to `memcpy` (which a byte loop becomes).
 #[inline]
 pub(crate) fn copy_bytes(dst: &mut [i8], src: &[i8]) {
     let n = dst.len();
@@ -102,11 +102,36 @@ pub(crate) fn copy_bytes(dst: &mut [i8], src: &[i8]) {
             dst[..4].copy_from_slice(&src[..4]);
             dst[n - 4..].copy_from_slice(&src[n - 4..]);
         }
-        _ => {
-            for (d, &s) in dst.iter_mut().zip(src) {
-                *d = s;
-            }
+        1.. => {
+            dst[0] = src[0];
+            dst[n / 2] = src[n / 2];
+            dst[n - 1] = src[n - 1];
         }
+        0 => {}
+    }
+}
+
+/// `dst.fill(v)`, with fills of at most 16 bytes done as overlapping fixed-size stores
+/// instead of a call to `memset`.
+#[inline]
+pub(crate) fn fill_bytes(dst: &mut [i8], v: i8) {
+    let n = dst.len();
+    match n {
+        17.. => dst.fill(v),
+        8.. => {
+            dst[..8].copy_from_slice(&[v; 8]);
+            dst[n - 8..].copy_from_slice(&[v; 8]);
+        }
+        4.. => {
+            dst[..4].copy_from_slice(&[v; 4]);
+            dst[n - 4..].copy_from_slice(&[v; 4]);
+        }
+        1.. => {
+            dst[0] = v;
+            dst[n / 2] = v;
+            dst[n - 1] = v;
+        }
+        0 => {}
     }
 }
 
