@@ -686,6 +686,20 @@ fn gather_with(
     let span = g.kernel_w * c; // one kernel row, contiguous in the input when dilation_w = 1
     let x0 = (ox * g.stride_w).wrapping_sub(g.pad_left);
     let row_inside = g.dilation_w == 1 && x0 < g.in_w && x0 + g.kernel_w <= g.in_w;
+    let iy0 = (oy * g.stride_h).wrapping_sub(g.pad_top);
+    let last_y = iy0.wrapping_add((g.kernel_h - 1) * g.dilation_h);
+    if row_inside && iy0 < g.in_h && last_y < g.in_h {
+        // The whole window inside: one run per kernel row, a fixed stride apart.
+        let (first, step) = (
+            ((b * g.in_h + iy0) * g.in_w + x0) * c,
+            g.dilation_h * g.in_w * c,
+        );
+        for (ky, dst) in row.chunks_exact_mut(span).take(g.kernel_h).enumerate() {
+            copy(first + ky * step, dst);
+        }
+        int4::fill_bytes(&mut row[g.kernel_h * span..], 0);
+        return;
+    }
     for ky in 0..g.kernel_h {
         let iy = (oy * g.stride_h + ky * g.dilation_h).wrapping_sub(g.pad_top);
         // Out-of-range coordinates wrapped to huge values, so one compare each.
