@@ -104,16 +104,6 @@ struct Report {
     ops: Vec<OpReport>,
 }
 
-/// One core's int8 MACs per cycle with `isa`'s best instruction, on the core edgeq's docs
-/// assume for it (see `--peak-macs-per-cycle`).
-fn default_peak_macs_per_cycle(isa: Isa) -> f64 {
-    match isa {
-        Isa::Avx2 | Isa::NeonDotprod => 32.0,
-        Isa::Neon => 8.0,
-        Isa::Scalar => 1.0,
-    }
-}
-
 /// Runs the benchmark and prints (and optionally writes) the report.
 pub fn bench(model_path: &Path, o: &BenchOptions<'_>) -> Result<()> {
     anyhow::ensure!(o.runs > 0, "--runs must be at least 1");
@@ -221,7 +211,7 @@ pub fn bench(model_path: &Path, o: &BenchOptions<'_>) -> Result<()> {
     let cpu_ghz = crate::cpu::measure_ghz();
     let peak_macs_per_cycle = o
         .peak_macs_per_cycle
-        .unwrap_or_else(|| default_peak_macs_per_cycle(isa));
+        .unwrap_or_else(|| f64::from(isa.peak_macs_per_cycle()));
     let report = Report {
         model: model_path.display().to_string(),
         isa: isa.name(),

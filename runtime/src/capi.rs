@@ -489,6 +489,7 @@ pub unsafe extern "C" fn edgeq_isa_name(it: *mut edgeq_interpreter) -> *const c_
         Ok(s) if s.model.is_some() => match s.isa {
             Isa::Scalar => c"scalar",
             Isa::Avx2 => c"avx2",
+            Isa::Avx512Vnni => c"avx512-vnni",
             Isa::Neon => c"neon",
             Isa::NeonDotprod => c"neon-dotprod",
         },

@@ -68,7 +68,7 @@ fn slice<'a>(bytes: &'a [u8], offset: usize, size: usize, what: &'static str) ->
 }
 
 fn records<'a, T: bytemuck::Pod>(bytes: &'a [u8], what: &'static str) -> Result<&'a [T]> {
-    if bytes.len() % core::mem::size_of::<T>() != 0 {
+    if !bytes.len().is_multiple_of(core::mem::size_of::<T>()) {
         return Err(Error::Invalid {
             what,
             index: bytes.len() as u32,
@@ -80,7 +80,7 @@ fn records<'a, T: bytemuck::Pod>(bytes: &'a [u8], what: &'static str) -> Result<
 impl<'a> Model<'a> {
     /// Parses and validates a model. `bytes` must start at a 16-byte aligned address.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self> {
-        if bytes.as_ptr() as usize % ALIGN != 0 {
+        if !(bytes.as_ptr() as usize).is_multiple_of(ALIGN) {
             return Err(Error::Misaligned);
         }
         let header: Header = *bytemuck::from_bytes(slice(bytes, 0, 32, "header")?);
@@ -106,7 +106,7 @@ impl<'a> Model<'a> {
 
         let mut found: [Option<&[u8]>; 6] = [None; 6];
         for (i, s) in table.iter().enumerate() {
-            if s.offset as usize % ALIGN != 0 {
+            if !(s.offset as usize).is_multiple_of(ALIGN) {
                 return Err(Error::Invalid {
                     what: "section offset not 16-byte aligned",
                     index: i as u32,
@@ -235,7 +235,7 @@ impl<'a> Model<'a> {
                     if end > self.consts.len() {
                         return Err(bad("constant tensor outside the CONST section"));
                     }
-                    if t.offset as usize % dtype.align() != 0 {
+                    if !(t.offset as usize).is_multiple_of(dtype.align()) {
                         return Err(bad("constant tensor misaligned for its dtype"));
                     }
                 }

@@ -26,7 +26,7 @@ pub fn depthwise_conv2d(
     }
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => super::x86::depthwise_conv2d(g, q, input, filter, output),
+        Isa::Avx2 | Isa::Avx512Vnni => super::x86::depthwise_conv2d(g, q, input, filter, output),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon | Isa::NeonDotprod => super::arm::depthwise_conv2d(g, q, input, filter, output),
         _ => scalar::depthwise_conv2d(g, q, input, filter, output),
@@ -54,7 +54,7 @@ pub fn runs_native_u4(g: &ConvGeometry, input: DType, filter: DType) -> bool {
     input == DType::U4
         && filter == DType::I4
         && g.depth_multiplier == 1
-        && g.in_c % 8 == 0
+        && g.in_c.is_multiple_of(8)
         && g.kernel_h * g.kernel_w <= U4_MAX_TAPS
 }
 
@@ -162,7 +162,7 @@ fn native_u4(
     }
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => super::x86::depthwise_u4(g, q, input, filter, output),
+        Isa::Avx2 | Isa::Avx512Vnni => super::x86::depthwise_u4(g, q, input, filter, output),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon | Isa::NeonDotprod => super::arm::depthwise_u4(g, q, input, filter, output),
         _ => return false,

@@ -7,7 +7,7 @@ use crate::format::AddParams;
 pub fn add(isa: Isa, p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) {
     let done = match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 if isa.is_available() => super::x86::add(p, a, b, output),
+        Isa::Avx2 | Isa::Avx512Vnni if isa.is_available() => super::x86::add(p, a, b, output),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon | Isa::NeonDotprod if isa.is_available() => super::arm::add(p, a, b, output),
         _ => 0,
@@ -96,7 +96,11 @@ pub fn add_u4(isa: Isa, p: &AddParams, a: &[u8], b: &[u8], output: &mut [u8], le
         return;
     }
     let table = add_u4_table(isa, p);
-    let simd = isa.is_available() && matches!(isa, Isa::Avx2 | Isa::Neon | Isa::NeonDotprod);
+    let simd = isa.is_available()
+        && matches!(
+            isa,
+            Isa::Avx2 | Isa::Avx512Vnni | Isa::Neon | Isa::NeonDotprod
+        );
     let done = match add_u4_thresholds(&table).filter(|_| simd) {
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         Some(thresholds) => {

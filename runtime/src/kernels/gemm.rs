@@ -145,7 +145,7 @@ impl Block<'_> {
 /// for convolutions that are not [`conv_rows_are_input`] and for uint4 rows, and when the
 /// depth is not a multiple of [`KR`].
 pub fn gathers_rows(a_is_u4: bool, conv_gathers: bool, depth: usize) -> bool {
-    a_is_u4 || conv_gathers || depth % KR != 0
+    a_is_u4 || conv_gathers || !depth.is_multiple_of(KR)
 }
 
 /// `out[m, n]` for `m < rows`, `n < outputs`, reduction depth `depth`; `w` packed by
@@ -209,9 +209,9 @@ pub fn gemm(
         w,
         q,
         rows_u4,
-        pack_u4: matches!(out, ValuesMut::U4(_)) && outputs % 2 == 0,
+        pack_u4: matches!(out, ValuesMut::U4(_)) && outputs.is_multiple_of(2),
         small_gather: match a {
-            Rows::Conv { geometry, .. } if isa == Isa::Avx2 => SmallGather::new(geometry, kp),
+            Rows::Conv { geometry, .. } if isa.has_avx2() => SmallGather::new(geometry, kp),
             _ => None,
         },
     };
@@ -411,8 +411,14 @@ impl<'a> Tile<'a> {
         };
         // The AVX2 int4 kernels take the sums of int8 rows, and of single rows (see
         // `x86::gemm_tile_i4`).
+        #[cfg(target_arch = "x86_64")]
+        if let (Isa::Avx512Vnni, Weights::I8(w), ValuesMut::I8(d)) = (self.isa, self.w, &mut *out) {
+            let dst = &mut d[out_row * self.outputs..][..R * self.outputs];
+            super::x86::gemm_rows_vnni::<R>(a, rows_u4, w, self.outputs, self.q, dst);
+            return;
+        }
         let row_sums: [i32; R] = match (self.isa, self.w) {
-            (Isa::Avx2, Weights::I4(_)) if !rows_u4 || R == 1 => {
+            (isa, Weights::I4(_)) if isa.has_avx2() && (!rows_u4 || R == 1) => {
                 a.map(|row| row.iter().map(|&x| i32::from(x)).sum())
             }
             _ => [0; R],
@@ -491,14 +497,16 @@ impl Tile<'_> {
         let first = out_row * self.outputs;
         let dst = match out {
             ValuesMut::I8(d) => RowOut::I8(&mut d[first..][..blocks * NR]),
-            ValuesMut::U4(d) if first % 2 == 0 => {
+            ValuesMut::U4(d) if first.is_multiple_of(2) => {
                 RowOut::PackedU4(&mut d[first / 2..][..blocks * NR / 2])
             }
             ValuesMut::U4(_) => return 0,
         };
         match self.isa {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => super::x86::gemm_row(a, self.w, self.rows_u4, row_sum, self.q, dst),
+            isa if isa.has_avx2() => {
+                super::x86::gemm_row(a, self.w, self.rows_u4, row_sum, self.q, dst)
+            }
             _ => 0,
         }
     }
@@ -555,9 +563,9 @@ fn micro_kernel<const R: usize>(
 ) -> TileOut<R> {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 if rows_u4 => super::x86::gemm_tile_u4_i8::<R>(a, w, block, q, pack),
+        isa if isa.has_avx2() && rows_u4 => super::x86::gemm_tile_u4_i8::<R>(a, w, block, q, pack),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => TileOut::Values(super::x86::gemm_tile::<R>(a, w, block, q)),
+        isa if isa.has_avx2() => TileOut::Values(super::x86::gemm_tile::<R>(a, w, block, q)),
         #[cfg(any(
             target_arch = "aarch64",
             all(target_arch = "arm", feature = "armv7-neon")
@@ -586,11 +594,13 @@ fn micro_kernel_i4<const R: usize>(
 ) -> TileOut<R> {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 if rows_u4 => {
+        isa if isa.has_avx2() && rows_u4 => {
             super::x86::gemm_tile_i4::<R, false>(a, w, row_sums, block, q, pack)
         }
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => super::x86::gemm_tile_i4::<R, true>(a, w, row_sums, block, q, pack),
+        isa if isa.has_avx2() => {
+            super::x86::gemm_tile_i4::<R, true>(a, w, row_sums, block, q, pack)
+        }
         #[cfg(target_arch = "aarch64")]
         Isa::Neon => TileOut::Values(super::arm::gemm_tile_i4::<R>(a, w, block, q)),
         #[cfg(target_arch = "aarch64")]

@@ -202,7 +202,7 @@ impl ElemsMut for ValuesMut<'_> {
 /// Nibble of element `i` in its byte.
 #[inline(always)]
 fn nibble(byte: u8, i: usize) -> u8 {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         byte & 0x0F
     } else {
         byte >> 4
@@ -219,7 +219,7 @@ pub fn sign_extend(v: u8) -> i32 {
 #[inline(always)]
 pub fn set_nibble(bytes: &mut [u8], i: usize, v: u8) {
     let b = &mut bytes[i / 2];
-    *b = if i % 2 == 0 {
+    *b = if i.is_multiple_of(2) {
         (*b & 0xF0) | (v & 0x0F)
     } else {
         (*b & 0x0F) | (v << 4)

@@ -24,6 +24,9 @@ pub enum Isa {
     Scalar,
     /// x86-64 AVX2.
     Avx2,
+    /// x86-64 AVX-512 with VNNI (`vpdpbusd`; AVX512F/BW/VL): the GEMM on VNNI, every other
+    /// kernel AVX2's.
+    Avx512Vnni,
     /// Arm Advanced SIMD (aarch64, or armv7 with NEON).
     Neon,
     /// aarch64 Advanced SIMD with the `dotprod` extension (SDOT).
@@ -32,11 +35,17 @@ pub enum Isa {
 
 impl Isa {
     /// Every ISA edgeq has kernels for.
-    pub const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Neon, Isa::NeonDotprod];
+    pub const ALL: [Isa; 5] = [
+        Isa::Scalar,
+        Isa::Avx2,
+        Isa::Avx512Vnni,
+        Isa::Neon,
+        Isa::NeonDotprod,
+    ];
 
     /// The best ISA this CPU runs.
     pub fn detect() -> Isa {
-        [Isa::NeonDotprod, Isa::Neon, Isa::Avx2]
+        [Isa::NeonDotprod, Isa::Neon, Isa::Avx512Vnni, Isa::Avx2]
             .into_iter()
             .find(|isa| isa.is_available())
             .unwrap_or(Isa::Scalar)
@@ -47,6 +56,7 @@ impl Isa {
         match self {
             Isa::Scalar => true,
             Isa::Avx2 => x86_has_avx2(),
+            Isa::Avx512Vnni => x86_has_avx2() && x86_has_avx512_vnni(),
             Isa::Neon => arm_has_neon(),
             Isa::NeonDotprod => arm_has_dotprod(),
         }
@@ -57,9 +67,27 @@ impl Isa {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
+            Isa::Avx512Vnni => "avx512-vnni",
             Isa::Neon => "neon",
             Isa::NeonDotprod => "neon-dotprod",
         }
+    }
+
+    /// int8 multiply-accumulates per cycle of one core at this ISA's best instruction, as the
+    /// benchmarks assume it (docs/PERFORMANCE.md): two 256-bit `vpmaddwd` (AVX2) or
+    /// `vpdpbusd` (VNNI) per cycle, two `sdot` (dotprod), one `smlal` pair (NEON).
+    pub fn peak_macs_per_cycle(self) -> u32 {
+        match self {
+            Isa::Scalar => 1,
+            Isa::Neon => 8,
+            Isa::Avx2 | Isa::NeonDotprod => 32,
+            Isa::Avx512Vnni => 64,
+        }
+    }
+
+    /// Whether `self` runs the AVX2 kernels wherever it has none of its own.
+    pub(crate) fn has_avx2(self) -> bool {
+        matches!(self, Isa::Avx2 | Isa::Avx512Vnni)
     }
 
     /// The ISA called `name` (see [`Isa::name`]).
@@ -74,6 +102,24 @@ fn x86_has_avx2() -> bool {
     return true;
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     return std::arch::is_x86_feature_detected!("avx2");
+    false
+}
+
+#[allow(unreachable_code)]
+fn x86_has_avx512_vnni() -> bool {
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        target_feature = "avx512vl",
+        target_feature = "avx512vnni"
+    ))]
+    return true;
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    return std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx512vnni");
     false
 }
 

@@ -51,7 +51,7 @@ fn geometry(c: &Check<'_, '_>) -> Result<((usize, usize, usize), [DType; 3])> {
         }
         _ => return Err(c.err("weights must be [units, depth] or packed 8x4 blocks")),
     };
-    if depth == 0 || depth > MAX_DEPTH || elements % depth != 0 {
+    if depth == 0 || depth > MAX_DEPTH || !elements.is_multiple_of(depth) {
         return Err(c.err("input size is not a multiple of the weights' depth (or depth > 32768)"));
     }
     let rows = elements / depth;

@@ -10,7 +10,7 @@ use super::{read_maybe_gz, Dataset, Splits};
 const RECORD: usize = 1 + 3 * 32 * 32;
 
 fn parse(bytes: &[u8], into: &mut Dataset) -> Result<()> {
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         bail!(
             "{} bytes is not a whole number of {RECORD}-byte CIFAR-10 records",
             bytes.len()

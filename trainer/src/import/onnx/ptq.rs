@@ -135,7 +135,7 @@ impl Stats {
         for (i, &v) in values.iter().enumerate() {
             self.min = self.min.min(v);
             self.max = self.max.max(v);
-            if (self.seen + i) % stride == 0 && self.sample.len() < SAMPLE_CAP {
+            if (self.seen + i).is_multiple_of(stride) && self.sample.len() < SAMPLE_CAP {
                 self.sample.push(v);
             }
         }

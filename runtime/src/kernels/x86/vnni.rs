@@ -1,0 +1,353 @@
+//! AVX-512 VNNI kernels: `vpdpbusd` on 256-bit registers (AVX512VL), 32 multiply-adds per
+//! instruction into int32 lanes, where AVX2's `vpmaddwd` does 16.
+//!
+//! The packed GEMM group (8 channels x 4 reduction steps, 32 bytes) is exactly one
+//! `vpdpbusd` operand: dword lane `c` holds channel `c`'s 4 weights, so each lane's sum is
+//! that channel's partial dot product and no reduction across lanes is left at the end.
+//!
+//! `vpdpbusd` multiplies unsigned by signed bytes. Inputs are int8 (and may be -128); weights
+//! are int8 too. The weights are made unsigned on the fly, `w ^ 0x80 = w + 128`, and each row's
+//! extra `128 * sum(x)` is taken back out once per row: the row sums cost one pass over the
+//! rows per tile, shared by every block of channels. With at most 65,536 reduction steps
+//! (checked at load) `|sum((w + 128) * x)| <= 65536 * 255 * 128 < 2^31`, and the correction
+//! is exact in wrapping int32 arithmetic anyway, since the true result fits.
+//!
+//! uint4 rows (values 0..=15) are already unsigned and need no correction.
+
+use core::arch::x86_64::*;
+
+use crate::kernels::gemm::{whole_block, Block, KR, NR};
+use crate::kernels::Requant;
+use crate::quant::Rounding;
+
+/// Blocks of 8 channels a 4-row tile computes per pass (8 accumulators), and a single row.
+const TILE_BLOCKS: usize = 2;
+const ROW_BLOCKS: usize = 4;
+
+/// `R` rows of `a` (each `kp = a[r].len()` values, a multiple of 4) by every block of the
+/// packed int8 weights `w` (`[ceil(outputs/8), kp/4, 8, 4]`), requantized by `q` into `out`,
+/// whose row `r` starts at `out[r * outputs]`. `rows_u4`: the rows hold uint4 values.
+pub(crate) fn gemm_rows<const R: usize>(
+    a: [&[i8]; R],
+    rows_u4: bool,
+    w: &[i8],
+    outputs: usize,
+    q: &Requant<'_>,
+    out: &mut [i8],
+) {
+    // SAFETY: the dispatcher checked `Isa::Avx512Vnni.is_available()`.
+    unsafe {
+        match (R, rows_u4) {
+            (1, false) => gemm_rows_vnni::<R, ROW_BLOCKS, true>(a, w, outputs, q, out),
+            (1, true) => gemm_rows_vnni::<R, ROW_BLOCKS, false>(a, w, outputs, q, out),
+            (_, false) => gemm_rows_vnni::<R, TILE_BLOCKS, true>(a, w, outputs, q, out),
+            (_, true) => gemm_rows_vnni::<R, TILE_BLOCKS, false>(a, w, outputs, q, out),
+        }
+    }
+}
+
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn gemm_rows_vnni<const R: usize, const B: usize, const SIGNED_ROWS: bool>(
+    a: [&[i8]; R],
+    w: &[i8],
+    outputs: usize,
+    q: &Requant<'_>,
+    out: &mut [i8],
+) {
+    let kp = a.iter().fold(usize::MAX, |k, row| k.min(row.len())) / KR * KR;
+    let block_bytes = kp * NR;
+    let blocks = outputs.div_ceil(NR).min(w.len() / block_bytes.max(1));
+    if R == 0 || kp == 0 || out.len() < (R - 1) * outputs + outputs {
+        return;
+    }
+    // Each row's `-128 * sum(x)`, the correction of the offset weights.
+    let correction: [__m256i; R] = core::array::from_fn(|r| {
+        let sum = if SIGNED_ROWS { row_sum(&a[r][..kp]) } else { 0 };
+        _mm256_set1_epi32(sum.wrapping_mul(-128))
+    });
+    let block = |nb: usize| &w[nb * block_bytes..][..block_bytes];
+    let mut nb = 0;
+    while nb + B <= blocks {
+        let acc = dot_blocks::<R, B, SIGNED_ROWS>(&a, core::array::from_fn(|b| block(nb + b)), kp);
+        for (b, acc) in acc.iter().enumerate() {
+            store_block::<R>(acc, &correction, nb + b, outputs, q, out);
+        }
+        nb += B;
+    }
+    while nb < blocks {
+        let [acc] = dot_blocks::<R, 1, SIGNED_ROWS>(&a, [block(nb)], kp);
+        store_block::<R>(&acc, &correction, nb, outputs, q, out);
+        nb += 1;
+    }
+}
+
+/// Raw int32 dot products of `R` rows with `B` weight blocks: `acc[b][r]`, lane `c` for
+/// channel `c` of block `b`. With `SIGNED_ROWS` the weights are offset by 128 (see above).
+#[inline]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn dot_blocks<const R: usize, const B: usize, const SIGNED_ROWS: bool>(
+    a: &[&[i8]; R],
+    w: [&[i8]; B],
+    kp: usize,
+) -> [[__m256i; R]; B] {
+    let groups = w.iter().fold(kp / KR, |g, w| g.min(w.len() / (NR * KR)));
+    let mut acc = [[_mm256_setzero_si256(); R]; B];
+    let offset = _mm256_set1_epi8(0x80u8 as i8);
+    for g in 0..groups {
+        let wv: [__m256i; B] = core::array::from_fn(|b| {
+            // SAFETY: `g < groups` bounds the 32-byte read within `w[b]`.
+            let v = unsafe { _mm256_loadu_si256(w[b].as_ptr().add(g * NR * KR).cast()) };
+            if SIGNED_ROWS {
+                _mm256_xor_si256(v, offset)
+            } else {
+                v
+            }
+        });
+        for r in 0..R {
+            // SAFETY: `g < groups <= kp / 4` bounds the 4-byte read within `a[r]`.
+            let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
+            let x = _mm256_set1_epi32(x4);
+            for b in 0..B {
+                acc[b][r] = if SIGNED_ROWS {
+                    // (w + 128) unsigned times x signed.
+                    _mm256_dpbusd_epi32(acc[b][r], wv[b], x)
+                } else {
+                    // x unsigned (uint4) times w signed.
+                    _mm256_dpbusd_epi32(acc[b][r], x, wv[b])
+                };
+            }
+        }
+    }
+    acc
+}
+
+/// Requantizes the `R` accumulators of block `nb` (corrected by `correction`) and writes
+/// its `min(8, outputs - 8 nb)` channels of each row.
+#[inline]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn store_block<const R: usize>(
+    acc: &[__m256i; R],
+    correction: &[__m256i; R],
+    nb: usize,
+    outputs: usize,
+    q: &Requant<'_>,
+    out: &mut [i8],
+) {
+    let n0 = nb * NR;
+    let nr = NR.min(outputs - n0);
+    let padded =
+        |t: &[i32]| -> [i32; NR] { core::array::from_fn(|i| if i < nr { t[n0 + i] } else { 0 }) };
+    let copies;
+    let block = match whole_block(q, n0).filter(|_| nr == NR) {
+        Some(block) => block,
+        None => {
+            copies = (
+                q.bias.map_or([0; NR], padded),
+                padded(q.multiplier),
+                padded(q.shift),
+            );
+            Block {
+                bias: &copies.0,
+                multiplier: &copies.1,
+                shift: &copies.2,
+            }
+        }
+    };
+    let requant = Requant16::new(&block, q);
+    // Two rows per 512-bit requantization: rows `r` and `r + 1` in the low and high halves.
+    for r in (0..R).step_by(2) {
+        let upper = if r + 1 < R {
+            acc[r + 1]
+        } else {
+            _mm256_setzero_si256()
+        };
+        let upper = _mm256_add_epi32(upper, correction[(r + 1).min(R - 1)]);
+        let lower = _mm256_add_epi32(acc[r], correction[r]);
+        let both = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lower), upper);
+        // The values are already int8: the saturating narrow is exact.
+        let bytes = _mm512_cvtsepi32_epi8(requant.apply(both));
+        let halves = [_mm_cvtsi128_si64(bytes), _mm_extract_epi64::<1>(bytes)];
+        for (h, half) in halves.iter().enumerate().take(R - r) {
+            let dst = &mut out[(r + h) * outputs + n0..][..nr];
+            let all = half.to_le_bytes();
+            if nr == NR {
+                // SAFETY: `dst` holds 8 bytes; the write is unaligned.
+                unsafe { dst.as_mut_ptr().cast::<i64>().write_unaligned(*half) };
+            } else {
+                for (d, &v) in dst.iter_mut().zip(&all) {
+                    *d = v as i8;
+                }
+            }
+        }
+    }
+}
+
+/// Requantization constants of one block of 8 channels, twice (both 256-bit halves of a
+/// 512-bit register hold the same 8 channels, of two rows), with what depends only on the
+/// shifts worked out once. Bit for bit `quant.rs`, like AVX2's `Requant8`, with AVX-512's
+/// mask registers and 64-bit arithmetic shifts saving steps.
+#[derive(Clone, Copy)]
+struct Requant16 {
+    bias: __m512i,
+    multiplier: __m512i,
+    /// The odd lanes' multipliers moved into the even dwords (for `vpmuldq`).
+    multiplier_odd: __m512i,
+    /// Clamp bounds with the output zero point taken out: `act - zp`.
+    lo: __m512i,
+    hi: __m512i,
+    zero_point: __m512i,
+    rounding: Rounding,
+    /// Double rounding: left shift (if any lane has one), right shift, its remainder mask
+    /// and half that mask.
+    left: Option<__m512i>,
+    right: __m512i,
+    mask: __m512i,
+    half_mask: __m512i,
+    /// Single rounding: the total right shift `31 - shift` of the even and odd lanes, as
+    /// 64-bit lanes, and the rounding term `2^(total - 1)`.
+    total: [__m512i; 2],
+    round: [__m512i; 2],
+}
+
+impl Requant16 {
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    fn new(block: &Block<'_>, q: &Requant<'_>) -> Self {
+        let twice = |t: &[i32; NR]| {
+            // SAFETY: `t` is 8 i32 = 32 readable bytes; loadu has no alignment need.
+            let v = unsafe { _mm256_loadu_si256(t.as_ptr().cast()) };
+            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(v), v)
+        };
+        let shift = twice(block.shift);
+        let multiplier = twice(block.multiplier);
+        let zero = _mm512_setzero_si512();
+        let mut r = Self {
+            bias: twice(block.bias),
+            multiplier,
+            multiplier_odd: _mm512_srli_epi64::<32>(multiplier),
+            lo: _mm512_set1_epi32(q.act_min - q.output_zero_point),
+            hi: _mm512_set1_epi32(q.act_max - q.output_zero_point),
+            zero_point: _mm512_set1_epi32(q.output_zero_point),
+            rounding: q.rounding,
+            left: None,
+            right: zero,
+            mask: zero,
+            half_mask: zero,
+            total: [zero; 2],
+            round: [zero; 2],
+        };
+        match q.rounding {
+            Rounding::Double => {
+                let one = _mm512_set1_epi32(1);
+                let left = _mm512_max_epi32(shift, zero);
+                // Multipliers below 1 (the usual case) have no left shift to apply.
+                r.left = (_mm512_cmpgt_epi32_mask(left, zero) != 0).then_some(left);
+                r.right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
+                r.mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, r.right), one);
+                r.half_mask = _mm512_srli_epi32::<1>(r.mask);
+            }
+            Rounding::Single => {
+                let total = _mm512_sub_epi32(_mm512_set1_epi32(31), shift); // 1..=62
+                r.total = [
+                    _mm512_and_si512(total, _mm512_set1_epi64(0xffff_ffff)),
+                    _mm512_srli_epi64::<32>(total),
+                ];
+                let one64 = _mm512_set1_epi64(1);
+                r.round = r
+                    .total
+                    .map(|t| _mm512_sllv_epi64(one64, _mm512_sub_epi64(t, one64)));
+            }
+        }
+        r
+    }
+
+    /// int32 accumulators to int8 values (still in int32 lanes).
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    fn apply(&self, acc: __m512i) -> __m512i {
+        let x = _mm512_add_epi32(acc, self.bias); // wrapping, as the reference
+        let odd_x = _mm512_srli_epi64::<32>(x);
+        let scaled = match self.rounding {
+            Rounding::Double => {
+                let x = match self.left {
+                    Some(left) => _mm512_sllv_epi32(x, left),
+                    None => x,
+                };
+                let odd_x = match self.left {
+                    Some(_) => _mm512_srli_epi64::<32>(x),
+                    None => odd_x,
+                };
+                // gemmlowp's SaturatingRoundingDoublingHighMul for multipliers >= 0:
+                // floor((x * m + 2^30) / 2^31), bits 31..62 of each 64-bit sum.
+                let nudge = _mm512_set1_epi64(1 << 30);
+                let even = _mm512_add_epi64(_mm512_mul_epi32(x, self.multiplier), nudge);
+                let odd = _mm512_add_epi64(_mm512_mul_epi32(odd_x, self.multiplier_odd), nudge);
+                let high = _mm512_mask_blend_epi32(
+                    0xAAAA,
+                    _mm512_srli_epi64::<31>(even),
+                    _mm512_slli_epi64::<1>(odd),
+                );
+                // RoundingDivideByPOT: round half away from zero.
+                let remainder = _mm512_and_si512(high, self.mask);
+                let threshold = _mm512_add_epi32(self.half_mask, _mm512_srli_epi32::<31>(high));
+                let round_up = _mm512_cmpgt_epi32_mask(remainder, threshold);
+                let shifted = _mm512_srav_epi32(high, self.right);
+                _mm512_mask_add_epi32(shifted, round_up, shifted, _mm512_set1_epi32(1))
+            }
+            Rounding::Single => {
+                // (x * m + 2^(t - 1)) >> t in 64 bits, clamped there (it may not fit 32).
+                let (lo, hi) = (
+                    _mm512_set1_epi64(i64::from(self.lo_value())),
+                    _mm512_set1_epi64(i64::from(self.hi_value())),
+                );
+                let shift64 = |product: __m512i, half: usize| {
+                    let v = _mm512_add_epi64(product, self.round[half]);
+                    let v = _mm512_srav_epi64(v, self.total[half]);
+                    _mm512_min_epi64(_mm512_max_epi64(v, lo), hi)
+                };
+                let even = shift64(_mm512_mul_epi32(x, self.multiplier), 0);
+                let odd = shift64(_mm512_mul_epi32(odd_x, self.multiplier_odd), 1);
+                _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd))
+            }
+        };
+        // saturating_add(zp).clamp(min, max) == clamp(x, min - zp, max - zp) + zp, since
+        // min and max are int8 and the saturation bounds lie far outside them.
+        let clamped = _mm512_min_epi32(_mm512_max_epi32(scaled, self.lo), self.hi);
+        _mm512_add_epi32(clamped, self.zero_point)
+    }
+
+    /// The clamp bounds as scalars (`act - zp`).
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    fn lo_value(&self) -> i32 {
+        _mm_cvtsi128_si32(_mm512_castsi512_si128(self.lo))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    fn hi_value(&self) -> i32 {
+        _mm_cvtsi128_si32(_mm512_castsi512_si128(self.hi))
+    }
+}
+
+/// Sum of `row`'s values: `vpdpbusd` of ones (unsigned) by the row (signed), 32 at a time.
+#[inline]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn row_sum(row: &[i8]) -> i32 {
+    let ones = _mm256_set1_epi8(1);
+    let mut acc = _mm256_setzero_si256();
+    let mut chunks = row.chunks_exact(32);
+    for chunk in &mut chunks {
+        // SAFETY: `chunk` is 32 readable bytes.
+        let x = unsafe { _mm256_loadu_si256(chunk.as_ptr().cast()) };
+        acc = _mm256_dpbusd_epi32(acc, ones, x);
+    }
+    let tail: i32 = chunks.remainder().iter().map(|&x| i32::from(x)).sum();
+    let half = _mm_add_epi32(
+        _mm256_castsi256_si128(acc),
+        _mm256_extracti128_si256::<1>(acc),
+    );
+    let pair = _mm_add_epi32(half, _mm_shuffle_epi32::<0b01_00_11_10>(half));
+    let one = _mm_add_epi32(pair, _mm_shuffle_epi32::<0b10_11_00_01>(pair));
+    _mm_cvtsi128_si32(one).wrapping_add(tail)
+}
