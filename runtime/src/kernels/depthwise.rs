@@ -26,7 +26,10 @@ pub fn depthwise_conv2d(
     }
     match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 | Isa::Avx512Vnni => super::x86::depthwise_conv2d(g, q, input, filter, output),
+        Isa::Avx2 | Isa::Avx512Vnni => {
+            let avx512 = isa == Isa::Avx512Vnni;
+            super::x86::depthwise_conv2d(avx512, g, q, input, filter, output)
+        }
         #[cfg(target_arch = "aarch64")]
         Isa::Neon | Isa::NeonDotprod => super::arm::depthwise_conv2d(g, q, input, filter, output),
         _ => scalar::depthwise_conv2d(g, q, input, filter, output),

@@ -8,9 +8,7 @@
 use core::arch::x86_64::*;
 
 use crate::format::AddParams;
-use crate::kernels::depthwise::{
-    depthwise_channel, for_each_pixel, lane_tables, U4Taps, U4_MAX_TAPS,
-};
+use crate::kernels::depthwise::{for_each_pixel, lane_tables, U4Taps, U4_MAX_TAPS};
 use crate::kernels::elementwise::AddU4Levels;
 use crate::kernels::gemm::{whole_block, Block, RowOut, SmallGather, TileOut, Weights, KR, NR};
 use crate::kernels::int4::ValuesMut;
@@ -256,7 +254,7 @@ fn pack_u4_32(v: [__m256i; 4]) -> __m128i {
 /// Narrows 8 int32 lanes holding int8 values to 8 bytes.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn narrow(v: __m256i) -> [i8; 8] {
+pub(super) fn narrow(v: __m256i) -> [i8; 8] {
     let words = _mm256_packs_epi32(v, v); // [0..4, 0..4 | 4..8, 4..8]
     let bytes = _mm256_packs_epi16(words, words);
     let gathered = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4));
@@ -815,199 +813,6 @@ fn store_groups(v: __m128i, dst: &mut [i8]) {
                 .write_unaligned(_mm_cvtsi128_si32(v));
         }
     }
-}
-
-/// Most taps (`kernel_h * kernel_w`) [`depthwise_conv2d`] takes: its interleaved filter of
-/// one channel block lives on the stack (4 KB). Larger kernels run the reference kernel.
-const DW_MAX_TAPS: usize = 64;
-
-/// Depthwise conv, depth multiplier 1: 32, 16 or 8 channels per block, two taps per
-/// `vpmaddwd`.
-///
-/// The input zero point is folded into the bias once per channel block:
-/// `sum((x - zp) * w) = sum(x * w) - zp * sum(w)`. A tap over the edge, which the reference
-/// skips, reads the zero point instead, so its `zp * w` cancels against the fold: every
-/// pixel runs all taps, and interior pixels (most of them) need no bounds tests. Each tap
-/// pair's inputs interleave byte-wise (`punpcklbw`), widen to int16 and meet the pair's
-/// weights, interleaved the same way once per block: 16 products per `vpmaddwd`, exact
-/// (|x * w| <= 128 * 128).
-pub(crate) fn depthwise_conv2d(
-    g: &ConvGeometry,
-    q: &Requant<'_>,
-    input: &[i8],
-    filter: &[i8],
-    output: &mut [i8],
-) {
-    if g.kernel_h * g.kernel_w > DW_MAX_TAPS {
-        return crate::kernels::scalar::depthwise_conv2d(g, q, input, filter, output);
-    }
-    let c = g.in_c;
-    let mut c0 = 0;
-    while c0 + 32 <= c {
-        // SAFETY: the dispatcher checked `Isa::Avx2.is_available()` and the slice lengths;
-        // `c0 + 32 <= c`.
-        unsafe { depthwise_block::<32>(g, q, c0, input, filter, output) };
-        c0 += 32;
-    }
-    if c0 + 16 <= c {
-        // SAFETY: as above, `c0 + 16 <= c`.
-        unsafe { depthwise_block::<16>(g, q, c0, input, filter, output) };
-        c0 += 16;
-    }
-    if c0 + 8 <= c {
-        // SAFETY: as above, `c0 + 8 <= c`.
-        unsafe { depthwise_block::<8>(g, q, c0, input, filter, output) };
-        c0 += 8;
-    }
-    for_each_pixel(g, |pixel| {
-        for ch in c0..c {
-            let at = ((pixel.0 * g.out_h + pixel.1) * g.out_w + pixel.2) * c + ch;
-            output[at] = depthwise_channel(g, q, input, filter, pixel, ch);
-        }
-    });
-}
-
-/// Channels `c0..c0 + LANES` (`LANES` 8, 16 or 32; `c0 + LANES <= in_c`) of every pixel.
-///
-/// # Safety
-/// AVX2 must be available; `input`, `filter` and `output` hold the geometry's elements.
-#[target_feature(enable = "avx2")]
-unsafe fn depthwise_block<const LANES: usize>(
-    g: &ConvGeometry,
-    q: &Requant<'_>,
-    c0: usize,
-    input: &[i8],
-    filter: &[i8],
-    output: &mut [i8],
-) {
-    // 16-byte loads per tap (one 8-byte load for 8 lanes) and accumulators of 8 channels.
-    let loads = LANES.div_ceil(16);
-    let accs = LANES / 8;
-    let c = g.in_c;
-    let taps = g.kernel_h * g.kernel_w;
-    let pairs = taps.div_ceil(2);
-    let zp = q.input_zero_point;
-    let zp_row = [zp as i8; 32];
-    // `LANES` values from `data` (16-byte loads, or one 8-byte load for 8 lanes).
-    let load = |data: *const i8| -> [__m128i; 2] {
-        // SAFETY: callers pass a pixel's (or tap's) channel `c0`, with `c0 + LANES <= c`
-        // elements behind it, or `zp_row`.
-        unsafe {
-            if LANES == 8 {
-                [_mm_loadl_epi64(data.cast()), _mm_setzero_si128()]
-            } else if LANES == 16 {
-                [_mm_loadu_si128(data.cast()), _mm_setzero_si128()]
-            } else {
-                [
-                    _mm_loadu_si128(data.cast()),
-                    _mm_loadu_si128(data.add(16).cast()),
-                ]
-            }
-        }
-    };
-    let mut weights = [[_mm256_setzero_si256(); 4]; DW_MAX_TAPS / 2];
-    let fp = filter.as_ptr().wrapping_add(c0);
-    for (p, pair) in weights.iter_mut().enumerate().take(pairs) {
-        let wa = load(fp.wrapping_add(2 * p * c));
-        let wb = if 2 * p + 1 < taps {
-            load(fp.wrapping_add((2 * p + 1) * c))
-        } else {
-            [_mm_setzero_si128(); 2]
-        };
-        for v in 0..loads {
-            pair[2 * v] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(wa[v], wb[v]));
-            pair[2 * v + 1] = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(wa[v], wb[v]));
-        }
-    }
-    let requant: [Requant8; 4] = core::array::from_fn(|k| {
-        let lane = |j: usize| c0 + 8 * k + j;
-        let valid = |j: usize| 8 * k + j < LANES;
-        let bias: [i32; NR] = core::array::from_fn(|j| {
-            if !valid(j) {
-                return 0;
-            }
-            let sum: i32 = (0..taps).map(|t| i32::from(filter[t * c + lane(j)])).sum();
-            q.bias
-                .map_or(0, |b| b[lane(j)])
-                .wrapping_sub(zp.wrapping_mul(sum))
-        });
-        let table = |t: &[i32]| -> [i32; NR] {
-            core::array::from_fn(|j| if valid(j) { t[lane(j)] } else { 0 })
-        };
-        let (multiplier, shift) = (table(q.multiplier), table(q.shift));
-        Requant8::new(
-            &Block {
-                bias: &bias,
-                multiplier: &multiplier,
-                shift: &shift,
-            },
-            q,
-        )
-    });
-    // Each tap's input offset from the window's first pixel, in elements.
-    let mut tap_offset = [0usize; DW_MAX_TAPS];
-    for (t, offset) in tap_offset.iter_mut().enumerate().take(taps) {
-        let (ky, kx) = (t / g.kernel_w, t % g.kernel_w);
-        *offset = (ky * g.dilation_h * g.in_w + kx * g.dilation_w) * c;
-    }
-    let ip = input.as_ptr().wrapping_add(c0);
-    let mut border = [zp_row.as_ptr(); DW_MAX_TAPS];
-    let (last_y, last_x) = (
-        (g.kernel_h - 1) * g.dilation_h,
-        (g.kernel_w - 1) * g.dilation_w,
-    );
-    for_each_pixel(g, |(b, oy, ox)| {
-        // Out-of-range coordinates wrap to huge values: one compare each.
-        let iy0 = (oy * g.stride_h).wrapping_sub(g.pad_top);
-        let ix0 = (ox * g.stride_w).wrapping_sub(g.pad_left);
-        let inside = iy0 < g.in_h
-            && iy0.wrapping_add(last_y) < g.in_h
-            && ix0 < g.in_w
-            && ix0.wrapping_add(last_x) < g.in_w;
-        let origin = if inside {
-            ip.wrapping_add(((b * g.in_h + iy0) * g.in_w + ix0) * c)
-        } else {
-            // Each tap's first value, or the zero point's row where the tap is outside.
-            for ky in 0..g.kernel_h {
-                let iy = iy0.wrapping_add(ky * g.dilation_h);
-                for kx in 0..g.kernel_w {
-                    let ix = ix0.wrapping_add(kx * g.dilation_w);
-                    border[ky * g.kernel_w + kx] = if iy < g.in_h && ix < g.in_w {
-                        ip.wrapping_add(((b * g.in_h + iy) * g.in_w + ix) * c)
-                    } else {
-                        zp_row.as_ptr()
-                    };
-                }
-            }
-            core::ptr::null()
-        };
-        let tap = |t: usize| {
-            if inside {
-                load(origin.wrapping_add(tap_offset[t]))
-            } else {
-                load(border[t])
-            }
-        };
-        let mut acc = [_mm256_setzero_si256(); 4];
-        for (p, w) in weights.iter().enumerate().take(pairs) {
-            let xa = tap(2 * p);
-            // A missing last tap reads the zero point times a zero weight.
-            let xb = if 2 * p + 1 < taps { tap(2 * p + 1) } else { xa };
-            for v in 0..loads {
-                let lo = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(xa[v], xb[v]));
-                acc[2 * v] = _mm256_add_epi32(acc[2 * v], _mm256_madd_epi16(lo, w[2 * v]));
-                if LANES >= 16 {
-                    let hi = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(xa[v], xb[v]));
-                    acc[2 * v + 1] =
-                        _mm256_add_epi32(acc[2 * v + 1], _mm256_madd_epi16(hi, w[2 * v + 1]));
-                }
-            }
-        }
-        let base = ((b * g.out_h + oy) * g.out_w + ox) * c + c0;
-        for k in 0..accs {
-            output[base + 8 * k..][..8].copy_from_slice(&narrow(requant[k].apply(acc[k])));
-        }
-    });
 }
 
 /// Depthwise conv of uint4 inputs by int4 filters (`depthwise::runs_native_u4` shapes),

@@ -153,7 +153,7 @@ fn store_block<const R: usize>(
             }
         }
     };
-    let requant = Requant16::new(&block, q);
+    let requant = Requant16::new(&block, &block, q);
     // Two rows per 512-bit requantization: rows `r` and `r + 1` in the low and high halves.
     for r in (0..R).step_by(2) {
         let upper = if r + 1 < R {
@@ -182,12 +182,12 @@ fn store_block<const R: usize>(
     }
 }
 
-/// Requantization constants of one block of 8 channels, twice (both 256-bit halves of a
-/// 512-bit register hold the same 8 channels, of two rows), with what depends only on the
-/// shifts worked out once. Bit for bit `quant.rs`, like AVX2's `Requant8`, with AVX-512's
+/// Requantization constants of 16 lanes: two blocks of 8 channels in the low and high
+/// 256-bit halves (the same block twice where the halves are two rows of a GEMM tile), with
+/// what depends only on the shifts worked out once. Bit for bit `quant.rs`, like AVX2's `Requant8`, with AVX-512's
 /// mask registers and 64-bit arithmetic shifts saving steps.
 #[derive(Clone, Copy)]
-struct Requant16 {
+pub(super) struct Requant16 {
     bias: __m512i,
     multiplier: __m512i,
     /// The odd lanes' multipliers moved into the even dwords (for `vpmuldq`).
@@ -212,17 +212,19 @@ struct Requant16 {
 impl Requant16 {
     #[inline]
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
-    fn new(block: &Block<'_>, q: &Requant<'_>) -> Self {
-        let twice = |t: &[i32; NR]| {
+    pub(super) fn new(lower: &Block<'_>, upper: &Block<'_>, q: &Requant<'_>) -> Self {
+        let load = |t: &[i32; NR]| {
             // SAFETY: `t` is 8 i32 = 32 readable bytes; loadu has no alignment need.
-            let v = unsafe { _mm256_loadu_si256(t.as_ptr().cast()) };
-            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(v), v)
+            unsafe { _mm256_loadu_si256(t.as_ptr().cast()) }
         };
-        let shift = twice(block.shift);
-        let multiplier = twice(block.multiplier);
+        let both = |lo: &[i32; NR], hi: &[i32; NR]| {
+            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load(lo)), load(hi))
+        };
+        let shift = both(lower.shift, upper.shift);
+        let multiplier = both(lower.multiplier, upper.multiplier);
         let zero = _mm512_setzero_si512();
         let mut r = Self {
-            bias: twice(block.bias),
+            bias: both(lower.bias, upper.bias),
             multiplier,
             multiplier_odd: _mm512_srli_epi64::<32>(multiplier),
             lo: _mm512_set1_epi32(q.act_min - q.output_zero_point),
@@ -264,7 +266,7 @@ impl Requant16 {
     /// int32 accumulators to int8 values (still in int32 lanes).
     #[inline]
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
-    fn apply(&self, acc: __m512i) -> __m512i {
+    pub(super) fn apply(&self, acc: __m512i) -> __m512i {
         let x = _mm512_add_epi32(acc, self.bias); // wrapping, as the reference
         let odd_x = _mm512_srli_epi64::<32>(x);
         let scaled = match self.rounding {
