@@ -20,9 +20,10 @@ use crate::kernels::gemm::{whole_block, Block, KR, NR};
 use crate::kernels::Requant;
 use crate::quant::Rounding;
 
-/// Blocks of 8 channels a 4-row tile computes per pass (8 accumulators), and a single row.
+/// Blocks of 8 channels a 4-row tile computes per pass (8 accumulators), and a single row
+/// (8 too: fewer left the single-row loop waiting on `vpdpbusd`'s latency).
 const TILE_BLOCKS: usize = 2;
-const ROW_BLOCKS: usize = 4;
+const ROW_BLOCKS: usize = 8;
 
 /// `R` rows of `a` (each `kp = a[r].len()` values, a multiple of 4) by every block of the
 /// packed int8 weights `w` (`[ceil(outputs/8), kp/4, 8, 4]`), requantized by `q` into `out`,
