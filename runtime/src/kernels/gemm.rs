@@ -719,6 +719,31 @@ fn gather_with(
             pos += span;
             continue;
         }
+        if iy >= g.in_h {
+            int4::fill_bytes(&mut row[pos..pos + span], zero_point);
+            pos += span;
+            continue;
+        }
+        if g.dilation_w == 1 {
+            // A kernel row hanging over the left or right edge: zero points, one run of
+            // inputs, zero points.
+            let first = g.pad_left.saturating_sub(ox * g.stride_w).min(g.kernel_w);
+            let end = (g.in_w + g.pad_left)
+                .saturating_sub(ox * g.stride_w)
+                .clamp(first, g.kernel_w);
+            let dst = &mut row[pos..pos + span];
+            int4::fill_bytes(&mut dst[..first * c], zero_point);
+            if end > first {
+                let ix = ox * g.stride_w + first - g.pad_left;
+                copy(
+                    ((b * g.in_h + iy) * g.in_w + ix) * c,
+                    &mut dst[first * c..end * c],
+                );
+            }
+            int4::fill_bytes(&mut dst[end * c..], zero_point);
+            pos += span;
+            continue;
+        }
         for kx in 0..g.kernel_w {
             let ix = (ox * g.stride_w + kx * g.dilation_w).wrapping_sub(g.pad_left);
             let dst = &mut row[pos..pos + c];
