@@ -69,7 +69,8 @@ enum Command {
         /// Untimed inferences before timing.
         #[arg(long, default_value_t = 50)]
         warmup: usize,
-        /// Kernels to use: scalar, avx2, neon, neon-dotprod (default: the best this CPU runs).
+        /// Kernels to use: scalar, avx2, avx512-vnni, neon, neon-dotprod (default: the best this CPU
+        /// runs).
         #[arg(long, value_parser = parse_isa)]
         isa: Option<Isa>,
         /// Also time each operator (a profile: where the time goes).
