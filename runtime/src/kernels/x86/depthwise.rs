@@ -65,15 +65,13 @@ pub(crate) fn depthwise_conv2d(
     });
 }
 
-/// The requantization tables of channels `c0..c0 + LANES` as 4 blocks of 8, the bias folded
-/// (`bias - zp * sum(w)`); lanes past `LANES` zero.
+/// The requantization tables of channels `c0..c0 + LANES` as 4 blocks of 8, the bias folded:
+/// `bias - zp * sum(w)`, with `weight_sums` the blocks' filter sums; lanes past `LANES` zero.
 fn folded_tables<const LANES: usize>(
-    g: &ConvGeometry,
     q: &Requant<'_>,
     c0: usize,
-    filter: &[i8],
+    weight_sums: &[[i32; NR]; 4],
 ) -> [[[i32; NR]; 3]; 4] {
-    let (c, taps) = (g.in_c, g.kernel_h * g.kernel_w);
     core::array::from_fn(|k| {
         let lane = |j: usize| c0 + 8 * k + j;
         let valid = |j: usize| 8 * k + j < LANES;
@@ -81,10 +79,9 @@ fn folded_tables<const LANES: usize>(
             if !valid(j) {
                 return 0;
             }
-            let sum: i32 = (0..taps).map(|t| i32::from(filter[t * c + lane(j)])).sum();
             q.bias
                 .map_or(0, |b| b[lane(j)])
-                .wrapping_sub(q.input_zero_point.wrapping_mul(sum))
+                .wrapping_sub(q.input_zero_point.wrapping_mul(weight_sums[k][j]))
         });
         let table = |t: &[i32]| core::array::from_fn(|j| if valid(j) { t[lane(j)] } else { 0 });
         [bias, table(q.multiplier), table(q.shift)]
@@ -151,7 +148,18 @@ macro_rules! depthwise_block {
                     pair[2 * v + 1] = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(wa[v], wb[v]));
                 }
             }
-            let tables = folded_tables::<LANES>(g, q, c0, filter);
+            // Each channel's filter sum, from the interleaved pairs (a zero weight pads an
+            // odd tap count).
+            let mut weight_sums = [[0i32; NR]; 4];
+            for (k, sums) in weight_sums.iter_mut().enumerate().take(LANES / 8) {
+                let mut sum = _mm256_setzero_si256();
+                for pair in weights.iter().take(pairs) {
+                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(pair[k], _mm256_set1_epi16(1)));
+                }
+                // SAFETY: `sums` is 8 i32 = 32 writable bytes; storeu has no alignment need.
+                unsafe { _mm256_storeu_si256(sums.as_mut_ptr().cast(), sum) };
+            }
+            let tables = folded_tables::<LANES>(q, c0, &weight_sums);
             let requant = $requant(&tables, q);
             // Each tap's input offset from the window's first pixel, in elements.
             let mut tap_offset = [0usize; MAX_TAPS];
