@@ -255,8 +255,8 @@ depthwise_block!(
                 // SAFETY: `chunk` holds 16 bytes; storeu has no alignment need.
                 unsafe { _mm_storeu_si128(chunk.as_mut_ptr().cast(), bytes) };
             } else {
-                // SAFETY: `chunk` holds 8 bytes (8 lanes); the write is unaligned.
                 let low = _mm_cvtsi128_si64(bytes);
+                // SAFETY: `chunk` holds 8 bytes (8 lanes); the write is unaligned.
                 unsafe { chunk.as_mut_ptr().cast::<i64>().write_unaligned(low) };
             }
         }
