@@ -16,7 +16,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::kernels::gemm::{whole_block, Block, KR, NR};
+use crate::kernels::gemm::{block_tables, whole_block, Block, KR, NR};
 use crate::kernels::Requant;
 use crate::quant::Rounding;
 
@@ -136,24 +136,8 @@ fn store_block<const R: usize>(
 ) {
     let n0 = nb * NR;
     let nr = NR.min(outputs - n0);
-    let padded =
-        |t: &[i32]| -> [i32; NR] { core::array::from_fn(|i| if i < nr { t[n0 + i] } else { 0 }) };
     let copies;
-    let block = match whole_block(q, n0).filter(|_| nr == NR) {
-        Some(block) => block,
-        None => {
-            copies = (
-                q.bias.map_or([0; NR], padded),
-                padded(q.multiplier),
-                padded(q.shift),
-            );
-            Block {
-                bias: &copies.0,
-                multiplier: &copies.1,
-                shift: &copies.2,
-            }
-        }
-    };
+    let block = block_tables!(q, n0, nr, copies);
     let requant = Requant16::new(&block, &block, q);
     // Two rows per 512-bit requantization: rows `r` and `r + 1` in the low and high halves.
     for r in (0..R).step_by(2) {
