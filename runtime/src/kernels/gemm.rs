@@ -168,6 +168,7 @@ macro_rules! block_tables {
         }
     }};
 }
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))] // the VNNI kernels' too
 pub(crate) use block_tables;
 
 /// Whether a GEMM over `a` gathers its rows into the scratch (see [`scratch_len`]): always
