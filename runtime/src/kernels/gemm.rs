@@ -606,6 +606,12 @@ fn micro_kernel_i4<const R: usize>(
 ) -> TileOut<R> {
     match isa {
         #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni if rows_u4 => {
+            super::x86::gemm_tile_i4_vnni::<R, false>(a, w, row_sums, block, q, pack)
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => super::x86::gemm_tile_i4_vnni::<R, true>(a, w, row_sums, block, q, pack),
+        #[cfg(target_arch = "x86_64")]
         isa if isa.has_avx2() && rows_u4 => {
             super::x86::gemm_tile_i4::<R, false>(a, w, row_sums, block, q, pack)
         }

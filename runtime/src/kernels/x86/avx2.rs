@@ -454,6 +454,19 @@ fn ubs_tile<const R: usize, const OFFSET_WEIGHTS: bool>(
             acc32[r] = _mm256_sub_epi32(acc32[r], offset);
         }
     }
+    finish_tile(acc32, block, q, pack)
+}
+
+/// The epilogue of a 4-bit tile: `R` rows of int32 accumulators (lane `c` channel `c`)
+/// requantized, and packed to uint4 in registers when `pack` (and `R` is 4).
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) fn finish_tile<const R: usize>(
+    acc32: [__m256i; R],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+    pack: bool,
+) -> TileOut<R> {
     let requant = Requant8::new(block, q);
     if pack && R == 4 {
         // Four rows of 8 uint4 values: one pack into 16 bytes, 4 per row.
@@ -506,7 +519,7 @@ pub(crate) fn gemm_tile_i4<const R: usize, const SIGNED_ROWS: bool>(
 /// Nibble to int8 through `vpshufb`: 0..7 stay, 8..15 become -8..-1 (in both 128-bit lanes).
 #[inline]
 #[target_feature(enable = "avx2")]
-fn i4_sign_table() -> __m256i {
+pub(super) fn i4_sign_table() -> __m256i {
     _mm256_setr_epi8(
         0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6,
         -5, -4, -3, -2, -1,

@@ -16,7 +16,8 @@
 
 use core::arch::x86_64::*;
 
-use crate::kernels::gemm::{block_tables, whole_block, Block, KR, NR};
+use super::avx2::{finish_tile, i4_sign_table};
+use crate::kernels::gemm::{block_tables, whole_block, Block, TileOut, KR, NR};
 use crate::kernels::Requant;
 use crate::quant::Rounding;
 
@@ -315,6 +316,69 @@ impl Requant16 {
     fn hi_value(&self) -> i32 {
         _mm_cvtsi128_si32(_mm512_castsi512_si128(self.hi))
     }
+}
+
+/// GEMM tile with int4 weights (16 bytes per group of 8 channels x 4 steps, see
+/// `kernels::int4`): the nibbles split in registers (a shift and a mask), then `vpdpbusd`.
+/// uint4 rows (`SIGNED_ROWS = false`) are the unsigned operand against the weights
+/// sign-extended by a table lookup; int8 rows are the signed operand against the weights
+/// offset to `w + 8` (`nibble ^ 8`, 0..=15), and `8 * row_sums[r]` comes back out. Exact: a
+/// lane's sum stays below `65,536 * 15 * 128 < 2^31`. The epilogue is AVX2's.
+pub(crate) fn gemm_tile_i4<const R: usize, const SIGNED_ROWS: bool>(
+    a: [&[i8]; R],
+    w: &[u8],
+    row_sums: &[i32; R],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+    pack: bool,
+) -> TileOut<R> {
+    // SAFETY: the dispatcher checked `Isa::Avx512Vnni.is_available()`.
+    unsafe { tile_i4_vnni::<R, SIGNED_ROWS>(a, w, row_sums, block, q, pack) }
+}
+
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn tile_i4_vnni<const R: usize, const SIGNED_ROWS: bool>(
+    a: [&[i8]; R],
+    w: &[u8],
+    row_sums: &[i32; R],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+    pack: bool,
+) -> TileOut<R> {
+    let groups = a.iter().fold(w.len() / 16, |g, row| g.min(row.len() / KR));
+    let low4 = _mm256_set1_epi8(0x0F);
+    let sign_table = i4_sign_table();
+    let mut acc = [_mm256_setzero_si256(); R];
+    for g in 0..groups {
+        // SAFETY: `g < groups` bounds the 16-byte read within `w`.
+        let mut packed = unsafe { _mm_loadu_si128(w.as_ptr().add(g * 16).cast()) };
+        if SIGNED_ROWS {
+            packed = _mm_xor_si128(packed, _mm_set1_epi8(0x88u8 as i8));
+        }
+        let halves = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(packed), packed), low4);
+        let wv = if SIGNED_ROWS {
+            halves
+        } else {
+            _mm256_shuffle_epi8(sign_table, halves)
+        };
+        for r in 0..R {
+            // SAFETY: `g < groups` bounds the 4-byte read within each row.
+            let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
+            let x = _mm256_set1_epi32(x4);
+            acc[r] = if SIGNED_ROWS {
+                _mm256_dpbusd_epi32(acc[r], wv, x)
+            } else {
+                _mm256_dpbusd_epi32(acc[r], x, wv)
+            };
+        }
+    }
+    if SIGNED_ROWS {
+        for r in 0..R {
+            let offset = _mm256_set1_epi32(row_sums[r].wrapping_mul(8));
+            acc[r] = _mm256_sub_epi32(acc[r], offset);
+        }
+    }
+    finish_tile(acc, block, q, pack)
 }
 
 /// Sum of `row`'s values: `vpdpbusd` of ones (unsigned) by the row (signed), 32 at a time.
