@@ -7,7 +7,9 @@ use crate::format::AddParams;
 pub fn add(isa: Isa, p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) {
     let done = match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 | Isa::Avx512Vnni if isa.is_available() => super::x86::add(p, a, b, output),
+        Isa::Avx512Vnni if isa.is_available() => super::x86::add_vnni(p, a, b, output),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 if isa.is_available() => super::x86::add(p, a, b, output),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon | Isa::NeonDotprod if isa.is_available() => super::arm::add(p, a, b, output),
         _ => 0,

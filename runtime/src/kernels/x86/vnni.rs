@@ -17,6 +17,7 @@
 use core::arch::x86_64::*;
 
 use super::avx2::{finish_tile, i4_sign_table};
+use crate::format::AddParams;
 use crate::kernels::gemm::{block_tables, whole_block, Block, TileOut, KR, NR};
 use crate::kernels::Requant;
 use crate::quant::Rounding;
@@ -401,4 +402,63 @@ fn row_sum(row: &[i8]) -> i32 {
     let pair = _mm_add_epi32(half, _mm_shuffle_epi32::<0b01_00_11_10>(half));
     let one = _mm_add_epi32(pair, _mm_shuffle_epi32::<0b10_11_00_01>(pair));
     _mm_cvtsi128_si32(one).wrapping_add(tail)
+}
+
+/// Element-wise int8 ADD (TFLite's, see `scalar::add`), 16 elements per step; returns how
+/// many it did (the scalar kernel does the tail). The three fixed-point rescalings are
+/// [`Requant16`]'s double rounding with per-tensor constants; the two input ones clamp to the
+/// whole int32 range, i.e. not at all.
+pub(crate) fn add(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> usize {
+    // SAFETY: the dispatcher checked `Isa::Avx512Vnni.is_available()`.
+    unsafe { add_vnni(p, a, b, output) }
+}
+
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn add_vnni(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> usize {
+    let n = a.len().min(b.len()).min(output.len()) / 16 * 16;
+    let scale = |multiplier: i32, shift: i32, (act_min, act_max, zero_point): (i32, i32, i32)| {
+        let q = Requant {
+            bias: None,
+            multiplier: &[multiplier; NR],
+            shift: &[shift; NR],
+            input_zero_point: 0,
+            output_zero_point: zero_point,
+            act_min,
+            act_max,
+            rounding: Rounding::Double,
+        };
+        let block = Block {
+            bias: &[0; NR],
+            multiplier: &[multiplier; NR],
+            shift: &[shift; NR],
+        };
+        Requant16::new(&block, &block, &q)
+    };
+    let unclamped = (i32::MIN, i32::MAX, 0);
+    let in1 = scale(p.input1_multiplier, p.input1_shift, unclamped);
+    let in2 = scale(p.input2_multiplier, p.input2_shift, unclamped);
+    let out = scale(
+        p.output_multiplier,
+        p.output_shift,
+        (p.act_min, p.act_max, p.output_zero_point),
+    );
+    let left = _mm512_set1_epi32(p.left_shift);
+    let (zp1, zp2) = (
+        _mm512_set1_epi32(p.input1_zero_point),
+        _mm512_set1_epi32(p.input2_zero_point),
+    );
+    let load = |s: &[i8], i: usize| {
+        // SAFETY: `i + 16 <= n <= s.len()`.
+        _mm512_cvtepi8_epi32(unsafe { _mm_loadu_si128(s.as_ptr().add(i).cast()) })
+    };
+    for i in (0..n).step_by(16) {
+        let x = _mm512_sllv_epi32(_mm512_sub_epi32(load(a, i), zp1), left);
+        let y = _mm512_sllv_epi32(_mm512_sub_epi32(load(b, i), zp2), left);
+        let sum = _mm512_add_epi32(in1.apply(x), in2.apply(y));
+        // Clamped to int8 by `out`: the saturating narrow is exact.
+        let bytes = _mm512_cvtsepi32_epi8(out.apply(sum));
+        // SAFETY: `i + 16 <= n <= output.len()`; storeu has no alignment need.
+        unsafe { _mm_storeu_si128(output.as_mut_ptr().add(i).cast(), bytes) };
+    }
+    n
 }
