@@ -98,11 +98,8 @@ pub fn add_u4(isa: Isa, p: &AddParams, a: &[u8], b: &[u8], output: &mut [u8], le
         return;
     }
     let table = add_u4_table(isa, p);
-    let simd = isa.is_available()
-        && matches!(
-            isa,
-            Isa::Avx2 | Isa::Avx512Vnni | Isa::Neon | Isa::NeonDotprod
-        );
+    let simd =
+        isa.is_available() && (isa.has_avx2() || matches!(isa, Isa::Neon | Isa::NeonDotprod));
     let done = match add_u4_thresholds(&table).filter(|_| simd) {
         #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
         Some(thresholds) => {

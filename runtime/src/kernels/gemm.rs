@@ -439,14 +439,15 @@ impl<'a> Tile<'a> {
                 core::array::from_fn(|r| &scratch[r * kp..][..kp])
             }
         };
-        // The AVX2 int4 kernels take the sums of int8 rows, and of single rows (see
-        // `x86::gemm_tile_i4`).
+        // The VNNI int8 kernel loops over every block of channels itself.
         #[cfg(target_arch = "x86_64")]
         if let (Isa::Avx512Vnni, Weights::I8(w), ValuesMut::I8(d)) = (self.isa, self.w, &mut *out) {
             let dst = &mut d[out_row * self.outputs..][..R * self.outputs];
             super::x86::gemm_rows_vnni::<R>(a, rows_u4, w, self.outputs, self.q, dst);
             return;
         }
+        // The x86 int4 kernels take the sums of int8 rows, and of single rows (see
+        // `x86::gemm_tile_i4`).
         let row_sums: [i32; R] = match (self.isa, self.w) {
             (isa, Weights::I4(_)) if isa.has_avx2() && (!rows_u4 || R == 1) => {
                 a.map(|row| row.iter().map(|&x| i32::from(x)).sum())

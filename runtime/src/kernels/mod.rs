@@ -24,8 +24,8 @@ pub enum Isa {
     Scalar,
     /// x86-64 AVX2.
     Avx2,
-    /// x86-64 AVX-512 with VNNI (`vpdpbusd`; AVX512F/BW/VL): the GEMM on VNNI, every other
-    /// kernel AVX2's.
+    /// x86-64 AVX-512 with VNNI (`vpdpbusd`; AVX512F/BW/VL): the GEMMs on VNNI, int8
+    /// depthwise and ADD on 512-bit registers, every other kernel AVX2's.
     Avx512Vnni,
     /// Arm Advanced SIMD (aarch64, or armv7 with NEON).
     Neon,

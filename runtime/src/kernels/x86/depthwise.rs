@@ -37,25 +37,25 @@ pub(crate) fn depthwise_conv2d(
     }
     let c = g.in_c;
     let mut c0 = 0;
-    for lanes in [32, 16, 8] {
-        while c0 + lanes <= c {
-            // SAFETY: the dispatcher checked the tier's `Isa::is_available()` and the slice
-            // lengths; `c0 + lanes <= c`.
-            unsafe {
-                match (avx512, lanes) {
-                    (true, 32) => block_avx512::<32>(g, q, c0, input, filter, output),
-                    (true, 16) => block_avx512::<16>(g, q, c0, input, filter, output),
-                    (true, _) => block_avx512::<8>(g, q, c0, input, filter, output),
-                    (false, 32) => block_avx2::<32>(g, q, c0, input, filter, output),
-                    (false, 16) => block_avx2::<16>(g, q, c0, input, filter, output),
-                    (false, _) => block_avx2::<8>(g, q, c0, input, filter, output),
-                }
-            }
-            c0 += lanes;
-            if lanes < 32 {
-                break; // at most one block of 16 and one of 8
+    while c0 + 8 <= c {
+        let lanes = match c - c0 {
+            32.. => 32,
+            16.. => 16,
+            _ => 8,
+        };
+        // SAFETY: the dispatcher checked the tier's `Isa::is_available()` and the slice
+        // lengths; `c0 + lanes <= c`.
+        unsafe {
+            match (avx512, lanes) {
+                (true, 32) => block_avx512::<32>(g, q, c0, input, filter, output),
+                (true, 16) => block_avx512::<16>(g, q, c0, input, filter, output),
+                (true, _) => block_avx512::<8>(g, q, c0, input, filter, output),
+                (false, 32) => block_avx2::<32>(g, q, c0, input, filter, output),
+                (false, 16) => block_avx2::<16>(g, q, c0, input, filter, output),
+                (false, _) => block_avx2::<8>(g, q, c0, input, filter, output),
             }
         }
+        c0 += lanes;
     }
     for_each_pixel(g, |pixel| {
         for ch in c0..c {

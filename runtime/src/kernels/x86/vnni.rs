@@ -60,7 +60,7 @@ fn gemm_rows_vnni<const R: usize, const B: usize, const SIGNED_ROWS: bool>(
     let kp = a.iter().fold(usize::MAX, |k, row| k.min(row.len())) / KR * KR;
     let block_bytes = kp * NR;
     let blocks = outputs.div_ceil(NR).min(w.len() / block_bytes.max(1));
-    if R == 0 || kp == 0 || out.len() < (R - 1) * outputs + outputs {
+    if R == 0 || kp == 0 || out.len() < R * outputs {
         return;
     }
     // Each row's `-128 * sum(x)`, the correction of the offset weights.
@@ -171,8 +171,8 @@ fn store_block<const R: usize>(
 
 /// Requantization constants of 16 lanes: two blocks of 8 channels in the low and high
 /// 256-bit halves (the same block twice where the halves are two rows of a GEMM tile), with
-/// what depends only on the shifts worked out once. Bit for bit `quant.rs`, like AVX2's `Requant8`, with AVX-512's
-/// mask registers and 64-bit arithmetic shifts saving steps.
+/// what depends only on the shifts worked out once. Bit for bit `quant.rs`, like AVX2's
+/// `Requant8`, with AVX-512's mask registers and 64-bit arithmetic shifts saving steps.
 #[derive(Clone, Copy)]
 pub(super) struct Requant16 {
     bias: __m512i,
@@ -191,9 +191,11 @@ pub(super) struct Requant16 {
     mask: __m512i,
     half_mask: __m512i,
     /// Single rounding: the total right shift `31 - shift` of the even and odd lanes, as
-    /// 64-bit lanes, and the rounding term `2^(total - 1)`.
+    /// 64-bit lanes, the rounding term `2^(total - 1)`, and `lo`, `hi` as 64-bit lanes.
     total: [__m512i; 2],
     round: [__m512i; 2],
+    lo64: __m512i,
+    hi64: __m512i,
 }
 
 impl Requant16 {
@@ -224,6 +226,8 @@ impl Requant16 {
             half_mask: zero,
             total: [zero; 2],
             round: [zero; 2],
+            lo64: zero,
+            hi64: zero,
         };
         match q.rounding {
             Rounding::Double => {
@@ -245,6 +249,8 @@ impl Requant16 {
                 r.round = r
                     .total
                     .map(|t| _mm512_sllv_epi64(one64, _mm512_sub_epi64(t, one64)));
+                r.lo64 = _mm512_set1_epi64(i64::from(q.act_min - q.output_zero_point));
+                r.hi64 = _mm512_set1_epi64(i64::from(q.act_max - q.output_zero_point));
             }
         }
         r
@@ -285,14 +291,10 @@ impl Requant16 {
             }
             Rounding::Single => {
                 // (x * m + 2^(t - 1)) >> t in 64 bits, clamped there (it may not fit 32).
-                let (lo, hi) = (
-                    _mm512_set1_epi64(i64::from(self.lo_value())),
-                    _mm512_set1_epi64(i64::from(self.hi_value())),
-                );
                 let shift64 = |product: __m512i, half: usize| {
                     let v = _mm512_add_epi64(product, self.round[half]);
                     let v = _mm512_srav_epi64(v, self.total[half]);
-                    _mm512_min_epi64(_mm512_max_epi64(v, lo), hi)
+                    _mm512_min_epi64(_mm512_max_epi64(v, self.lo64), self.hi64)
                 };
                 let even = shift64(_mm512_mul_epi32(x, self.multiplier), 0);
                 let odd = shift64(_mm512_mul_epi32(odd_x, self.multiplier_odd), 1);
@@ -303,19 +305,6 @@ impl Requant16 {
         // min and max are int8 and the saturation bounds lie far outside them.
         let clamped = _mm512_min_epi32(_mm512_max_epi32(scaled, self.lo), self.hi);
         _mm512_add_epi32(clamped, self.zero_point)
-    }
-
-    /// The clamp bounds as scalars (`act - zp`).
-    #[inline]
-    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
-    fn lo_value(&self) -> i32 {
-        _mm_cvtsi128_si32(_mm512_castsi512_si128(self.lo))
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
-    fn hi_value(&self) -> i32 {
-        _mm_cvtsi128_si32(_mm512_castsi512_si128(self.hi))
     }
 }
 
