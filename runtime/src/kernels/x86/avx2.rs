@@ -516,10 +516,30 @@ pub(crate) fn gemm_tile_i4<const R: usize, const SIGNED_ROWS: bool>(
     unsafe { gemm_tile_i4_avx2::<R, SIGNED_ROWS>(a, w, row_sums, block, q, pack) }
 }
 
+/// One packed group of 32 int4 weights (16 bytes) as 32 bytes in the int8 group order, the
+/// nibbles split by a shift and a mask: offset to unsigned `w + 8` (`nibble ^ 8`, 0..=15) when
+/// `OFFSET`, else sign-extended.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) fn i4_group<const OFFSET: bool>(packed: __m128i) -> __m256i {
+    let packed = if OFFSET {
+        _mm_xor_si128(packed, _mm_set1_epi8(0x88u8 as i8))
+    } else {
+        packed
+    };
+    let low4 = _mm256_set1_epi8(0x0F);
+    let halves = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(packed), packed), low4);
+    if OFFSET {
+        halves
+    } else {
+        _mm256_shuffle_epi8(i4_sign_table(), halves)
+    }
+}
+
 /// Nibble to int8 through `vpshufb`: 0..7 stay, 8..15 become -8..-1 (in both 128-bit lanes).
 #[inline]
 #[target_feature(enable = "avx2")]
-pub(super) fn i4_sign_table() -> __m256i {
+fn i4_sign_table() -> __m256i {
     _mm256_setr_epi8(
         0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6,
         -5, -4, -3, -2, -1,
@@ -535,21 +555,10 @@ fn gemm_tile_i4_avx2<const R: usize, const SIGNED_ROWS: bool>(
     q: &Requant<'_>,
     pack: bool,
 ) -> TileOut<R> {
-    let low4 = _mm256_set1_epi8(0x0F);
-    let sign_table = i4_sign_table();
     let wp = w.as_ptr();
     let weights = |g: usize| {
         // SAFETY: `ubs_tile` asks only for groups below `w.len() / 16`.
-        let mut packed = unsafe { _mm_loadu_si128(wp.add(g * 16).cast()) };
-        if SIGNED_ROWS {
-            packed = _mm_xor_si128(packed, _mm_set1_epi8(0x88u8 as i8));
-        }
-        let halves = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(packed), packed), low4);
-        if SIGNED_ROWS {
-            halves
-        } else {
-            _mm256_shuffle_epi8(sign_table, halves)
-        }
+        i4_group::<SIGNED_ROWS>(unsafe { _mm_loadu_si128(wp.add(g * 16).cast()) })
     };
     let widen_every = if SIGNED_ROWS {
         WIDEN_EVERY

@@ -16,7 +16,7 @@
 
 use core::arch::x86_64::*;
 
-use super::avx2::{finish_tile, i4_sign_table};
+use super::avx2::{finish_tile, i4_group};
 use crate::format::AddParams;
 use crate::kernels::gemm::{block_tables, whole_block, Block, TileOut, KR, NR};
 use crate::kernels::Requant;
@@ -336,21 +336,10 @@ fn tile_i4_vnni<const R: usize, const SIGNED_ROWS: bool>(
     pack: bool,
 ) -> TileOut<R> {
     let groups = a.iter().fold(w.len() / 16, |g, row| g.min(row.len() / KR));
-    let low4 = _mm256_set1_epi8(0x0F);
-    let sign_table = i4_sign_table();
     let mut acc = [_mm256_setzero_si256(); R];
     for g in 0..groups {
         // SAFETY: `g < groups` bounds the 16-byte read within `w`.
-        let mut packed = unsafe { _mm_loadu_si128(w.as_ptr().add(g * 16).cast()) };
-        if SIGNED_ROWS {
-            packed = _mm_xor_si128(packed, _mm_set1_epi8(0x88u8 as i8));
-        }
-        let halves = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(packed), packed), low4);
-        let wv = if SIGNED_ROWS {
-            halves
-        } else {
-            _mm256_shuffle_epi8(sign_table, halves)
-        };
+        let wv = i4_group::<SIGNED_ROWS>(unsafe { _mm_loadu_si128(w.as_ptr().add(g * 16).cast()) });
         for r in 0..R {
             // SAFETY: `g < groups` bounds the 4-byte read within each row.
             let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
