@@ -448,25 +448,27 @@ fn ubs_tile<const R: usize, const OFFSET_WEIGHTS: bool>(
         }
         start = end;
     }
-    if OFFSET_WEIGHTS {
+    finish_tile(acc32, OFFSET_WEIGHTS.then_some(row_sums), block, q, pack)
+}
+
+/// The epilogue of a 4-bit tile: `R` rows of int32 accumulators (lane `c` channel `c`), less
+/// `8 * row_sums[r]` where the weights were offset to `w + 8`, requantized, and packed to
+/// uint4 in registers when `pack` (and `R` is 4).
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) fn finish_tile<const R: usize>(
+    mut acc32: [__m256i; R],
+    offset_row_sums: Option<&[i32; R]>,
+    block: &Block<'_>,
+    q: &Requant<'_>,
+    pack: bool,
+) -> TileOut<R> {
+    if let Some(row_sums) = offset_row_sums {
         for r in 0..R {
             let offset = _mm256_set1_epi32(row_sums[r].wrapping_mul(8));
             acc32[r] = _mm256_sub_epi32(acc32[r], offset);
         }
     }
-    finish_tile(acc32, block, q, pack)
-}
-
-/// The epilogue of a 4-bit tile: `R` rows of int32 accumulators (lane `c` channel `c`)
-/// requantized, and packed to uint4 in registers when `pack` (and `R` is 4).
-#[inline]
-#[target_feature(enable = "avx2")]
-pub(super) fn finish_tile<const R: usize>(
-    acc32: [__m256i; R],
-    block: &Block<'_>,
-    q: &Requant<'_>,
-    pack: bool,
-) -> TileOut<R> {
     let requant = Requant8::new(block, q);
     if pack && R == 4 {
         // Four rows of 8 uint4 values: one pack into 16 bytes, 4 per row.

@@ -351,13 +351,7 @@ fn tile_i4_vnni<const R: usize, const SIGNED_ROWS: bool>(
             };
         }
     }
-    if SIGNED_ROWS {
-        for r in 0..R {
-            let offset = _mm256_set1_epi32(row_sums[r].wrapping_mul(8));
-            acc[r] = _mm256_sub_epi32(acc[r], offset);
-        }
-    }
-    finish_tile(acc, block, q, pack)
+    finish_tile(acc, SIGNED_ROWS.then_some(row_sums), block, q, pack)
 }
 
 /// Sum of `row`'s values: `vpdpbusd` of ones (unsigned) by the row (signed), 32 at a time.
