@@ -7,9 +7,9 @@ data=examples/data/mlperf-tiny
 out=target/demo
 mkdir -p "$out"
 echo "building (release)..."
-cargo build -q --release -p edgeq-trainer -p edgeq-bench
-./target/release/edgeq import "$data/models/kws_ref_model.tflite" -o "$out/kws.eqm"
-./target/release/edgeq inspect "$out/kws.eqm"
+cargo build -q --release -p edgeq-convert -p edgeq-bench
+./target/release/edgeq-convert import "$data/models/kws_ref_model.tflite" -o "$out/kws.eqm"
+./target/release/edgeq-convert inspect "$out/kws.eqm"
 echo
 echo "classifying $data/kws_sample0_int8.npy (a real MFCC of the keyword 'on'):"
 ./target/release/edgeq-bench infer "$out/kws.eqm" \

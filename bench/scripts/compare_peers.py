@@ -2,7 +2,7 @@
 """Time edgeq against LiteRT (XNNPACK on and off) and ONNX Runtime on the MLPerf Tiny int8
 models, single thread, batch 1, in one run, and print the ratios.
 
-Usage (from the repository root, after `cargo build --release -p edgeq-trainer -p edgeq-bench`):
+Usage (from the repository root, after `cargo build --release -p edgeq-convert -p edgeq-bench`):
 
     pip install ai-edge-litert onnxruntime numpy
     python3 bench/scripts/compare_peers.py [--runs 500] [--warmup 50] [--onnx-dir DIR]
@@ -89,7 +89,7 @@ def edgeq(tflite, runs, warmup, tmp):
     eqm = os.path.join(tmp, os.path.basename(tflite) + ".eqm")
     report = os.path.join(tmp, "report.json")
     subprocess.run(
-        [os.path.join(ROOT, "target/release/edgeq"), "import", tflite, "-o", eqm],
+        [os.path.join(ROOT, "target/release/edgeq-convert"), "import", tflite, "-o", eqm],
         check=True,
         capture_output=True,
     )

@@ -14,7 +14,7 @@ fn bench() -> Command {
 /// Imports the bundled KWS model into `dir`.
 fn kws_model(dir: &Path) -> PathBuf {
     let bytes =
-        edgeq_trainer::import::import_file(&data().join("models/kws_ref_model.tflite")).unwrap();
+        edgeq_convert::import::import_file(&data().join("models/kws_ref_model.tflite")).unwrap();
     let path = dir.join("kws.eqm");
     std::fs::write(&path, bytes).unwrap();
     path

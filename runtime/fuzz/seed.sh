@@ -5,12 +5,12 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 corpus="$root/runtime/fuzz/corpus/load_invoke"
 mkdir -p "$corpus"
 for m in "$root"/examples/data/mlperf-tiny/models/*.tflite; do
-  cargo run -q --release -p edgeq-trainer --bin edgeq -- import "$m" -o "$corpus/$(basename "$m" .tflite).eqm"
+  cargo run -q --release -p edgeq-convert -- import "$m" -o "$corpus/$(basename "$m" .tflite).eqm"
 done
 # 4-bit and mixed models: int4 weights, uint4 activations, their scratch.
 for arch in ds-cnn resnet8 autoencoder; do
   for bits in w4a4 w4a8 w8a4; do
-    cargo run -q --release -p edgeq-trainer --bin edgeq -- synth --arch "$arch" --bits "$bits" \
+    cargo run -q --release -p edgeq-convert -- synth --arch "$arch" --bits "$bits" \
       -o "$corpus/synth-$arch-$bits.eqm"
   done
 done

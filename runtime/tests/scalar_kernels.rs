@@ -9,6 +9,15 @@ use edgeq_runtime::quant::{quantize_multiplier, Rounding};
 mod common;
 use common::{random_geometry, random_i8, random_pool_geometry, requant, tables};
 
+/// `native` random cases natively; a few under miri (CI runs this file there too).
+fn cases(native: usize) -> usize {
+    if cfg!(miri) {
+        native / 50
+    } else {
+        native
+    }
+}
+
 fn finish(acc: i32, q: &Requant<'_>, c: usize) -> i8 {
     let acc = acc + q.bias.map_or(0, |b| b[c]);
     (q.rounding.apply(acc, q.multiplier[c], q.shift[c]) + q.output_zero_point)
@@ -63,7 +72,7 @@ fn conv_via_padded_input(g: &ConvGeometry, q: &Requant<'_>, x: &[i8], w: &[i8]) 
 #[test]
 fn conv2d_matches_padded_input_formulation() {
     let mut rng = fastrand::Rng::with_seed(1);
-    for _ in 0..300 {
+    for _ in 0..cases(300) {
         let g = random_geometry(&mut rng, false);
         let x = random_i8(&mut rng, g.batch * g.in_h * g.in_w * g.in_c);
         let w = random_i8(&mut rng, g.out_c * g.kernel_h * g.kernel_w * g.in_c);
@@ -84,7 +93,7 @@ fn conv2d_matches_padded_input_formulation() {
 #[test]
 fn depthwise_matches_block_diagonal_conv() {
     let mut rng = fastrand::Rng::with_seed(2);
-    for _ in 0..300 {
+    for _ in 0..cases(300) {
         let g = random_geometry(&mut rng, true);
         let x = random_i8(&mut rng, g.batch * g.in_h * g.in_w * g.in_c);
         let w = random_i8(&mut rng, g.kernel_h * g.kernel_w * g.out_c);
@@ -118,7 +127,7 @@ fn depthwise_matches_block_diagonal_conv() {
 #[test]
 fn fully_connected_matches_1x1_conv() {
     let mut rng = fastrand::Rng::with_seed(3);
-    for _ in 0..200 {
+    for _ in 0..cases(200) {
         let (rows, depth, units) = (rng.usize(1..=4), rng.usize(1..=70), rng.usize(1..=20));
         let x = random_i8(&mut rng, rows * depth);
         let w: Vec<i8> = (0..units * depth).map(|_| rng.i8(-127..=127)).collect();
@@ -159,7 +168,7 @@ fn fully_connected_matches_1x1_conv() {
 #[test]
 fn pooling_matches_window_enumeration() {
     let mut rng = fastrand::Rng::with_seed(4);
-    for _ in 0..300 {
+    for _ in 0..cases(300) {
         let g = random_pool_geometry(&mut rng, 5);
         let (filter_h, filter_w, stride_h, stride_w) =
             (g.filter_h, g.filter_w, g.stride_h, g.stride_w);
@@ -217,7 +226,7 @@ fn pooling_matches_window_enumeration() {
 #[test]
 fn add_is_within_one_lsb_of_real_arithmetic() {
     let mut rng = fastrand::Rng::with_seed(5);
-    for _ in 0..200 {
+    for _ in 0..cases(200) {
         let (sa, sb, so) = (
             rng.f32() * 0.1 + 0.001,
             rng.f32() * 0.1 + 0.001,
@@ -265,7 +274,7 @@ fn add_is_within_one_lsb_of_real_arithmetic() {
 #[test]
 fn softmax_is_within_one_lsb_of_float() {
     let mut rng = fastrand::Rng::with_seed(6);
-    for _ in 0..200 {
+    for _ in 0..cases(200) {
         let depth = rng.usize(1..=40);
         let scale = rng.f32() * 0.2 + 0.01;
         let real = (f64::from(scale) * (1u64 << 26) as f64).min((1u64 << 31) as f64 - 1.0);

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use edgeq_runtime::{load_model_file, Model};
+use edgeq_convert::cli;
 
 #[derive(Parser)]
 #[command(
@@ -108,33 +108,14 @@ enum Command {
     /// compute it, so the runtime reproduces TFLite's int8 outputs bit for bit (and the
     /// tf2onnx conversions of the same models give the same outputs). Example:
     /// `edgeq import net.onnx --calibrate bundled --bits w4a8 -o net.eqm`.
-    Import(Box<edgeq_trainer::commands::import::ImportArgs>),
+    Import(Box<cli::ImportArgs>),
     /// Print a model's operators, shapes, quantization, weight bytes and arena bytes.
-    Inspect {
-        /// The .eqm file.
-        model: PathBuf,
-    },
+    Inspect(cli::InspectArgs),
     /// Write a synthetic model: an MLPerf Tiny architecture with random but valid
     /// parameters at the given bit widths (benchmarks and tests of W4A4 against W8A8).
     ///
     /// Every layer uses the requested widths; the model's input and output stay int8.
-    Synth {
-        /// resnet8, ds-cnn, mobilenet-v1 or autoencoder.
-        #[arg(long, value_parser = parse_arch)]
-        arch: edgeq_trainer::synth::Arch,
-        /// Weight and activation bits of every layer: w8a8, w4a4, w4a8 or w8a4.
-        #[arg(long, default_value = "w8a8", value_parser = parse_bits)]
-        bits: edgeq_trainer::synth::Bits,
-        /// Seed of the random parameters.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Keep the plain weight layouts (reference kernels; for checking).
-        #[arg(long)]
-        plain_weights: bool,
-        /// Where to write the .eqm file.
-        #[arg(short, long)]
-        output: PathBuf,
-    },
+    Synth(cli::SynthArgs),
 }
 
 #[derive(Subcommand)]
@@ -169,21 +150,6 @@ enum AugmentCommand {
         #[arg(long, default_value = "cnn")]
         student: String,
     },
-}
-
-fn parse_arch(s: &str) -> std::result::Result<edgeq_trainer::synth::Arch, String> {
-    edgeq_trainer::synth::Arch::from_name(s).ok_or_else(|| {
-        let names: Vec<_> = edgeq_trainer::synth::Arch::ALL
-            .iter()
-            .map(|a| a.name())
-            .collect();
-        format!("unknown architecture '{s}' (one of: {})", names.join(", "))
-    })
-}
-
-fn parse_bits(s: &str) -> std::result::Result<edgeq_trainer::synth::Bits, String> {
-    edgeq_trainer::synth::Bits::parse(s)
-        .ok_or_else(|| format!("bits must be w8a8, w4a4, w4a8 or w8a4, not '{s}'"))
 }
 
 fn main() -> Result<()> {
@@ -229,66 +195,22 @@ fn main() -> Result<()> {
             edgeq_trainer::commands::ptq_study::run(&work, &out, &seeds)?;
             println!("wrote {}", out.display());
         }
-        Command::Import(args) => edgeq_trainer::commands::import::run(&args)?,
-        Command::Synth {
-            arch,
-            bits,
-            seed,
-            plain_weights,
-            output,
-        } => {
-            let mut builder = edgeq_trainer::synth::graph(arch, bits, seed)?;
-            if !plain_weights {
-                edgeq_trainer::pack::pack_gemm_weights(&mut builder)?;
-            }
-            let bytes = builder.finish()?;
-            let aligned = edgeq_runtime::ModelBytes::copy_from(&bytes);
-            let m = Model::from_bytes(aligned.bytes())
-                .context("internal error: the runtime rejects the synthetic model")?;
-            std::fs::write(&output, &bytes)
-                .with_context(|| format!("writing {}", output.display()))?;
-            println!(
-                "wrote {} ({} {bits}: {} bytes, {} ops, arena {} bytes, constants {} bytes)",
-                output.display(),
-                arch.name(),
-                bytes.len(),
-                m.op_count(),
-                m.arena_size(),
-                m.const_size()
-            );
-        }
-        Command::Inspect { model } => {
-            let bytes =
-                load_model_file(&model).with_context(|| format!("reading {}", model.display()))?;
-            let m = Model::from_bytes(bytes.bytes())
-                .with_context(|| format!("loading {}", model.display()))?;
-            print!("{}", edgeq_trainer::inspect::describe(&m)?);
-        }
+        Command::Import(args) => cli::run_import(&args)?,
+        Command::Inspect(args) => cli::run_inspect(&args)?,
+        Command::Synth(args) => cli::run_synth(&args)?,
     }
     Ok(())
 }
 
 fn eval(model: &std::path::Path, data: Option<PathBuf>, json: bool) -> Result<()> {
+    if model.extension().and_then(|e| e.to_str()) != Some("bpk") {
+        return cli::run_eval_eqm(model, data, json);
+    }
     let dir = data.unwrap_or_else(edgeq_trainer::data::bundled_mnist_dir);
     let splits = edgeq_trainer::data::load_splits(&dir)
         .with_context(|| format!("loading {}", dir.display()))?;
-    let (accuracy, scorer) = match model.extension().and_then(|e| e.to_str()) {
-        Some("bpk") => {
-            let (net, _) = edgeq_trainer::nn::checkpoint::load(model, &burn_device())?;
-            let acc = edgeq_trainer::pipeline::float_accuracy(&net, &splits.test)?;
-            (acc, "trainer (float or fake-quant)")
-        }
-        _ => {
-            let bytes =
-                std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
-            let score = edgeq_trainer::evaluate::score(&bytes, &splits.test)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&score)?);
-                return Ok(());
-            }
-            (score.accuracy, "edgeq-runtime (integer)")
-        }
-    };
+    let (net, _) = edgeq_trainer::nn::checkpoint::load(model, &burn_device())?;
+    let accuracy = edgeq_trainer::pipeline::float_accuracy(&net, &splits.test)?;
     if json {
         println!(
             "{}",
@@ -296,7 +218,7 @@ fn eval(model: &std::path::Path, data: Option<PathBuf>, json: bool) -> Result<()
         );
     } else {
         println!(
-            "{}: {:.2}% of {} test images, scored by {scorer}",
+            "{}: {:.2}% of {} test images, scored by the trainer (float or fake-quant)",
             model.display(),
             100.0 * accuracy,
             splits.test.len()

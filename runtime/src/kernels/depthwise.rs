@@ -80,7 +80,7 @@ fn window_scratch_len(g: &ConvGeometry) -> usize {
 
 /// Depthwise conv with 4-bit inputs, filters or outputs. uint4 x int4 convs of
 /// [`runs_native_u4`] shapes run the native kernels of `isa`. Otherwise every
-/// [`WINDOW_ROWS`] output rows are computed by the int8 kernels of `isa` from a window of the
+/// `WINDOW_ROWS` output rows are computed by the int8 kernels of `isa` from a window of the
 /// input rows they read, unpacked to bytes (rows outside the input filled with the zero
 /// point, which contributes nothing, as the reference's skipped taps), then packed. Falls back
 /// to the oracle without the SIMD kernel or the scratch.

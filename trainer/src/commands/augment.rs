@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use super::lab::{Lab, Method, TEACHERS};
 use super::train::load_teachers;
-use crate::data::{self, augment::Policy, Dataset};
+use crate::augment::Policy;
+use crate::data::{self, Dataset};
 use crate::nn::BitPlan;
 use crate::train::augment_rank::{self, PolicyScore, DEFAULT_POLICIES};
 use crate::train::teacher::Ensemble;

@@ -1,9 +1,8 @@
-//! The trainer's commands beyond import and inspect: `train`, `demo`, `ablate`.
+//! The trainer's commands (import, inspect and synth are `edgeq_convert::cli`'s).
 
 pub mod ablate;
 pub mod augment;
 pub mod demo;
-pub mod import;
 pub mod lab;
 pub mod ptq_study;
 pub mod train;

@@ -63,7 +63,7 @@ pub fn run(work: &Path, markdown: &Path, seeds: &[u64]) -> Result<Vec<Row>> {
         let onnx = work.join(format!("cnn-seed{seed}.onnx"));
         crate::nn::onnx::write_onnx(&float.net, &float.spec, &onnx)?;
         for bits in BITS {
-            let (weight_bits, act_bits) = super::import::parse_bits(bits)?;
+            let (weight_bits, act_bits) = edgeq_convert::cli::parse_bits(bits)?;
             for method in METHODS {
                 let t = Instant::now();
                 let opts = ptq::Options {

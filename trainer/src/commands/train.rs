@@ -7,7 +7,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{self, augment::Policy, Splits};
+use crate::augment::Policy;
+use crate::data::{self, Splits};
 use crate::nn::{checkpoint, BitPlan};
 use crate::pipeline::{self, Trained};
 use crate::train::balance::Balancer;

@@ -19,7 +19,7 @@ use rand::SeedableRng;
 use serde::Serialize;
 
 use super::teacher::Ensemble;
-use crate::data::augment::Policy;
+use crate::augment::Policy;
 use crate::data::Dataset;
 
 /// A policy's score and its two terms.

@@ -20,7 +20,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::augment::Policy;
+use crate::augment::Policy;
 use crate::data::Dataset;
 use crate::nn::{images_tensor, Net};
 use balance::{Balancer, LossBalancer};
@@ -347,16 +347,7 @@ pub fn probabilities(net: &Net, pixels: &[f32], shape: [usize; 3], temperature: 
     })
 }
 
-/// Index of the largest value (the first on ties, as the runtime's argmax).
-pub fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
-    let mut best = 0;
-    for (i, x) in v.iter().enumerate() {
-        if *x > v[best] {
-            best = i;
-        }
-    }
-    best
-}
+pub use edgeq_convert::evaluate::argmax;
 
 /// Fraction of `predicted` equal to `labels`.
 pub fn accuracy(predicted: &[usize], labels: &[u8]) -> f32 {

@@ -26,7 +26,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                       quantize_static)
 
-DATA = "../../../data/mnist-10k/"
+DATA = "../../../../data/mnist-10k/"
 
 
 def digits(name):

@@ -156,3 +156,51 @@ fn bundled_eqm_files_are_fresh_imports() {
         );
     }
 }
+
+/// A weight scale that is not positive and finite, or a zero point outside its type (only a
+/// corrupted file has them), is refused with a message, not turned into a model the runtime
+/// rejects. Both found by the `import_tflite` fuzz target.
+#[test]
+fn corrupted_quantization_is_refused() {
+    use edgeq_convert::import::{import_bytes, Format, ImportOptions};
+    let bytes = std::fs::read(data_dir().join("models/kws_ref_model.tflite")).unwrap();
+    let model = tract_tflite::tflite::root_as_model(&bytes).unwrap();
+    let graph = model.subgraphs().unwrap().get(0);
+    // The first operator's filter (KWS starts with a CONV_2D): where its scales sit in the file.
+    let filter = graph.operators().unwrap().get(0).inputs().unwrap().get(1);
+    let scales = graph
+        .tensors()
+        .unwrap()
+        .get(filter as usize)
+        .quantization()
+        .and_then(|q| q.scale())
+        .expect("the filter has scales");
+    let at = scales.bytes().as_ptr() as usize - bytes.as_ptr() as usize;
+    for bad in [-0.5f32, 0.0, f32::NAN, f32::INFINITY] {
+        let mut patched = bytes.clone();
+        patched[at..at + 4].copy_from_slice(&bad.to_le_bytes());
+        let err = import_bytes(Format::Tflite, &patched, ImportOptions::default())
+            .expect_err("a bad weight scale must be refused");
+        assert!(
+            format!("{err:#}").contains("weight scale"),
+            "{bad}: {err:#}"
+        );
+    }
+    // The same for a zero point outside its tensor's type (the first operator's input).
+    let input = graph.operators().unwrap().get(0).inputs().unwrap().get(0);
+    let zero_points = graph
+        .tensors()
+        .unwrap()
+        .get(input as usize)
+        .quantization()
+        .and_then(|q| q.zero_point())
+        .expect("the input has a zero point");
+    let at = zero_points.bytes().as_ptr() as usize - bytes.as_ptr() as usize;
+    for bad in [128i64, -129, 1 << 40] {
+        let mut patched = bytes.clone();
+        patched[at..at + 8].copy_from_slice(&bad.to_le_bytes());
+        let err = import_bytes(Format::Tflite, &patched, ImportOptions::default())
+            .expect_err("a zero point outside int8 must be refused");
+        assert!(format!("{err:#}").contains("zero point"), "{bad}: {err:#}");
+    }
+}

@@ -204,7 +204,7 @@ impl<'a> Lowering<'a> {
     fn quant(&self, index: i32) -> Result<Quant> {
         let t = self.tensor(index)?;
         let q = t.quantization();
-        Ok(Quant {
+        let quant = Quant {
             scales: q
                 .and_then(|q| q.scale())
                 .map(|v| v.iter().collect())
@@ -213,7 +213,23 @@ impl<'a> Lowering<'a> {
                 .and_then(|q| q.zero_point())
                 .map(|v| v.iter().collect())
                 .unwrap_or_default(),
-        })
+        };
+        // A corrupted file can hold any zero point; the runtime takes only those of the type.
+        if let Ok(dtype) = self.dtype(index) {
+            let (lo, hi) = dtype.int_range();
+            if let Some(z) = quant
+                .zero_points
+                .iter()
+                .find(|&&z| dtype != DType::F32 && !(i64::from(lo)..=i64::from(hi)).contains(&z))
+            {
+                bail!(
+                    "tensor {index} '{}': zero point {z} is outside {}",
+                    self.name(index),
+                    dtype.name()
+                );
+            }
+        }
+        Ok(quant)
     }
 
     fn const_data(&self, index: i32) -> Option<&'a [u8]> {
@@ -303,9 +319,10 @@ impl<'a> Lowering<'a> {
         let t = self.activation(index)?;
         let q = self.quant(index)?;
         ensure!(
-            q.scale() > 0.0,
-            "tensor {index} '{}' is not quantized",
-            self.name(index)
+            q.scale() > 0.0 && q.scale().is_finite(),
+            "tensor {index} '{}' is not quantized (scale {})",
+            self.name(index),
+            q.scale()
         );
         Ok((t, q.scale(), q.zero_point()))
     }
@@ -326,6 +343,10 @@ impl<'a> Lowering<'a> {
             "{} weight scales for {channels} output channels",
             weight_scales.len()
         );
+        // A corrupted file can hold any float here; TFLite's converter writes positive ones.
+        if let Some(bad) = weight_scales.iter().find(|s| !(**s > 0.0 && s.is_finite())) {
+            bail!("{name}: weight scale {bad} (scales must be positive and finite)");
+        }
         let scales: Vec<f32> = (0..channels)
             .map(|c| weight_scales[if weight_scales.len() == 1 { 0 } else { c }])
             .collect();

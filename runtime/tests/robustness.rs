@@ -1,9 +1,31 @@
 //! Bad input is safe: truncated and corrupted `.eqm` files always give `Err` with a message or
 //! a model that runs without panicking; never a panic or an out-of-bounds read.
 
-mod common;
+use std::path::Path;
 
 use edgeq_runtime::{Interpreter, Model, ModelBytes};
+
+/// `native` cases natively; under miri (CI runs this file there) a spread-out few.
+fn cases(native: usize) -> usize {
+    if cfg!(miri) {
+        native.min(12)
+    } else {
+        native
+    }
+}
+
+/// A bundled `.eqm`: the MLPerf Tiny imports (`examples/data/mlperf-tiny/eqm`) or the W4A4
+/// synthetic models of `tests/data` (`edgeq-convert synth --bits w4a4 --seed 7`; the
+/// converter's tests check both are what it writes today).
+fn bundled(name: &str) -> Vec<u8> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = if name.contains("w4a4") {
+        root.join("tests/data").join(name)
+    } else {
+        root.join("../examples/data/mlperf-tiny/eqm").join(name)
+    };
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
 
 /// Loads `bytes`; if they load, runs one inference on arbitrary input. Returns whether the
 /// model loaded. Any panic fails the test.
@@ -22,6 +44,11 @@ fn load_and_maybe_run(bytes: &[u8], seed: u64) -> bool {
             }
             let mut arena = vec![0u8; model.arena_size()];
             let mut interp = Interpreter::new(&model, &mut arena).expect("arena is large enough");
+            if cfg!(miri) {
+                // Under miri models load, validate and bind but do not run: one inference
+                // takes minutes there. tests/scalar_kernels.rs runs the reference kernels.
+                return true;
+            }
             let mut rng = fastrand::Rng::with_seed(seed);
             for i in 0..model.input_count() {
                 rng.fill(interp.input_bytes_mut(i).expect("input"));
@@ -34,9 +61,11 @@ fn load_and_maybe_run(bytes: &[u8], seed: u64) -> bool {
 
 #[test]
 fn every_truncation_is_rejected_with_a_message() {
-    for model in ["kws_ref_model.tflite", "ad01_int8.tflite"] {
-        let bytes = common::import_bundled(model);
-        for len in 0..bytes.len() {
+    for model in ["kws.eqm", "ad.eqm"] {
+        let bytes = bundled(model);
+        // Every length natively; evenly spaced ones under miri.
+        let step = bytes.len() / cases(bytes.len());
+        for len in (0..bytes.len()).step_by(step) {
             let aligned = ModelBytes::copy_from(&bytes[..len]);
             let err =
                 Model::from_bytes(aligned.bytes()).expect_err("a truncated model must not load");
@@ -51,23 +80,19 @@ fn random_byte_flips_never_panic() {
     let mut rng = fastrand::Rng::with_seed(0xED6E_0001);
     let mut loaded = 0;
     let mut rejected = 0;
-    let w4a4 = |arch| {
-        let bits = edgeq_trainer::synth::Bits::parse("w4a4").unwrap();
-        edgeq_trainer::synth::model(arch, bits, 7).unwrap()
-    };
     let models = [
-        common::import_bundled("kws_ref_model.tflite"),
-        common::import_bundled("ad01_int8.tflite"),
-        common::import_bundled("model_ToyCar_quant_fullint_micro.tflite"),
+        bundled("kws.eqm"),
+        bundled("ad.eqm"),
+        bundled("ad_float_io.eqm"),
         // 4-bit tensors: packed int4 weights, uint4 activations, row-window scratch.
-        w4a4(edgeq_trainer::synth::Arch::DsCnn),
-        w4a4(edgeq_trainer::synth::Arch::ResNet8),
+        bundled("ds-cnn_w4a4.eqm"),
+        bundled("resnet8_w4a4.eqm"),
     ];
     for bytes in models {
         // Structure (header, tables, ops, names) sits before the constants; aim half of the
         // flips there, where they matter most.
         let structure_end = (bytes.len() / 8).max(512).min(bytes.len());
-        for trial in 0..1500 {
+        for trial in 0..cases(1500) {
             let mut corrupted = bytes.clone();
             for _ in 0..rng.usize(1..=4) {
                 let at = if trial % 2 == 0 {
@@ -77,7 +102,7 @@ fn random_byte_flips_never_panic() {
                 };
                 corrupted[at] ^= 1 << rng.u8(0..8);
             }
-            if load_and_maybe_run(&corrupted, trial) {
+            if load_and_maybe_run(&corrupted, trial as u64) {
                 loaded += 1;
             } else {
                 rejected += 1;
@@ -85,15 +110,16 @@ fn random_byte_flips_never_panic() {
         }
     }
     // Both paths must have been exercised for the test to mean anything.
+    let enough = if cfg!(miri) { 2 } else { 100 };
     assert!(
-        loaded > 100 && rejected > 100,
+        loaded > enough && rejected > enough,
         "loaded {loaded}, rejected {rejected}"
     );
 }
 
 #[test]
 fn misaligned_bytes_and_small_arenas_are_errors() {
-    let bytes = common::import_bundled("ad01_int8.tflite");
+    let bytes = bundled("ad.eqm");
     let mut shifted = vec![0u8; bytes.len() + 1];
     shifted[1..].copy_from_slice(&bytes);
     let aligned = ModelBytes::copy_from(&shifted);

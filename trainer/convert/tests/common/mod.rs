@@ -7,7 +7,7 @@ use std::process::Command;
 
 /// `examples/data/mlperf-tiny` in this repository.
 pub fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/mlperf-tiny")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/mlperf-tiny")
 }
 
 /// The bundled models and their golden folders: `(golden dir, model file)`.
@@ -19,15 +19,15 @@ pub const MODELS: &[(&str, &str)] = &[
     ("ad_float_io", "model_ToyCar_quant_fullint_micro.tflite"),
 ];
 
-/// The `edgeq` binary of this package.
+/// The `edgeq-convert` binary of this package.
 pub fn edgeq() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_edgeq"))
+    Command::new(env!("CARGO_BIN_EXE_edgeq-convert"))
 }
 
-/// The `edgeq-bench` binary, built next to `edgeq` (`cargo test --workspace` builds it; when
+/// The `edgeq-bench` binary, built next to `edgeq-convert` (`cargo test --workspace` builds it; when
 /// testing this package alone it is built here with the same profile).
 pub fn edgeq_bench() -> Command {
-    let edgeq = Path::new(env!("CARGO_BIN_EXE_edgeq"));
+    let edgeq = Path::new(env!("CARGO_BIN_EXE_edgeq-convert"));
     let dir = edgeq.parent().expect("binary directory");
     let bench = dir.join(format!("edgeq-bench{}", std::env::consts::EXE_SUFFIX));
     if !bench.exists() {
@@ -59,7 +59,7 @@ pub fn run(cmd: &mut Command) -> String {
 /// Imports a bundled model with the library (no CLI), returning `.eqm` bytes.
 pub fn import_bundled(model: &str) -> Vec<u8> {
     let path = data_dir().join("models").join(model);
-    edgeq_trainer::import::import_file(&path).expect("import")
+    edgeq_convert::import::import_file(&path).expect("import")
 }
 
 /// The raw element bytes of a .npy file, with its shape and dtype description.

@@ -17,7 +17,7 @@ const PAIRS: &[(&str, &str)] = &[
 ];
 
 fn import(path: &std::path::Path) -> Vec<u8> {
-    edgeq_trainer::import::import_file(path)
+    edgeq_convert::import::import_file(path)
         .unwrap_or_else(|e| panic!("importing {}: {e:#}", path.display()))
 }
 
@@ -115,7 +115,7 @@ fn corrupted_onnx_files_are_errors_not_panics() {
             }
             let path = tmp.path().join("corrupt.onnx");
             std::fs::write(&path, &bytes).unwrap();
-            let result = std::panic::catch_unwind(|| edgeq_trainer::import::import_file(&path));
+            let result = std::panic::catch_unwind(|| edgeq_convert::import::import_file(&path));
             let Ok(result) = result else {
                 panic!("{}: case {i} panicked", source.display());
             };

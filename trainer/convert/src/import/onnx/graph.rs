@@ -162,11 +162,23 @@ pub fn tract<T>(what: &str, f: impl FnOnce() -> TractResult<T>) -> Result<T> {
     }
 }
 
-/// Reads and analyses `path`.
+/// Reads and analyses `path`; tensors stored outside the file are read from its folder.
 pub fn load(path: &Path) -> Result<Graph> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let dir = path.parent().and_then(|d| d.to_str()).unwrap_or(".");
+    parse(&bytes, &path.display().to_string(), Some(dir))
+}
+
+/// Analyses an ONNX file held in memory. Its tensors must all be inside it: a reference to
+/// external data is an error, as there is no folder to resolve it against.
+pub fn load_bytes(bytes: &[u8]) -> Result<Graph> {
+    parse(bytes, "the ONNX bytes", None)
+}
+
+fn parse(bytes: &[u8], what: &str, dir: Option<&str>) -> Result<Graph> {
     let onnx = tract_onnx::onnx();
-    let proto = tract(&format!("parsing {} as ONNX", path.display()), || {
-        onnx.proto_model_for_path(path)
+    let proto = tract(&format!("parsing {what} as ONNX"), || {
+        onnx.proto_model_for_read(&mut &bytes[..])
     })?;
     let pg = proto.graph.as_ref().context("the ONNX file has no graph")?;
     let initializers: std::collections::HashSet<&str> =
@@ -212,8 +224,14 @@ pub fn load(path: &Path) -> Result<Graph> {
 
     let mut shapes = HashMap::new();
     // Constants straight from the protobuf (tract folds some into the operators it builds).
-    let dir = path.parent().and_then(|d| d.to_str());
     let load = |t: &pb::TensorProto| -> Result<Arc<Tensor>> {
+        let external = t.data_location == Some(pb::tensor_proto::DataLocation::External as i32);
+        if external && dir.is_none() {
+            bail!(
+                "constant '{}' is stored outside the ONNX file; import it from its path",
+                t.name
+            );
+        }
         tract_onnx::tensor::load_tensor(&tract_onnx::data_resolver::MmapDataResolver, t, dir)
             .map(Arc::new)
             .map_err(|e| anyhow!("{e:?}"))

@@ -2,10 +2,9 @@
 //! (`[C, H, W]` per image), with `u8` class labels.
 //!
 //! Loaders: IDX (MNIST, Fashion-MNIST, gzip or not), CIFAR-10 binary batches, and a folder
-//! of `.npy` arrays or PNG images (one sub-folder per class). [`augment`] has the
-//! augmentations.
+//! of `.npy` arrays or PNG images (one sub-folder per class). The trainer's augmentations
+//! are in `edgeq_trainer::augment`.
 
-pub mod augment;
 mod cifar;
 mod folder;
 mod idx;
@@ -88,7 +87,7 @@ pub struct Splits {
 /// The bundled 10,000-digit MNIST subset (7,996 train / 2,004 test), see
 /// `trainer/data/mnist-10k/README.md`.
 pub fn bundled_mnist_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist-10k")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist-10k")
 }
 
 /// Loads both splits from `path`, guessing the format:

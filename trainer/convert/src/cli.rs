@@ -1,10 +1,11 @@
-//! `edgeq import`: a TFLite or ONNX model to `.eqm`; float ONNX models through post-training
-//! quantization with calibration data.
+//! The converter's subcommands, shared by the `edgeq-convert` binary and the `edgeq` CLI:
+//! `import` (a TFLite or ONNX model to `.eqm`; float ONNX models through post-training
+//! quantization with calibration data), `inspect`, `synth` and `eval` of an `.eqm`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
-use edgeq_runtime::Model;
+use edgeq_runtime::{load_model_file, Model};
 use serde::Serialize;
 
 use crate::import::onnx::ptq;
@@ -65,8 +66,8 @@ pub fn parse_bits(s: &str) -> Result<(u8, u8)> {
         .with_context(|| format!("bits must be w8a8, w4a8, w8a4 or w4a4, not '{s}'"))
 }
 
-/// Runs `edgeq import`.
-pub fn run(args: &ImportArgs) -> Result<()> {
+/// Runs `import`.
+pub fn run_import(args: &ImportArgs) -> Result<()> {
     let options = ImportOptions {
         pack_weights: !args.plain_weights,
     };
@@ -169,4 +170,99 @@ fn calibrated(
             accuracy: imported.accuracy,
         },
     ))
+}
+
+/// Arguments of `inspect`.
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    /// The .eqm file.
+    pub model: PathBuf,
+}
+
+/// Runs `inspect`: prints the model's operators, shapes, quantization and memory.
+pub fn run_inspect(args: &InspectArgs) -> Result<()> {
+    let model = &args.model;
+    let bytes = load_model_file(model).with_context(|| format!("reading {}", model.display()))?;
+    let m =
+        Model::from_bytes(bytes.bytes()).with_context(|| format!("loading {}", model.display()))?;
+    print!("{}", crate::inspect::describe(&m)?);
+    Ok(())
+}
+
+/// Arguments of `synth`.
+#[derive(clap::Args, Debug)]
+pub struct SynthArgs {
+    /// resnet8, ds-cnn, mobilenet-v1 or autoencoder.
+    #[arg(long, value_parser = parse_arch)]
+    pub arch: crate::synth::Arch,
+    /// Weight and activation bits of every layer: w8a8, w4a4, w4a8 or w8a4.
+    #[arg(long, default_value = "w8a8", value_parser = parse_synth_bits)]
+    pub bits: crate::synth::Bits,
+    /// Seed of the random parameters.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Keep the plain weight layouts (reference kernels; for checking).
+    #[arg(long)]
+    pub plain_weights: bool,
+    /// Where to write the .eqm file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+fn parse_arch(s: &str) -> std::result::Result<crate::synth::Arch, String> {
+    crate::synth::Arch::from_name(s).ok_or_else(|| {
+        let names: Vec<_> = crate::synth::Arch::ALL.iter().map(|a| a.name()).collect();
+        format!("unknown architecture '{s}' (one of: {})", names.join(", "))
+    })
+}
+
+fn parse_synth_bits(s: &str) -> std::result::Result<crate::synth::Bits, String> {
+    crate::synth::Bits::parse(s)
+        .ok_or_else(|| format!("bits must be w8a8, w4a4, w4a8 or w8a4, not '{s}'"))
+}
+
+/// Runs `synth`: writes a synthetic MLPerf Tiny architecture at the requested widths.
+pub fn run_synth(args: &SynthArgs) -> Result<()> {
+    let mut builder = crate::synth::graph(args.arch, args.bits, args.seed)?;
+    if !args.plain_weights {
+        crate::pack::pack_gemm_weights(&mut builder)?;
+    }
+    let bytes = builder.finish()?;
+    let aligned = edgeq_runtime::ModelBytes::copy_from(&bytes);
+    let m = Model::from_bytes(aligned.bytes())
+        .context("internal error: the runtime rejects the synthetic model")?;
+    let output = &args.output;
+    std::fs::write(output, &bytes).with_context(|| format!("writing {}", output.display()))?;
+    println!(
+        "wrote {} ({} {}: {} bytes, {} ops, arena {} bytes, constants {} bytes)",
+        output.display(),
+        args.arch.name(),
+        args.bits,
+        bytes.len(),
+        m.op_count(),
+        m.arena_size(),
+        m.const_size()
+    );
+    Ok(())
+}
+
+/// Runs `eval` of an `.eqm` model: its accuracy on a dataset's test split, scored by the
+/// integer runtime. `data` defaults to the bundled MNIST digits.
+pub fn run_eval_eqm(model: &Path, data: Option<PathBuf>, json: bool) -> Result<()> {
+    let dir = data.unwrap_or_else(crate::data::bundled_mnist_dir);
+    let splits =
+        crate::data::load_splits(&dir).with_context(|| format!("loading {}", dir.display()))?;
+    let bytes = std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
+    let score = crate::evaluate::score(&bytes, &splits.test)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&score)?);
+    } else {
+        println!(
+            "{}: {:.2}% of {} test images, scored by edgeq-runtime (integer)",
+            model.display(),
+            100.0 * score.accuracy,
+            splits.test.len()
+        );
+    }
+    Ok(())
 }

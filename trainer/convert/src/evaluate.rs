@@ -6,7 +6,6 @@ use edgeq_runtime::{DType, Interpreter, Model, ModelBytes};
 use serde::Serialize;
 
 use crate::data::Dataset;
-use crate::train::argmax;
 
 /// Quantizes one `[C, H, W]` image to a model's int8 NHWC input of `scale` and
 /// `zero_point` (exported students: 1/255 and −128, so pixels in `[0, 1]` are exact).
@@ -115,4 +114,15 @@ pub fn score_predictions(predicted: &[usize], data: &Dataset) -> Score {
         correct,
         confusion,
     }
+}
+
+/// Index of the largest value (the first on ties, as the runtime's argmax).
+pub fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
+    let mut best = 0;
+    for (i, x) in v.iter().enumerate() {
+        if *x > v[best] {
+            best = i;
+        }
+    }
+    best
 }

@@ -271,7 +271,7 @@ impl FloatRunner {
             for r in 0..rows {
                 let logits = &outs[0][r * classes..(r + 1) * classes];
                 correct +=
-                    usize::from(crate::train::argmax(logits) == usize::from(data.labels[seen]));
+                    usize::from(crate::evaluate::argmax(logits) == usize::from(data.labels[seen]));
                 seen += 1;
             }
             Ok(())

@@ -3,9 +3,9 @@
 //! model on the scalar oracle, for every intermediate tensor; the 4-bit models use half the
 //! weight bytes.
 
+use edgeq_convert::synth::{self, Arch, Bits};
 use edgeq_runtime::kernels::Isa;
 use edgeq_runtime::{Interpreter, Model, ModelBytes};
-use edgeq_trainer::synth::{self, Arch, Bits};
 
 /// Every output (here: every intermediate) of `bytes` on `isa`, for a few random inputs.
 fn outputs(bytes: &[u8], isa: Isa, seeds: std::ops::Range<u64>) -> Vec<Vec<Vec<u8>>> {
@@ -44,7 +44,7 @@ fn packed_models_match_the_oracle_on_every_isa() {
             let mut graph = synth::graph(arch, bits, 3).unwrap();
             graph.expose_activations();
             let plain = graph.finish().unwrap();
-            edgeq_trainer::pack::pack_gemm_weights(&mut graph).unwrap();
+            edgeq_convert::pack::pack_gemm_weights(&mut graph).unwrap();
             let packed = graph.finish().unwrap();
             let want = outputs(&plain, Isa::Scalar, 0..3);
             // Not degenerate: the intermediates depend on the input (the final scores of a
@@ -74,6 +74,25 @@ fn four_bit_weights_take_about_half_the_bytes() {
         assert!(
             ratio > 0.45 && ratio <= 0.55,
             "{arch:?}: {w4} / {w8} = {ratio:.3}"
+        );
+    }
+}
+
+/// The runtime's W4A4 robustness fixtures (`runtime/tests/data/*_w4a4.eqm`) are byte for byte
+/// what `synth` writes today, so the corruption tests always start from a current model.
+#[test]
+fn runtime_w4a4_fixtures_are_fresh() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runtime/tests/data");
+    for arch in [Arch::DsCnn, Arch::ResNet8] {
+        let fresh = synth::model(arch, Bits::parse("w4a4").unwrap(), 7).unwrap();
+        let path = dir.join(format!("{}_w4a4.eqm", arch.name()));
+        let bundled = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            fresh == bundled,
+            "{} is stale: re-run `edgeq-convert synth --arch {} --bits w4a4 --seed 7 -o {}`",
+            path.display(),
+            arch.name(),
+            path.display()
         );
     }
 }

@@ -20,7 +20,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use edgeq_runtime::format::DType;
 
-pub use graph::{load, Graph, Node};
+pub use graph::{load, load_bytes, Graph, Node};
 
 use crate::eqm::ModelBuilder;
 
@@ -212,11 +212,19 @@ impl Annotated {
     }
 }
 
-/// Lowers a quantized (QDQ or QLinear) ONNX model.
+/// Lowers a quantized (QDQ or QLinear) ONNX model file.
 pub fn lower_quantized(path: &Path) -> Result<ModelBuilder> {
-    let g = load(path)?;
-    let annotated = qdq::annotate(&g).context("reading the model's quantization")?;
-    lower::lower(&g, &annotated)
+    lower_graph(&load(path)?)
+}
+
+/// Lowers a quantized ONNX model held in memory (all its tensors inside it).
+pub fn lower_quantized_bytes(bytes: &[u8]) -> Result<ModelBuilder> {
+    lower_graph(&load_bytes(bytes)?)
+}
+
+fn lower_graph(g: &Graph) -> Result<ModelBuilder> {
+    let annotated = qdq::annotate(g).context("reading the model's quantization")?;
+    lower::lower(g, &annotated)
 }
 
 /// Lowers an already annotated graph (what PTQ produces).

@@ -28,7 +28,7 @@ fn expected(name: &str) -> Vec<f32> {
 /// The model's outputs for the first 32 test digits, dequantized when the output is int8,
 /// and the output's scale (0 for a float output).
 fn outputs(eqm: &[u8]) -> (Vec<f32>, f32) {
-    let data = edgeq_trainer::data::load_splits(&edgeq_trainer::data::bundled_mnist_dir()).unwrap();
+    let data = edgeq_convert::data::load_splits(&edgeq_convert::data::bundled_mnist_dir()).unwrap();
     let bytes = ModelBytes::copy_from(eqm);
     let model = Model::from_bytes(bytes.bytes()).unwrap();
     let (input, output) = (model.input(0).unwrap(), model.output(0).unwrap());
@@ -43,7 +43,7 @@ fn outputs(eqm: &[u8]) -> (Vec<f32>, f32) {
                 .chunks_exact_mut(4)
                 .zip(image)
                 .for_each(|(b, v)| b.copy_from_slice(&v.to_le_bytes())),
-            _ => edgeq_trainer::evaluate::quantize_image(
+            _ => edgeq_convert::evaluate::quantize_image(
                 image,
                 data.test.shape,
                 (input.scale, input.zero_point),
@@ -87,7 +87,7 @@ fn compare(a: &[f32], b: &[f32]) -> (f32, usize) {
 
 /// The scale of the model's last DequantizeLinear: one step of its float output.
 fn output_step(path: &Path) -> f32 {
-    let g = edgeq_trainer::import::onnx::load(path).unwrap();
+    let g = edgeq_convert::import::onnx::load(path).unwrap();
     let dq = g
         .nodes
         .iter()
@@ -102,7 +102,7 @@ fn onnx_runtime_quantized_models_agree_with_onnx_runtime() {
     for name in ["cnn_ort_qdq_u8", "cnn_ort_qop_s8", "mlp_qop"] {
         let path = fixture(&format!("{name}.onnx"));
         let eqm =
-            edgeq_trainer::import::import_file(&path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            edgeq_convert::import::import_file(&path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
         let (got, _) = outputs(&eqm);
         let (max, same) = compare(&got, &expected(name));
         let step = output_step(&path);
