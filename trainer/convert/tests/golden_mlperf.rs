@@ -166,41 +166,31 @@ fn corrupted_quantization_is_refused() {
     let bytes = std::fs::read(data_dir().join("models/kws_ref_model.tflite")).unwrap();
     let model = tract_tflite::tflite::root_as_model(&bytes).unwrap();
     let graph = model.subgraphs().unwrap().get(0);
-    // The first operator's filter (KWS starts with a CONV_2D): where its scales sit in the file.
-    let filter = graph.operators().unwrap().get(0).inputs().unwrap().get(1);
-    let scales = graph
-        .tensors()
-        .unwrap()
-        .get(filter as usize)
-        .quantization()
-        .and_then(|q| q.scale())
-        .expect("the filter has scales");
-    let at = scales.bytes().as_ptr() as usize - bytes.as_ptr() as usize;
+    let first_op = graph.operators().unwrap().get(0).inputs().unwrap();
+    let quantization = |input: usize| {
+        let tensor = graph.tensors().unwrap().get(first_op.get(input) as usize);
+        tensor.quantization().expect("quantized")
+    };
+    // Where a vector sits in the file, and the import's error with `value` written there.
+    let offset = |v: &[u8]| v.as_ptr() as usize - bytes.as_ptr() as usize;
+    let import_with = |at: usize, value: &[u8]| {
+        let mut patched = bytes.clone();
+        patched[at..at + value.len()].copy_from_slice(value);
+        let result = import_bytes(Format::Tflite, &patched, ImportOptions::default());
+        format!(
+            "{:#}",
+            result.expect_err("corrupted quantization must be refused")
+        )
+    };
+    // KWS starts with a CONV_2D: input 1 is its filter, input 0 its int8 input.
+    let scales = offset(quantization(1).scale().expect("scales").bytes());
     for bad in [-0.5f32, 0.0, f32::NAN, f32::INFINITY] {
-        let mut patched = bytes.clone();
-        patched[at..at + 4].copy_from_slice(&bad.to_le_bytes());
-        let err = import_bytes(Format::Tflite, &patched, ImportOptions::default())
-            .expect_err("a bad weight scale must be refused");
-        assert!(
-            format!("{err:#}").contains("weight scale"),
-            "{bad}: {err:#}"
-        );
+        let err = import_with(scales, &bad.to_le_bytes());
+        assert!(err.contains("weight scale"), "{bad}: {err}");
     }
-    // The same for a zero point outside its tensor's type (the first operator's input).
-    let input = graph.operators().unwrap().get(0).inputs().unwrap().get(0);
-    let zero_points = graph
-        .tensors()
-        .unwrap()
-        .get(input as usize)
-        .quantization()
-        .and_then(|q| q.zero_point())
-        .expect("the input has a zero point");
-    let at = zero_points.bytes().as_ptr() as usize - bytes.as_ptr() as usize;
+    let zero_points = offset(quantization(0).zero_point().expect("zero points").bytes());
     for bad in [128i64, -129, 1 << 40] {
-        let mut patched = bytes.clone();
-        patched[at..at + 8].copy_from_slice(&bad.to_le_bytes());
-        let err = import_bytes(Format::Tflite, &patched, ImportOptions::default())
-            .expect_err("a zero point outside int8 must be refused");
-        assert!(format!("{err:#}").contains("zero point"), "{bad}: {err:#}");
+        let err = import_with(zero_points, &bad.to_le_bytes());
+        assert!(err.contains("zero point"), "{bad}: {err}");
     }
 }
