@@ -65,5 +65,13 @@ fn finish(mut builder: ModelBuilder, options: ImportOptions) -> Result<Vec<u8>> 
     if options.pack_weights {
         crate::pack::pack_gemm_weights(&mut builder)?;
     }
-    builder.finish()
+    let bytes = builder.finish()?;
+    // The importers check what the runtime needs; a corrupted file can still get past them
+    // (fuzzing found such cases). The runtime's own validator has the last word, so no model
+    // it would refuse leaves the importer.
+    let aligned = edgeq_runtime::ModelBytes::copy_from(&bytes);
+    if let Err(e) = edgeq_runtime::Model::from_bytes(aligned.bytes()) {
+        bail!("the model's parameters are inconsistent (is the file corrupted?): {e}");
+    }
+    Ok(bytes)
 }

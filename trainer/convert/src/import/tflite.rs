@@ -560,13 +560,22 @@ impl<'a> Lowering<'a> {
             xd.len() == 4 && wd.len() == 4 && yd.len() == 4,
             "convolution needs rank-4 tensors"
         );
+        let out_c = yd[3];
+        let filter_fits = if depthwise {
+            wd[0] == 1 && wd[3] == out_c
+        } else {
+            wd[0] == out_c && wd[3] == xd[3]
+        };
+        ensure!(
+            xd[0] == yd[0] && filter_fits && out_c > 0,
+            "input {xd:?}, filter {wd:?} and output {yd:?} shapes disagree"
+        );
         let wq = self.quant(inputs[1])?;
         ensure!(
             wq.zero_points.iter().all(|&z| z == 0),
             "filter zero points must be 0 (symmetric int8)"
         );
         let w = self.constant(inputs[1], DType::I8)?;
-        let out_c = yd[3];
         let bias = self.optional_bias(inputs)?;
         let (sh, sw) = (
             u16_param(stride_h, "stride")?,
