@@ -61,9 +61,8 @@ struct PtqSummary {
 
 /// Parses `w8a8`-style bit widths.
 pub fn parse_bits(s: &str) -> Result<(u8, u8)> {
-    crate::synth::Bits::parse(s)
-        .map(|b| (b.weights, b.acts))
-        .with_context(|| format!("bits must be w8a8, w4a8, w8a4 or w4a4, not '{s}'"))
+    let bits = parse_synth_bits(s).map_err(anyhow::Error::msg)?;
+    Ok((bits.weights, bits.acts))
 }
 
 /// Runs `import`.
