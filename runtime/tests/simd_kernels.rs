@@ -134,6 +134,46 @@ fn conv_gemm_matches_the_reference_conv() {
     }
 }
 
+/// Convolutions whose input channels are a multiple of 4 (read in place, tap by tap, on
+/// AVX-512 VNNI), with enough output channels to cross every channel-block grouping (pairs,
+/// 4 and 8 blocks, chunks of 64 channels) and row counts that leave 1-3 rows after the 4-row
+/// tiles.
+#[test]
+fn wide_convs_match_the_reference_conv() {
+    let isas = isas();
+    let mut rng = fastrand::Rng::with_seed(0x5eed_0005);
+    for case in 0..CASES / 4 {
+        let mut g = random_geometry(&mut rng, false);
+        g.in_c = 4 * rng.usize(1..=5);
+        g.out_c = rng.usize(1..=150);
+        let k = g.kernel_h * g.kernel_w * g.in_c;
+        let x = random_values(&mut rng, g.batch * g.in_h * g.in_w * g.in_c);
+        let w = random_values(&mut rng, g.out_c * k);
+        let t = random_tables(&mut rng, g.out_c, k);
+        let rounding = random_rounding(&mut rng);
+        let q = requant(&mut rng, &t, rounding);
+        let rows = g.batch * g.out_h * g.out_w;
+        let mut expected = vec![0i8; rows * g.out_c];
+        scalar::conv2d(&g, &q, &x[..], &w[..], &mut expected[..]);
+        let folded = folded_bias(&q, &w, g.out_c, k);
+        let qp = Requant {
+            bias: Some(&folded),
+            ..q
+        };
+        let wp = packed(&w, g.out_c, k);
+        let a = gemm::Rows::Conv {
+            geometry: &g,
+            input: Values::I8(&x),
+            zero_point: q.input_zero_point as i8,
+        };
+        for &isa in &isas {
+            let mut scratch = vec![0i8; gemm::scratch_len(k)];
+            let out = int8_gemm(isa, (rows, g.out_c, k), a, &wp, &qp, &mut scratch);
+            assert_eq!(out, expected, "case {case} isa {isa:?} {g:?} {rounding:?}");
+        }
+    }
+}
+
 #[test]
 fn pointwise_conv_reads_rows_in_place() {
     let isas = isas();
@@ -176,7 +216,7 @@ fn fully_connected_gemm_matches_the_reference() {
     for case in 0..CASES {
         let rows = rng.usize(1..=9);
         let depth = rng.usize(1..=70);
-        let units = rng.usize(1..=35);
+        let units = rng.usize(1..=140);
         let g = FullyConnectedGeometry {
             rows,
             depth,

@@ -227,6 +227,12 @@ pub fn gemm(
     {
         return Err(ShapeMismatch);
     }
+    #[cfg(target_arch = "x86_64")]
+    if in_place_vnni(
+        isa, rows, outputs, depth, direct, a, w, q, scratch, &mut out,
+    ) {
+        return Ok(());
+    }
     let rows_u4 = match a {
         Rows::Dense(data) | Rows::Conv { input: data, .. } => matches!(data, Values::U4(_)),
     };
@@ -258,6 +264,47 @@ pub fn gemm(
     }
     tile.run_rows(0..rows, 0, scratch, &mut out);
     Ok(())
+}
+
+/// int8 GEMMs whose rows can be read in place (dense rows, convolutions whose input channels
+/// are a multiple of 4) on the AVX-512 VNNI tier's in-place kernel; `false` if not run.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn in_place_vnni(
+    isa: Isa,
+    rows: usize,
+    outputs: usize,
+    depth: usize,
+    direct: bool,
+    a: Rows<'_>,
+    w: Weights<'_>,
+    q: &Requant<'_>,
+    scratch: &mut [i8],
+    out: &mut ValuesMut<'_>,
+) -> bool {
+    // The kernel takes each channel's weight sum out of its bias once per call: a pass over
+    // the weights, paid back only over many rows (a single-row GEMM would do twice the work).
+    const MIN_ROWS: usize = 16;
+    let (Isa::Avx512Vnni, Weights::I8(w), ValuesMut::I8(out)) = (isa, w, out) else {
+        return false;
+    };
+    if rows < MIN_ROWS {
+        return false;
+    }
+    let source = match a {
+        Rows::Dense(Values::I8(data)) if direct => super::x86::RowSource::dense(data, rows, depth),
+        Rows::Conv {
+            geometry,
+            input: Values::I8(input),
+            zero_point,
+        } if scratch.len() >= geometry.in_c => {
+            let zero_row = &mut scratch[..geometry.in_c];
+            zero_row.fill(zero_point);
+            super::x86::RowSource::conv(geometry, input, zero_row)
+        }
+        _ => None,
+    };
+    source.is_some_and(|source| super::x86::igemm(&source, w, outputs, q, out))
 }
 
 /// Scratch of a convolution with uint4 input: one window of `KH` input rows unpacked to bytes,

@@ -4,12 +4,14 @@
 
 mod avx2;
 mod depthwise;
+mod igemm;
 mod vnni;
 
 pub(crate) use avx2::{
     add, add_u4, depthwise_u4, gather_small, gemm_row, gemm_tile, gemm_tile_i4, gemm_tile_u4_i8,
 };
 pub(crate) use depthwise::depthwise_conv2d;
+pub(crate) use igemm::{igemm, RowSource};
 pub(crate) use vnni::{
     add as add_vnni, gemm_rows as gemm_rows_vnni, gemm_tile_i4 as gemm_tile_i4_vnni,
 };
