@@ -10,7 +10,9 @@
 //! one layout: AVX2 widens a 4x4 sub-block to int16 for `vpmaddwd`, NEON `sdot` reads it as
 //! is, baseline NEON de-interleaves it with `ld4`. The driver here walks tiles of [`MR`] rows
 //! (gathered im2col rows for convolutions, in a scratch buffer planned at import) and calls
-//! the ISA's micro-kernel for each block of 8 channels.
+//! the ISA's micro-kernel for each block of 8 channels. On AVX-512 VNNI, int8 convolutions
+//! whose input channels are a multiple of 4 and dense rows skip the gather: `x86::igemm`
+//! reads every tap in place.
 
 use super::int4::{self, Values, ValuesMut};
 use super::{ConvGeometry, Isa, Requant};

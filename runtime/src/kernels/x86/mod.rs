@@ -1,5 +1,6 @@
-//! x86-64 kernels: `avx2`, `vnni` (AVX-512 VNNI: the GEMM and 512-bit requantization) and
-//! `depthwise` (int8, both tiers). Callers dispatch here only after the tier's
+//! x86-64 kernels: `avx2`, `vnni` (AVX-512 VNNI: the GEMM and 512-bit requantization),
+//! `igemm` (AVX-512 VNNI: GEMM rows and convolution taps read in place) and `depthwise`
+//! (int8, both tiers). Callers dispatch here only after the tier's
 //! `Isa::is_available()`.
 
 mod avx2;
