@@ -8,7 +8,7 @@
 
 use edgeq_runtime::kernels::int4::{Values, ValuesMut};
 use edgeq_runtime::kernels::{
-    depthwise, gemm, scalar, ConvGeometry, FullyConnectedGeometry, Requant,
+    depthwise, gemm, scalar, ConvGeometry, FullyConnectedGeometry, Isa, Requant,
 };
 use edgeq_runtime::quant::Rounding;
 
@@ -74,7 +74,7 @@ fn random_values(rng: &mut fastrand::Rng, n: usize) -> Vec<i8> {
 
 /// The int8 GEMM of `(rows, outputs, depth)` on `isa`, its output.
 fn int8_gemm(
-    isa: edgeq_runtime::kernels::Isa,
+    isa: Isa,
     (rows, n, k): (usize, usize, usize),
     a: gemm::Rows<'_>,
     wp: &[i8],
@@ -95,6 +95,37 @@ fn random_rounding(rng: &mut fastrand::Rng) -> Rounding {
     }
 }
 
+/// Convolution `g` on random values: the packed GEMM of every ISA in `isas` against the
+/// reference conv.
+fn check_conv(rng: &mut fastrand::Rng, isas: &[Isa], case: usize, g: &ConvGeometry) {
+    let k = g.kernel_h * g.kernel_w * g.in_c;
+    let x = random_values(rng, g.batch * g.in_h * g.in_w * g.in_c);
+    let w = random_values(rng, g.out_c * k);
+    let t = random_tables(rng, g.out_c, k);
+    let rounding = random_rounding(rng);
+    let q = requant(rng, &t, rounding);
+    let rows = g.batch * g.out_h * g.out_w;
+    let mut expected = vec![0i8; rows * g.out_c];
+    scalar::conv2d(g, &q, &x[..], &w[..], &mut expected[..]);
+
+    let folded = folded_bias(&q, &w, g.out_c, k);
+    let qp = Requant {
+        bias: Some(&folded),
+        ..q
+    };
+    let wp = packed(&w, g.out_c, k);
+    let a = gemm::Rows::Conv {
+        geometry: g,
+        input: Values::I8(&x),
+        zero_point: q.input_zero_point as i8,
+    };
+    for &isa in isas {
+        let mut scratch = vec![0i8; gemm::scratch_len(k)];
+        let out = int8_gemm(isa, (rows, g.out_c, k), a, &wp, &qp, &mut scratch);
+        assert_eq!(out, expected, "case {case} isa {isa:?} {g:?} {rounding:?}");
+    }
+}
+
 #[test]
 fn conv_gemm_matches_the_reference_conv() {
     let isas = isas();
@@ -105,39 +136,14 @@ fn conv_gemm_matches_the_reference_conv() {
         // 4-step group boundaries.
         g.in_c = rng.usize(1..=21);
         g.out_c = rng.usize(1..=21);
-        let k = g.kernel_h * g.kernel_w * g.in_c;
-        let x = random_values(&mut rng, g.batch * g.in_h * g.in_w * g.in_c);
-        let w = random_values(&mut rng, g.out_c * k);
-        let t = random_tables(&mut rng, g.out_c, k);
-        let rounding = random_rounding(&mut rng);
-        let q = requant(&mut rng, &t, rounding);
-        let rows = g.batch * g.out_h * g.out_w;
-        let mut expected = vec![0i8; rows * g.out_c];
-        scalar::conv2d(&g, &q, &x[..], &w[..], &mut expected[..]);
-
-        let folded = folded_bias(&q, &w, g.out_c, k);
-        let qp = Requant {
-            bias: Some(&folded),
-            ..q
-        };
-        let wp = packed(&w, g.out_c, k);
-        let a = gemm::Rows::Conv {
-            geometry: &g,
-            input: Values::I8(&x),
-            zero_point: q.input_zero_point as i8,
-        };
-        for &isa in &isas {
-            let mut scratch = vec![0i8; gemm::scratch_len(k)];
-            let out = int8_gemm(isa, (rows, g.out_c, k), a, &wp, &qp, &mut scratch);
-            assert_eq!(out, expected, "case {case} isa {isa:?} {g:?} {rounding:?}");
-        }
+        check_conv(&mut rng, &isas, case, &g);
     }
 }
 
 /// Convolutions whose input channels are a multiple of 4 (read in place, tap by tap, on
 /// AVX-512 VNNI), with enough output channels to cross every channel-block grouping (pairs,
-/// 4 and 8 blocks, chunks of 64 channels) and row counts that leave 1-3 rows after the 4-row
-/// tiles.
+/// 4 and 8 blocks, chunks of 64 channels) and row counts that leave 1-7 rows after the
+/// 4- and 8-row tiles.
 #[test]
 fn wide_convs_match_the_reference_conv() {
     let isas = isas();
@@ -146,31 +152,7 @@ fn wide_convs_match_the_reference_conv() {
         let mut g = random_geometry(&mut rng, false);
         g.in_c = 4 * rng.usize(1..=5);
         g.out_c = rng.usize(1..=150);
-        let k = g.kernel_h * g.kernel_w * g.in_c;
-        let x = random_values(&mut rng, g.batch * g.in_h * g.in_w * g.in_c);
-        let w = random_values(&mut rng, g.out_c * k);
-        let t = random_tables(&mut rng, g.out_c, k);
-        let rounding = random_rounding(&mut rng);
-        let q = requant(&mut rng, &t, rounding);
-        let rows = g.batch * g.out_h * g.out_w;
-        let mut expected = vec![0i8; rows * g.out_c];
-        scalar::conv2d(&g, &q, &x[..], &w[..], &mut expected[..]);
-        let folded = folded_bias(&q, &w, g.out_c, k);
-        let qp = Requant {
-            bias: Some(&folded),
-            ..q
-        };
-        let wp = packed(&w, g.out_c, k);
-        let a = gemm::Rows::Conv {
-            geometry: &g,
-            input: Values::I8(&x),
-            zero_point: q.input_zero_point as i8,
-        };
-        for &isa in &isas {
-            let mut scratch = vec![0i8; gemm::scratch_len(k)];
-            let out = int8_gemm(isa, (rows, g.out_c, k), a, &wp, &qp, &mut scratch);
-            assert_eq!(out, expected, "case {case} isa {isa:?} {g:?} {rounding:?}");
-        }
+        check_conv(&mut rng, &isas, case, &g);
     }
 }
 
