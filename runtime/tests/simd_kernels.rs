@@ -233,8 +233,20 @@ fn depthwise_matches_the_reference() {
     let mut rng = fastrand::Rng::with_seed(0x5eed_0004);
     for case in 0..CASES {
         let mut g: ConvGeometry = random_geometry(&mut rng, true);
-        // Channel counts around the 8- and 16-lane steps; multiplier 1 is the fast path.
-        g.in_c = rng.usize(1..=40);
+        // Channel counts around the 8- and 16-lane steps, and often exactly the widths
+        // whose pixels pack into one pass; 3x3 (a compiled tap count) often; multiplier 1 is
+        // the fast path.
+        g.in_c = match rng.u8(0..3) {
+            0 => [8, 16, 32, 40, 48][rng.usize(0..5)],
+            _ => rng.usize(1..=40),
+        };
+        if rng.bool() {
+            (g.kernel_h, g.kernel_w) = (3, 3);
+            g.pad_top = g.pad_top.min(2 * g.dilation_h);
+            g.pad_left = g.pad_left.min(2 * g.dilation_w);
+            g.out_h = (g.in_h + g.pad_top).div_ceil(g.stride_h).max(1);
+            g.out_w = (g.in_w + g.pad_left).div_ceil(g.stride_w).max(1);
+        }
         g.depth_multiplier = if rng.u8(0..4) == 0 { 2 } else { 1 };
         g.out_c = g.in_c * g.depth_multiplier;
         let x = random_values(&mut rng, g.batch * g.in_h * g.in_w * g.in_c);

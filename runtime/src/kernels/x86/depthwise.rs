@@ -1,13 +1,14 @@
 //! int8 depthwise convolution (depth multiplier 1): 32, 16 or 8 channels per block, two taps
-//! per `vpmaddwd`, for the AVX2 tier and (with 512-bit requantization) the AVX-512 VNNI tier.
+//! per multiply-add. AVX2 widens each pair to `vpmaddwd`; the AVX-512 VNNI tier uses
+//! `vpdpwssd` on 32 lanes and packs several output pixels of a narrow layer into one pass.
 //!
 //! The input zero point is folded into the bias once per channel block:
 //! `sum((x - zp) * w) = sum(x * w) - zp * sum(w)`. A tap over the edge, which the reference
 //! skips, reads the zero point instead, so its `zp * w` cancels against the fold: every pixel
 //! runs all taps, and interior pixels (most of them) need no bounds tests. Each tap pair's
 //! inputs interleave byte-wise (`punpcklbw`), widen to int16 and meet the pair's weights,
-//! interleaved the same way once per block: 16 products per `vpmaddwd`, exact
-//! (|x * w| <= 128 * 128, and a pair's sum fits int32 with room to spare).
+//! interleaved the same way once per block, exact (|x * w| <= 128 * 128, and a pair's sum
+//! fits int32 with room to spare).
 
 use core::arch::x86_64::*;
 
@@ -21,7 +22,7 @@ use crate::kernels::{ConvGeometry, Requant};
 /// block lives on the stack (4 KB). Larger kernels run the reference kernel.
 const MAX_TAPS: usize = 64;
 
-/// Depthwise conv with depth multiplier 1; `avx512`: requantize on 512-bit registers (the
+/// Depthwise conv with depth multiplier 1; `avx512`: the AVX-512 VNNI kernel (the
 /// caller checked `Isa::Avx512Vnni.is_available()`), else AVX2 (`Isa::Avx2`). The caller
 /// checked the slice lengths.
 pub(crate) fn depthwise_conv2d(
@@ -46,13 +47,17 @@ pub(crate) fn depthwise_conv2d(
         // SAFETY: the dispatcher checked the tier's `Isa::is_available()` and the slice
         // lengths; `c0 + lanes <= c`.
         unsafe {
-            match (avx512, lanes) {
-                (true, 32) => block_avx512::<32>(g, q, c0, input, filter, output),
-                (true, 16) => block_avx512::<16>(g, q, c0, input, filter, output),
-                (true, _) => block_avx512::<8>(g, q, c0, input, filter, output),
-                (false, 32) => block_avx2::<32>(g, q, c0, input, filter, output),
-                (false, 16) => block_avx2::<16>(g, q, c0, input, filter, output),
-                (false, _) => block_avx2::<8>(g, q, c0, input, filter, output),
+            let square3 = g.kernel_h == 3 && g.kernel_w == 3;
+            match (avx512, lanes, square3) {
+                (true, 32, true) => block_vnni::<32, 9>(g, q, c0, input, filter, output),
+                (true, 16, true) => block_vnni::<16, 9>(g, q, c0, input, filter, output),
+                (true, _, true) => block_vnni::<8, 9>(g, q, c0, input, filter, output),
+                (true, 32, false) => block_vnni::<32, 0>(g, q, c0, input, filter, output),
+                (true, 16, false) => block_vnni::<16, 0>(g, q, c0, input, filter, output),
+                (true, _, false) => block_vnni::<8, 0>(g, q, c0, input, filter, output),
+                (false, 32, _) => block_avx2::<32>(g, q, c0, input, filter, output),
+                (false, 16, _) => block_avx2::<16>(g, q, c0, input, filter, output),
+                (false, _, _) => block_avx2::<8>(g, q, c0, input, filter, output),
             }
         }
         c0 += lanes;
@@ -240,25 +245,319 @@ depthwise_block!(
     }
 );
 
-depthwise_block!(
-    block_avx512,
-    "avx2,avx512f,avx512bw,avx512vl,avx512vnni",
-    |tables: &[[[i32; NR]; 3]; 4], q| {
-        [0, 2].map(|k| Requant16::new(&block_of(&tables[k]), &block_of(&tables[k + 1]), q))
-    },
-    |requant: &[Requant16; 2], acc: &[__m256i; 4], out: &mut [i8]| {
-        for (k, chunk) in out.chunks_mut(16).enumerate() {
-            let both = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(acc[2 * k]), acc[2 * k + 1]);
-            // The values are already int8: the saturating narrow is exact.
-            let bytes = _mm512_cvtsepi32_epi8(requant[k].apply(both));
-            if chunk.len() == 16 {
-                // SAFETY: `chunk` holds 16 bytes; storeu has no alignment need.
-                unsafe { _mm_storeu_si128(chunk.as_mut_ptr().cast(), bytes) };
-            } else {
-                let low = _mm_cvtsi128_si64(bytes);
-                // SAFETY: `chunk` holds 8 bytes (8 lanes); the write is unaligned.
-                unsafe { chunk.as_mut_ptr().cast::<i64>().write_unaligned(low) };
+/// The AVX-512 VNNI tier: channels `c0..c0 + C` (`C` 8, 16 or 32, `c0 + C <= in_c`) of
+/// `32 / C` neighbouring output pixels per pass, so narrow layers fill the register too.
+/// Byte lane `i` of a pass is pixel `i / C`, channel `c0 + i % C`. Each tap pair's 32
+/// input bytes interleave with the pair's second tap (`vpunpck[lh]bw`, per 128-bit half),
+/// widen to int16 and meet the pair's weights in one `vpdpwssd` per 16 lanes. The unpack
+/// leaves accumulator 0 with byte lanes 0..8 and 16..24, accumulator 1 with 8..16 and
+/// 24..32; the requantization tables follow that order and the stores undo it.
+/// `TAPS`: the kernel's tap count when known at compile time (9 for 3x3), else 0.
+///
+/// # Safety
+/// The CPU runs AVX-512 VNNI (F, BW, VL); the slices hold the geometry's elements.
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn block_vnni<const C: usize, const TAPS: usize>(
+    g: &ConvGeometry,
+    q: &Requant<'_>,
+    c0: usize,
+    input: &[i8],
+    filter: &[i8],
+    output: &mut [i8],
+) {
+    let pixels = 32 / C;
+    let c = g.in_c;
+    let taps = if TAPS > 0 {
+        TAPS
+    } else {
+        g.kernel_h * g.kernel_w
+    };
+    let pairs = taps.div_ceil(2);
+
+    // Each tap pair's weights, interleaved as the inputs will be, widened to int16.
+    let fp = filter.as_ptr().wrapping_add(c0);
+    let tap_weights = |t: usize| -> __m256i {
+        if t >= taps {
+            return _mm256_setzero_si256();
+        }
+        let w = fp.wrapping_add(t * c);
+        // SAFETY: tap `t`'s row has channels `c0..c0 + C` (the caller checked the filter
+        // holds `taps * in_c` values); each width repeats them across the 32 lanes.
+        unsafe {
+            match C {
+                32 => _mm256_loadu_si256(w.cast()),
+                16 => _mm256_broadcastsi128_si256(_mm_loadu_si128(w.cast())),
+                _ => _mm256_set1_epi64x(w.cast::<i64>().read_unaligned()),
+            }
+        }
+    };
+    let mut weights = [[_mm512_setzero_si512(); 2]; MAX_TAPS / 2];
+    let ones = _mm512_set1_epi16(1);
+    let mut weight_sums = [_mm512_setzero_si512(); 2];
+    for (p, pair) in weights.iter_mut().enumerate().take(pairs) {
+        let (wa, wb) = (tap_weights(2 * p), tap_weights(2 * p + 1));
+        pair[0] = _mm512_cvtepi8_epi16(_mm256_unpacklo_epi8(wa, wb));
+        pair[1] = _mm512_cvtepi8_epi16(_mm256_unpackhi_epi8(wa, wb));
+        for (sum, &w) in weight_sums.iter_mut().zip(pair.iter()) {
+            *sum = _mm512_add_epi32(*sum, _mm512_madd_epi16(w, ones));
+        }
+    }
+
+    // Requantization tables by byte lane in blocks of 8 lanes; the bias then loses the
+    // input zero point's share, `zp * sum(w)` (wrapping, as the reference's int32 sum).
+    let bias = q.bias.map_or([[0; NR]; 4], |b| lane_table::<C>(b, c0));
+    let multiplier = lane_table::<C>(q.multiplier, c0);
+    let shift = lane_table::<C>(q.shift, c0);
+    let block = |k: usize| Block {
+        bias: &bias[k],
+        multiplier: &multiplier[k],
+        shift: &shift[k],
+    };
+    let zp = _mm512_set1_epi32(q.input_zero_point);
+    let requant = [(0, 2), (1, 3)].map(|(lower, upper)| {
+        let mut r = Requant16::new(&block(lower), &block(upper), q);
+        r.subtract_from_bias(_mm512_mullo_epi32(zp, weight_sums[lower]));
+        r
+    });
+
+    // Each tap's input offset from the window's first pixel, in elements.
+    let mut tap_offset = [0usize; MAX_TAPS];
+    for (t, offset) in tap_offset.iter_mut().enumerate().take(taps) {
+        let (ky, kx) = (t / g.kernel_w, t % g.kernel_w);
+        *offset = (ky * g.dilation_h * g.in_w + kx * g.dilation_w) * c;
+    }
+    let ip = input.as_ptr().wrapping_add(c0);
+    // Input elements between the windows of neighbouring output pixels.
+    let step = g.stride_w * c;
+    let (last_y, last_x) = (
+        (g.kernel_h - 1) * g.dilation_h,
+        (g.kernel_w - 1) * g.dilation_w,
+    );
+    // A tap over the edge reads the zero point (masked loads: its bytes are never touched).
+    let zp = _mm256_set1_epi8(q.input_zero_point as i8);
+    let pixel_lanes = |p: usize| (u32::MAX >> (32 - C)) << (p * C);
+    let mut row_mask = [0u32; MAX_TAPS];
+    let mut column_mask = [0u32; MAX_TAPS];
+
+    let weights = &weights[..pairs];
+    for b in 0..g.batch {
+        for oy in 0..g.out_h {
+            // Out-of-range coordinates wrap to huge values: one compare each.
+            let iy0 = (oy * g.stride_h).wrapping_sub(g.pad_top);
+            let rows_inside = iy0 < g.in_h && iy0.wrapping_add(last_y) < g.in_h;
+            for (ky, mask) in row_mask.iter_mut().enumerate().take(g.kernel_h) {
+                let inside = iy0.wrapping_add(ky * g.dilation_h) < g.in_h;
+                *mask = if inside { u32::MAX } else { 0 };
+            }
+            let ix = |x: usize| (x * g.stride_w).wrapping_sub(g.pad_left);
+            // Whether the pass from output column `x` has all its pixels and windows inside.
+            let inside = |x: usize| {
+                rows_inside
+                    && x + pixels <= g.out_w
+                    && ix(x) < g.in_w
+                    && ix(x + pixels - 1).wrapping_add(last_x) < g.in_w
+            };
+            // The window of output column `x`, wrapping: over the edge it may point outside.
+            let origin = |x: usize| {
+                ip.wrapping_add(
+                    (b * g.in_h)
+                        .wrapping_add(iy0)
+                        .wrapping_mul(g.in_w)
+                        .wrapping_add(ix(x))
+                        .wrapping_mul(c),
+                )
+            };
+            let out_at = |x: usize| ((b * g.out_h + oy) * g.out_w + x) * c + c0;
+            let mut ox = 0;
+            while ox < g.out_w {
+                if inside(ox) && inside(ox + pixels) {
+                    // Two passes at once: independent chains for the out-of-order core.
+                    let origins = [origin(ox), origin(ox + pixels)];
+                    let bytes = passes::<2>(weights, taps, &requant, |n, t| {
+                        // SAFETY: both passes' windows lie in the input; each load reads `C`
+                        // channels from `c0` of its pixels (all 32 bytes when `step == C`).
+                        unsafe { load_pixels::<C>(origins[n].wrapping_add(tap_offset[t]), step) }
+                    });
+                    for (n, halves) in bytes.iter().enumerate() {
+                        let x = ox + n * pixels;
+                        store_pixels::<C>(halves, pixels, |p| out_at(x + p), output);
+                    }
+                    ox += 2 * pixels;
+                    continue;
+                }
+                let count = pixels.min(g.out_w - ox);
+                let first = origin(ox);
+                let bytes = if inside(ox) {
+                    passes::<1>(weights, taps, &requant, |_, t| {
+                        // SAFETY: as above, for one pass.
+                        unsafe { load_pixels::<C>(first.wrapping_add(tap_offset[t]), step) }
+                    })
+                } else {
+                    for (kx, mask) in column_mask.iter_mut().enumerate().take(g.kernel_w) {
+                        *mask = (0..count)
+                            .filter(|&p| ix(ox + p).wrapping_add(kx * g.dilation_w) < g.in_w)
+                            .fold(0, |m, p| m | pixel_lanes(p));
+                    }
+                    passes::<1>(weights, taps, &requant, |_, t| {
+                        let mask = row_mask[t / g.kernel_w] & column_mask[t % g.kernel_w];
+                        let at = first.wrapping_add(tap_offset[t]);
+                        // SAFETY: the mask keeps exactly the bytes of the pass's pixels
+                        // whose tap `t` lies inside the input.
+                        unsafe { load_pixels_masked::<C>(at, step, mask, zp) }
+                    })
+                };
+                store_pixels::<C>(&bytes[0], count, |p| out_at(ox + p), output);
+                ox += count;
             }
         }
     }
-);
+}
+
+/// The int8 outputs of `N` passes (byte lanes 0..16 and 16..32 of each), `tap(n, t)` loading
+/// tap `t` of pass `n` and `weights` holding the tap pairs.
+#[inline]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn passes<const N: usize>(
+    weights: &[[__m512i; 2]],
+    taps: usize,
+    requant: &[Requant16; 2],
+    tap: impl Fn(usize, usize) -> __m256i,
+) -> [[__m128i; 2]; N] {
+    let mut acc = [[_mm512_setzero_si512(); 2]; N];
+    for (p, w) in weights.iter().enumerate() {
+        for (n, acc) in acc.iter_mut().enumerate() {
+            let xa = tap(n, 2 * p);
+            // A missing last tap: any inputs times zero weights.
+            let xb = if 2 * p + 1 < taps {
+                tap(n, 2 * p + 1)
+            } else {
+                xa
+            };
+            let lo = _mm512_cvtepi8_epi16(_mm256_unpacklo_epi8(xa, xb));
+            let hi = _mm512_cvtepi8_epi16(_mm256_unpackhi_epi8(xa, xb));
+            acc[0] = _mm512_dpwssd_epi32(acc[0], lo, w[0]);
+            acc[1] = _mm512_dpwssd_epi32(acc[1], hi, w[1]);
+        }
+    }
+    acc.map(|acc| {
+        // The values are already int8: the saturating narrow is exact.
+        let first = _mm512_cvtsepi32_epi8(requant[0].apply(acc[0]));
+        let second = _mm512_cvtsepi32_epi8(requant[1].apply(acc[1]));
+        [
+            _mm_unpacklo_epi64(first, second),
+            _mm_unpackhi_epi64(first, second),
+        ]
+    })
+}
+
+/// Table `t` of channels `c0..c0 + C` by byte lane of a pass, in blocks of 8 lanes.
+fn lane_table<const C: usize>(t: &[i32], c0: usize) -> [[i32; NR]; 4] {
+    core::array::from_fn(|k| core::array::from_fn(|j| t[c0 + (8 * k + j) % C]))
+}
+
+/// Channels `c0..c0 + C` of `32 / C` pixels `step` elements apart, from `p` at the first.
+///
+/// # Safety
+/// Each pixel's `C` bytes are readable (all 32 bytes when `step == C`).
+#[inline]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn load_pixels<const C: usize>(p: *const i8, step: usize) -> __m256i {
+    // SAFETY: the caller's contract, pixel by pixel.
+    unsafe {
+        if C == 32 || step == C {
+            return _mm256_loadu_si256(p.cast());
+        }
+        if C == 16 {
+            let lo = _mm_loadu_si128(p.cast());
+            return _mm256_inserti128_si256::<1>(
+                _mm256_castsi128_si256(lo),
+                _mm_loadu_si128(p.add(step).cast()),
+            );
+        }
+        let two = |a: *const i8, b: *const i8| {
+            let lo = _mm_castsi128_pd(_mm_loadl_epi64(a.cast()));
+            _mm_castpd_si128(_mm_loadh_pd(lo, b.cast()))
+        };
+        _mm256_inserti128_si256::<1>(
+            _mm256_castsi128_si256(two(p, p.add(step))),
+            two(p.add(2 * step), p.add(3 * step)),
+        )
+    }
+}
+
+/// [`load_pixels`] with the bytes outside `mask` (bit `i`: byte lane `i`) taken from `fill`
+/// and never read.
+///
+/// # Safety
+/// The bytes inside `mask` are readable.
+#[inline]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn load_pixels_masked<const C: usize>(
+    p: *const i8,
+    step: usize,
+    mask: u32,
+    fill: __m256i,
+) -> __m256i {
+    let fill_half = _mm256_castsi256_si128(fill);
+    let part = |k: usize| {
+        let bits = (mask >> (k * C)) & (u32::MAX >> (32 - C));
+        // SAFETY: the caller's contract; masked-off bytes are not accessed.
+        unsafe { _mm_mask_loadu_epi8(fill_half, bits as u16, p.wrapping_add(k * step).cast()) }
+    };
+    let join =
+        |lo: __m128i, hi: __m128i| _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi);
+    if C == 32 || step == C {
+        // SAFETY: as above.
+        return unsafe { _mm256_mask_loadu_epi8(fill, mask, p.cast()) };
+    }
+    if C == 16 {
+        return join(part(0), part(1));
+    }
+    join(
+        _mm_unpacklo_epi64(part(0), part(1)),
+        _mm_unpacklo_epi64(part(2), part(3)),
+    )
+}
+
+/// Writes the first `count` pixels of a pass (`halves`: byte lanes 0..16 and 16..32) at
+/// `output[at(p)..]`, `C` bytes each; a pixel that does not fit is not written.
+#[inline]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn store_pixels<const C: usize>(
+    halves: &[__m128i; 2],
+    count: usize,
+    at: impl Fn(usize) -> usize,
+    output: &mut [i8],
+) {
+    let mut put16 = |from: usize, v: __m128i| {
+        if let Some(dst) = output.get_mut(from..from + 16) {
+            // SAFETY: `dst` is 16 writable bytes; storeu has no alignment need.
+            unsafe { _mm_storeu_si128(dst.as_mut_ptr().cast(), v) };
+        }
+    };
+    let pixels = 32 / C;
+    // A whole pass of pixels that lie side by side in memory: two stores.
+    if C == 32 || (count == pixels && at(pixels - 1) == at(0) + 32 - C) {
+        put16(at(0), halves[0]);
+        put16(at(0) + 16, halves[1]);
+        return;
+    }
+    if C == 16 {
+        for (p, &half) in halves.iter().enumerate().take(count) {
+            put16(at(p), half);
+        }
+        return;
+    }
+    for p in 0..count {
+        let half = halves[p / 2];
+        let bytes = if p % 2 == 0 {
+            _mm_cvtsi128_si64(half)
+        } else {
+            _mm_extract_epi64::<1>(half)
+        };
+        if let Some(dst) = output.get_mut(at(p)..at(p) + 8) {
+            // SAFETY: `dst` is 8 writable bytes; the write is unaligned.
+            unsafe { dst.as_mut_ptr().cast::<i64>().write_unaligned(bytes) };
+        }
+    }
+}

@@ -256,6 +256,13 @@ impl Requant16 {
         r
     }
 
+    /// Takes `v` (per lane, wrapping) from the bias.
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub(super) fn subtract_from_bias(&mut self, v: __m512i) {
+        self.bias = _mm512_sub_epi32(self.bias, v);
+    }
+
     /// int32 accumulators to int8 values (still in int32 lanes).
     #[inline]
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
