@@ -32,6 +32,19 @@ fn conv(h: usize, w: usize, cin: usize, cout: usize, k: usize, stride: usize) ->
     }
 }
 
+/// KWS DS-CNN's first layer: a 10x4 kernel at stride 2 over the 49x10 MFCC features.
+fn kws_first_conv() -> ConvGeometry {
+    ConvGeometry {
+        out_h: 25,
+        out_w: 5,
+        kernel_h: 10,
+        kernel_w: 4,
+        pad_top: 4,
+        pad_left: 1,
+        ..conv(49, 10, 1, 64, 1, 2)
+    }
+}
+
 fn values(n: usize, seed: u32) -> Vec<i8> {
     (0..n as u32)
         .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 24) as i8)
@@ -70,9 +83,12 @@ fn isas() -> Vec<Isa> {
 }
 
 fn bench_gemm(c: &mut Criterion) {
-    // (name, geometry): the hot convolutions of IC, KWS and VWW, at W8A8 and at W4A4 (uint4
+    // (name, geometry): the hot convolutions of IC, KWS and VWW (first layers included), at W8A8 and at W4A4 (uint4
     // activations in and out, int4 weights).
     let cases = [
+        ("ic_first_conv3x3_32x32x3x16", conv(32, 32, 3, 16, 3, 1)),
+        ("vww_first_conv3x3s2_96x96x3x8", conv(96, 96, 3, 8, 3, 2)),
+        ("kws_first_conv10x4s2_49x10x1x64", kws_first_conv()),
         ("ic_conv3x3_32x32x16", conv(32, 32, 16, 16, 3, 1)),
         ("ic_conv3x3_16x16x32", conv(16, 16, 32, 32, 3, 1)),
         ("kws_pointwise_25x5x64", conv(25, 5, 64, 64, 1, 1)),

@@ -156,6 +156,35 @@ fn wide_convs_match_the_reference_conv() {
     }
 }
 
+/// First-layer convolutions: few input channels (not a multiple of 4; on AVX-512 VNNI each
+/// kernel row's run of bytes is read at once), kernels as tall as KWS's 10x4, output channels
+/// in fours up to 64 and beyond, inputs large enough for passes wholly inside the input.
+#[test]
+fn narrow_convs_match_the_reference_conv() {
+    let isas = isas();
+    let mut rng = fastrand::Rng::with_seed(0x5eed_0006);
+    for case in 0..CASES / 2 {
+        let mut g = random_geometry(&mut rng, false);
+        g.in_c = [1, 2, 3, 5, 6, 7][rng.usize(0..6)];
+        g.kernel_h = rng.usize(1..=10);
+        g.kernel_w = rng.usize(1..=(18 / g.in_c).max(1));
+        g.dilation_w = if rng.u8(0..8) == 0 { 2 } else { 1 };
+        g.out_c = match rng.u8(0..4) {
+            0 => rng.usize(1..=70),
+            _ => 4 * rng.usize(1..=16),
+        };
+        g.in_h = rng.usize(1..=24);
+        g.in_w = rng.usize(1..=24);
+        let eff_h = (g.kernel_h - 1) * g.dilation_h + 1;
+        let eff_w = (g.kernel_w - 1) * g.dilation_w + 1;
+        g.pad_top = rng.usize(0..eff_h);
+        g.pad_left = rng.usize(0..eff_w);
+        g.out_h = (g.in_h + g.pad_top).div_ceil(g.stride_h).max(1);
+        g.out_w = (g.in_w + g.pad_left).div_ceil(g.stride_w).max(1);
+        check_conv(&mut rng, &isas, case, &g);
+    }
+}
+
 #[test]
 fn pointwise_conv_reads_rows_in_place() {
     let isas = isas();

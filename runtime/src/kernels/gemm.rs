@@ -11,8 +11,9 @@
 //! is, baseline NEON de-interleaves it with `ld4`. The driver here walks tiles of [`MR`] rows
 //! (gathered im2col rows for convolutions, in a scratch buffer planned at import) and calls
 //! the ISA's micro-kernel for each block of 8 channels. On AVX-512 VNNI, int8 convolutions
-//! whose input channels are a multiple of 4 and dense rows skip the gather: `x86::igemm`
-//! reads every tap in place.
+//! and dense rows skip the gather: `x86::igemm` reads every tap in place when the input
+//! channels are a multiple of 4, `x86::conv_narrow` each kernel row's run of bytes when they
+//! are few (first layers).
 
 use super::int4::{self, Values, ValuesMut};
 use super::{ConvGeometry, Isa, Requant};
@@ -268,8 +269,8 @@ pub fn gemm(
     Ok(())
 }
 
-/// int8 GEMMs whose rows can be read in place (dense rows, convolutions whose input channels
-/// are a multiple of 4) on the AVX-512 VNNI tier's in-place kernel; `false` if not run.
+/// int8 GEMMs whose rows can be read in place (dense rows, convolutions) on the AVX-512 VNNI
+/// tier's in-place kernels; `false` if not run.
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 fn in_place_vnni(
@@ -292,6 +293,17 @@ fn in_place_vnni(
     };
     if rows < MIN_ROWS {
         return false;
+    }
+    // Input channels not in fours (first layers): each kernel row's run of bytes at once.
+    if let Rows::Conv {
+        geometry,
+        input: Values::I8(input),
+        zero_point,
+    } = a
+    {
+        if !geometry.in_c.is_multiple_of(KR) {
+            return super::x86::conv_narrow(geometry, input, zero_point, w, outputs, q, out);
+        }
     }
     let source = match a {
         Rows::Dense(Values::I8(data)) if direct => super::x86::RowSource::dense(data, rows, depth),
