@@ -439,15 +439,18 @@ fn passes<const N: usize>(
             acc[1] = _mm512_dpwssd_epi32(acc[1], hi, w[1]);
         }
     }
-    acc.map(|acc| {
+    // A loop, not `map`: LLVM outlined the closure, accumulators passed through memory.
+    let mut bytes = [[_mm_setzero_si128(); 2]; N];
+    for (halves, acc) in bytes.iter_mut().zip(&acc) {
         // The values are already int8: the saturating narrow is exact.
         let first = _mm512_cvtsepi32_epi8(requant[0].apply(acc[0]));
         let second = _mm512_cvtsepi32_epi8(requant[1].apply(acc[1]));
-        [
+        *halves = [
             _mm_unpacklo_epi64(first, second),
             _mm_unpackhi_epi64(first, second),
-        ]
-    })
+        ];
+    }
+    bytes
 }
 
 /// Table `t` of channels `c0..c0 + C` by byte lane of a pass, in blocks of 8 lanes.
