@@ -460,7 +460,14 @@ fn store_pair<const R: usize>(
         // The values are already int8: the saturating narrow is exact.
         let bytes = _mm512_cvtsepi32_epi8(requant.apply(both));
         let dst = &mut out[r * outputs + n0..][..count];
-        // SAFETY: the mask writes the `count` bytes of `dst` only.
-        unsafe { _mm_mask_storeu_epi8(dst.as_mut_ptr(), mask, bytes) };
+        // Whole pairs and blocks with plain stores (masked stores measured slower on Zen 4).
+        // SAFETY: each store writes the `count` bytes of `dst` only.
+        unsafe {
+            match count {
+                16 => _mm_storeu_si128(dst.as_mut_ptr().cast(), bytes),
+                8 => _mm_storel_epi64(dst.as_mut_ptr().cast(), bytes),
+                _ => _mm_mask_storeu_epi8(dst.as_mut_ptr(), mask, bytes),
+            }
+        }
     }
 }
