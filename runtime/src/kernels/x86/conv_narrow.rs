@@ -195,8 +195,8 @@ unsafe fn conv_narrow_vnni(
         for ky in 0..g.kernel_h {
             let lane = |p: usize| {
                 // (A pixel past the last has no columns.)
-                let inside = first_row[p].wrapping_add(ky * g.dilation_h) < g.in_h
-                    && columns[p] != 0;
+                let inside =
+                    first_row[p].wrapping_add(ky * g.dilation_h) < g.in_h && columns[p] != 0;
                 // One masked load, no branch: all 16 bytes when the pass is whole (the bytes
                 // past the run meet zero weights), else the run's bytes inside the input, and
                 // none from a row outside (at an address surely mapped: a masked load near an
