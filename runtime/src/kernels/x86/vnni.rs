@@ -72,8 +72,19 @@ fn gemm_rows_vnni<const R: usize, const B: usize, const SIGNED_ROWS: bool>(
     let mut nb = 0;
     while nb + B <= blocks {
         let acc = dot_blocks::<R, B, SIGNED_ROWS>(&a, core::array::from_fn(|b| block(nb + b)), kp);
-        for (b, acc) in acc.iter().enumerate() {
-            store_block::<R>(acc, &correction, nb + b, outputs, q, out);
+        if R == 1 {
+            // One row: two blocks per 512-bit requantization, not one block and a blank half.
+            for (b, pair) in acc.chunks_exact(2).enumerate() {
+                let (lower, upper) = (pair[0][0], pair[1][0]);
+                store_row_pair(lower, upper, correction[0], nb + 2 * b, outputs, q, out);
+            }
+            if B % 2 == 1 {
+                store_block::<R>(&acc[B - 1], &correction, nb + B - 1, outputs, q, out);
+            }
+        } else {
+            for (b, acc) in acc.iter().enumerate() {
+                store_block::<R>(acc, &correction, nb + b, outputs, q, out);
+            }
         }
         nb += B;
     }
@@ -166,6 +177,46 @@ fn store_block<const R: usize>(
                 }
             }
         }
+    }
+}
+
+/// Requantizes one row's accumulators of blocks `nb` and `nb + 1` (both whole blocks of
+/// channels `8 nb..8 nb + 16 <= outputs`, corrected by `correction`) and writes them.
+#[inline]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn store_row_pair(
+    lower: __m256i,
+    upper: __m256i,
+    correction: __m256i,
+    nb: usize,
+    outputs: usize,
+    q: &Requant<'_>,
+    out: &mut [i8],
+) {
+    let n0 = nb * NR;
+    let (copies_lower, copies_upper);
+    let requant = Requant16::new(
+        &block_tables!(q, n0, NR.min(outputs - n0), copies_lower),
+        &block_tables!(
+            q,
+            n0 + NR,
+            NR.min(outputs.saturating_sub(n0 + NR)),
+            copies_upper
+        ),
+        q,
+    );
+    let both = _mm512_inserti64x4::<1>(
+        _mm512_castsi256_si512(_mm256_add_epi32(lower, correction)),
+        _mm256_add_epi32(upper, correction),
+    );
+    // The values are already int8: the saturating narrow is exact.
+    let bytes = _mm512_cvtsepi32_epi8(requant.apply(both));
+    let count = (2 * NR).min(outputs - n0);
+    let mut lanes = [0i8; 2 * NR];
+    // SAFETY: `lanes` is 16 writable bytes; storeu has no alignment need.
+    unsafe { _mm_storeu_si128(lanes.as_mut_ptr().cast(), bytes) };
+    if let Some(dst) = out.get_mut(n0..n0 + count) {
+        dst.copy_from_slice(&lanes[..count]);
     }
 }
 
