@@ -256,6 +256,63 @@ fn fully_connected_gemm_matches_the_reference() {
     }
 }
 
+/// Requantization where adding the output zero point to the scaled value would wrap int32
+/// (a multiplier of almost 1, no shift, a bias near `i32::MAX`): the kernels may leave the
+/// clamp to a saturating narrow only where that cannot happen. Single rows, tiles of rows
+/// and in-place rows, both rounding rules, the whole int8 range and a narrower one.
+#[test]
+fn requantization_at_the_int32_edge() {
+    let isas = isas();
+    let (units, depth) = (24, 8);
+    let bias: Vec<i32> = (0..units as i32).map(|i| i32::MAX - 16 * i).collect();
+    let t = Tables {
+        bias: bias.clone(),
+        mult: vec![i32::MAX; units],
+        shift: (0..units as i32).map(|i| -(i % 3)).collect(),
+    };
+    let w = vec![1i8; units * depth];
+    for rows in [1, 5, 20] {
+        for (act_min, act_max) in [(-128, 127), (-100, 100)] {
+            for rounding in [Rounding::Double, Rounding::Single] {
+                let q = Requant {
+                    bias: Some(&t.bias),
+                    multiplier: &t.mult,
+                    shift: &t.shift,
+                    input_zero_point: 0,
+                    output_zero_point: 127,
+                    act_min,
+                    act_max,
+                    rounding,
+                };
+                let x: Vec<i8> = (0..rows * depth).map(|i| (i % 7) as i8).collect();
+                let g = FullyConnectedGeometry {
+                    rows,
+                    depth,
+                    units,
+                    weight_zero_point: 0,
+                };
+                let mut expected = vec![0i8; rows * units];
+                scalar::fully_connected(&g, &q, &x[..], &w[..], &mut expected[..]);
+                let folded = folded_bias(&q, &w, units, depth);
+                let qp = Requant {
+                    bias: Some(&folded),
+                    ..q
+                };
+                let wp = packed(&w, units, depth);
+                for &isa in &isas {
+                    let mut scratch = vec![0i8; gemm::scratch_len(depth)];
+                    let a = gemm::Rows::Dense(Values::I8(&x));
+                    let out = int8_gemm(isa, (rows, units, depth), a, &wp, &qp, &mut scratch);
+                    assert_eq!(
+                        out, expected,
+                        "rows {rows} {act_min}..={act_max} {rounding:?} {isa:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn depthwise_matches_the_reference() {
     let isas = isas();

@@ -234,6 +234,9 @@ pub(super) struct Requant16 {
     lo: __m512i,
     hi: __m512i,
     zero_point: __m512i,
+    /// Whether `apply` clamps to `lo..=hi`; not when the clamp is the identity or the
+    /// callers' saturating narrow to int8 does the same (see `new`).
+    clamp: bool,
     rounding: Rounding,
     /// Double rounding: left shift (if any lane has one), right shift, its remainder mask
     /// and half that mask.
@@ -270,6 +273,7 @@ impl Requant16 {
             lo: _mm512_set1_epi32(q.act_min - q.output_zero_point),
             hi: _mm512_set1_epi32(q.act_max - q.output_zero_point),
             zero_point: _mm512_set1_epi32(q.output_zero_point),
+            clamp: true,
             rounding: q.rounding,
             left: None,
             right: zero,
@@ -289,6 +293,15 @@ impl Requant16 {
                 r.right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
                 r.mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, r.right), one);
                 r.half_mask = _mm512_srli_epi32::<1>(r.mask);
+                // With a right shift in every lane, |result| <= 2^30 and adding the zero
+                // point cannot wrap: for the whole int8 range, clamping and then narrowing
+                // equals narrowing with saturation. A whole int32 range with zero point 0
+                // (ADD's input scaling) clamps nothing.
+                let right_everywhere = _mm512_cmplt_epi32_mask(r.right, one) == 0;
+                let int8_range = q.act_min <= -128 && q.act_max >= 127;
+                let int32_range =
+                    q.act_min == i32::MIN && q.act_max == i32::MAX && q.output_zero_point == 0;
+                r.clamp = !(int32_range || (int8_range && right_everywhere));
             }
             Rounding::Single => {
                 let total = _mm512_sub_epi32(_mm512_set1_epi32(31), shift); // 1..=62
@@ -302,6 +315,8 @@ impl Requant16 {
                     .map(|t| _mm512_sllv_epi64(one64, _mm512_sub_epi64(t, one64)));
                 r.lo64 = _mm512_set1_epi64(i64::from(q.act_min - q.output_zero_point));
                 r.hi64 = _mm512_set1_epi64(i64::from(q.act_max - q.output_zero_point));
+                // Clamped in 64 bits already.
+                r.clamp = false;
             }
         }
         r
@@ -314,7 +329,9 @@ impl Requant16 {
         self.bias = _mm512_sub_epi32(self.bias, v);
     }
 
-    /// int32 accumulators to int8 values (still in int32 lanes).
+    /// int32 accumulators to the outputs, in int32 lanes: int8 values, or values whose
+    /// saturation to int8 (`vpmovsdb`, which every caller narrowing to int8 uses) is the
+    /// clamped result.
     #[inline]
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
     pub(super) fn apply(&self, acc: __m512i) -> __m512i {
@@ -361,7 +378,11 @@ impl Requant16 {
         };
         // saturating_add(zp).clamp(min, max) == clamp(x, min - zp, max - zp) + zp, since
         // min and max are int8 and the saturation bounds lie far outside them.
-        let clamped = _mm512_min_epi32(_mm512_max_epi32(scaled, self.lo), self.hi);
+        let clamped = if self.clamp {
+            _mm512_min_epi32(_mm512_max_epi32(scaled, self.lo), self.hi)
+        } else {
+            scaled
+        };
         _mm512_add_epi32(clamped, self.zero_point)
     }
 }
