@@ -91,26 +91,40 @@ unsafe fn conv_narrow_vnni(
     // Register `(ky * groups + group) * quads + quad`: in every lane, channel `4 * quad + j`'s
     // weights for bytes `4 * group..4 * group + 4` of kernel row `ky` (0 past the row).
     let mut weights = [_mm512_setzero_si512(); MAX_WEIGHTS];
-    let mut sums = [0i32; MAX_OUTPUTS];
+    let mut quad_sums = [_mm_setzero_si128(); MAX_OUTPUTS / 4];
     for ky in 0..g.kernel_h {
         for group in 0..groups {
             for quad in 0..quads {
-                let lane: [i8; 16] = core::array::from_fn(|i| {
-                    let (n, byte) = (4 * quad + i / 4, 4 * group + i % 4);
-                    if byte < run {
-                        weight(n, ky * run + byte)
-                    } else {
-                        0
-                    }
-                });
-                for (i, &v) in lane.iter().enumerate() {
-                    sums[4 * quad + i / 4] += i32::from(v);
-                }
-                // SAFETY: `lane` is 16 readable bytes; loadu has no alignment need.
-                let lane = unsafe { _mm_loadu_si128(lane.as_ptr().cast()) };
+                let lane = if run.is_multiple_of(KR) {
+                    // Kernel rows start on packed groups: the lane is 4 channels' dwords of
+                    // one packed group, 16 bytes in a row.
+                    let n = 4 * quad;
+                    let at = (((n / NR) * packed_groups + ky * groups + group) * NR + n % NR) * KR;
+                    let bytes = &w[at..at + 16];
+                    // SAFETY: `bytes` is 16 readable bytes; loadu has no alignment need.
+                    unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }
+                } else {
+                    let lane: [i8; 16] = core::array::from_fn(|i| {
+                        let (n, byte) = (4 * quad + i / 4, 4 * group + i % 4);
+                        if byte < run {
+                            weight(n, ky * run + byte)
+                        } else {
+                            0
+                        }
+                    });
+                    // SAFETY: `lane` is 16 readable bytes; loadu has no alignment need.
+                    unsafe { _mm_loadu_si128(lane.as_ptr().cast()) }
+                };
+                // Each channel's 4 weights summed into its dword.
+                quad_sums[quad] = _mm_dpbusd_epi32(quad_sums[quad], _mm_set1_epi8(1), lane);
                 weights[(ky * groups + group) * quads + quad] = _mm512_broadcast_i32x4(lane);
             }
         }
+    }
+    let mut sums = [0i32; MAX_OUTPUTS];
+    for (quad, chunk) in sums.chunks_exact_mut(4).enumerate().take(quads) {
+        // SAFETY: `chunk` is 4 i32 = 16 writable bytes; storeu has no alignment need.
+        unsafe { _mm_storeu_si128(chunk.as_mut_ptr().cast(), quad_sums[quad]) };
     }
 
     // Lane `4 * p + j` of accumulator `quad` is channel `4 * quad + j` of pixel `p`; the bias
