@@ -360,10 +360,32 @@ impl Chunk {
             let w = self.w.add(nb * self.block_bytes);
             dot::<R, B>(rows, ptrs, w, self.block_bytes)
         };
+        // Each pair of blocks: rows requantized in one 512-bit register and written with one
+        // 16-byte store (written here, not called: LLVM outlined a function, the
+        // accumulators passed through memory).
         for (p, pair) in acc.chunks(2).enumerate() {
             let n0 = self.n0 + (nb + 2 * p) * NR;
             let requant = &self.requant[nb / 2 + p];
-            store_pair(&pair[0], pair.get(1), requant, self.outputs, n0, out);
+            let width = if pair.len() == 2 { 2 * NR } else { NR };
+            let count = width.min(self.outputs - n0);
+            let mask = ((1u32 << count) - 1) as u16;
+            for r in 0..R {
+                let hi = pair.get(1).map_or(_mm256_setzero_si256(), |u| u[r]);
+                let both = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(pair[0][r]), hi);
+                // The values are already int8: the saturating narrow is exact.
+                let bytes = _mm512_cvtsepi32_epi8(requant.apply(both));
+                let dst = &mut out[r * self.outputs + n0..][..count];
+                // Whole pairs and blocks with plain stores (masked stores measured slower on
+                // Zen 4).
+                // SAFETY: each store writes the `count` bytes of `dst` only.
+                unsafe {
+                    match count {
+                        16 => _mm_storeu_si128(dst.as_mut_ptr().cast(), bytes),
+                        8 => _mm_storel_epi64(dst.as_mut_ptr().cast(), bytes),
+                        _ => _mm_mask_storeu_epi8(dst.as_mut_ptr(), mask, bytes),
+                    }
+                }
+            }
         }
         B
     }
@@ -437,37 +459,4 @@ unsafe fn weight_sums(w: *const i8, depth: usize) -> [i32; NR] {
     // SAFETY: `sums` is 32 writable bytes; storeu has no alignment need.
     unsafe { _mm256_storeu_si256(sums.as_mut_ptr().cast(), acc) };
     sums
-}
-
-/// Requantizes rows' accumulators of a pair of blocks (`upper` absent for a lone last block)
-/// and writes channels `n0..min(n0 + 16, outputs)` of each row.
-#[inline]
-#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn store_pair<const R: usize>(
-    lower: &[__m256i; R],
-    upper: Option<&[__m256i; R]>,
-    requant: &Requant16,
-    outputs: usize,
-    n0: usize,
-    out: &mut [i8],
-) {
-    let width = if upper.is_some() { 2 * NR } else { NR };
-    let count = width.min(outputs - n0);
-    let mask = ((1u32 << count) - 1) as u16;
-    for r in 0..R {
-        let hi = upper.map_or(_mm256_setzero_si256(), |u| u[r]);
-        let both = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lower[r]), hi);
-        // The values are already int8: the saturating narrow is exact.
-        let bytes = _mm512_cvtsepi32_epi8(requant.apply(both));
-        let dst = &mut out[r * outputs + n0..][..count];
-        // Whole pairs and blocks with plain stores (masked stores measured slower on Zen 4).
-        // SAFETY: each store writes the `count` bytes of `dst` only.
-        unsafe {
-            match count {
-                16 => _mm_storeu_si128(dst.as_mut_ptr().cast(), bytes),
-                8 => _mm_storel_epi64(dst.as_mut_ptr().cast(), bytes),
-                _ => _mm_mask_storeu_epi8(dst.as_mut_ptr(), mask, bytes),
-            }
-        }
-    }
 }
