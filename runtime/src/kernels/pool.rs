@@ -37,18 +37,29 @@ pub fn average_pool(
                     for y in ys.clone() {
                         for x in xs.clone() {
                             let pixel = ((b * g.in_h + y) * g.in_w + x) * g.channels;
-                            input.copy_to(pixel + c0, &mut run[..n]);
-                            for (s, &v) in sums[..n].iter_mut().zip(&run[..n]) {
+                            // int8 runs are summed where they lie (a vector loop; a copy
+                            // first was a `memcpy` call per pixel).
+                            let values = match input {
+                                Values::I8(d) => &d[pixel + c0..][..n],
+                                _ => {
+                                    input.copy_to(pixel + c0, &mut run[..n]);
+                                    &run[..n]
+                                }
+                            };
+                            for (s, &v) in sums[..n].iter_mut().zip(values) {
                                 *s += i32::from(v);
                             }
                         }
                     }
+                    // Rounding half away from zero, the quotient truncated. In f64, which
+                    // vectorizes: exact for int32 operands (their correctly rounded quotient
+                    // never reaches the next integer: that would need count * quotient >
+                    // 2^53).
+                    let divisor = f64::from(count.max(1));
+                    let half = count / 2;
                     for (m, &s) in means[..n].iter_mut().zip(&sums[..n]) {
-                        let mean = match count {
-                            0 => 0,
-                            _ if s > 0 => (s + count / 2) / count,
-                            _ => (s - count / 2) / count,
-                        };
+                        let rounded = if s > 0 { s + half } else { s - half };
+                        let mean = (f64::from(rounded) / divisor) as i32;
                         *m = mean.clamp(act_min, act_max) as i8;
                     }
                     output.write(out_pixel + c0, &means[..n]);
