@@ -220,6 +220,33 @@ fn pointwise_conv_reads_rows_in_place() {
     }
 }
 
+/// Fully connected layer `g` (weights `[units, depth]`): the packed GEMM of every ISA in
+/// `isas` against the reference.
+fn check_fully_connected(
+    isas: &[Isa],
+    g: &FullyConnectedGeometry,
+    q: &Requant<'_>,
+    x: &[i8],
+    w: &[i8],
+    label: &str,
+) {
+    let (rows, depth, units) = (g.rows, g.depth, g.units);
+    let mut expected = vec![0i8; rows * units];
+    scalar::fully_connected(g, q, x, w, &mut expected[..]);
+    let folded = folded_bias(q, w, units, depth);
+    let qp = Requant {
+        bias: Some(&folded),
+        ..*q
+    };
+    let wp = packed(w, units, depth);
+    for &isa in isas {
+        let mut scratch = vec![0i8; gemm::scratch_len(depth)];
+        let a = gemm::Rows::Dense(Values::I8(x));
+        let out = int8_gemm(isa, (rows, units, depth), a, &wp, &qp, &mut scratch);
+        assert_eq!(out, expected, "{label} isa {isa:?} {g:?}");
+    }
+}
+
 #[test]
 fn fully_connected_gemm_matches_the_reference() {
     let isas = isas();
@@ -239,20 +266,7 @@ fn fully_connected_gemm_matches_the_reference() {
         let t = random_tables(&mut rng, units, depth);
         let rounding = random_rounding(&mut rng);
         let q = requant(&mut rng, &t, rounding);
-        let mut expected = vec![0i8; rows * units];
-        scalar::fully_connected(&g, &q, &x[..], &w[..], &mut expected[..]);
-        let folded = folded_bias(&q, &w, units, depth);
-        let qp = Requant {
-            bias: Some(&folded),
-            ..q
-        };
-        let wp = packed(&w, units, depth);
-        for &isa in &isas {
-            let mut scratch = vec![0i8; gemm::scratch_len(depth)];
-            let a = gemm::Rows::Dense(Values::I8(&x));
-            let out = int8_gemm(isa, (rows, units, depth), a, &wp, &qp, &mut scratch);
-            assert_eq!(out, expected, "case {case} isa {isa:?} {g:?}");
-        }
+        check_fully_connected(&isas, &g, &q, &x, &w, &format!("case {case}"));
     }
 }
 
@@ -291,23 +305,8 @@ fn requantization_at_the_int32_edge() {
                     units,
                     weight_zero_point: 0,
                 };
-                let mut expected = vec![0i8; rows * units];
-                scalar::fully_connected(&g, &q, &x[..], &w[..], &mut expected[..]);
-                let folded = folded_bias(&q, &w, units, depth);
-                let qp = Requant {
-                    bias: Some(&folded),
-                    ..q
-                };
-                let wp = packed(&w, units, depth);
-                for &isa in &isas {
-                    let mut scratch = vec![0i8; gemm::scratch_len(depth)];
-                    let a = gemm::Rows::Dense(Values::I8(&x));
-                    let out = int8_gemm(isa, (rows, units, depth), a, &wp, &qp, &mut scratch);
-                    assert_eq!(
-                        out, expected,
-                        "rows {rows} {act_min}..={act_max} {rounding:?} {isa:?}"
-                    );
-                }
+                let label = format!("{act_min}..={act_max} {rounding:?}");
+                check_fully_connected(&isas, &g, &q, &x, &w, &label);
             }
         }
     }
