@@ -391,12 +391,70 @@ fn short_buffers_are_refused_not_read() {
     }
 }
 
+/// ADD on every pair of int8 inputs, for parameters that put the products on rounding ties
+/// (the multipliers' low 11 bits at exactly half, so `v * m / 2^11` ends in .5 for odd `v`),
+/// with and without the input right shifts, at the usual left shift and at ones the split
+/// scaling does not take.
+#[test]
+fn add_is_exact_on_every_input_pair() {
+    let isas = isas();
+    let a: Vec<i8> = (0..65536).map(|i| (i / 256) as u8 as i8).collect();
+    let b: Vec<i8> = (0..65536).map(|i| (i % 256) as u8 as i8).collect();
+    let tie = |high: i32| (high << 11) | (1 << 10);
+    // (left shift, input shift, input multipliers, output multiplier and shift): the first
+    // cases scale the inputs to about `v / 2` and `3v / 2` and keep the output at unit
+    // resolution, so an intermediate off by one shows in the result.
+    for (left_shift, input_shift, m1, m2, (mo, so)) in [
+        (20, 0, tie(0), tie(1), (i32::MAX, 0)),
+        (20, -1, tie(2), tie(0), (i32::MAX, 0)),
+        (20, 0, tie(600_000), tie(700_001), (1_500_000_000, -19)),
+        (
+            20,
+            -1,
+            tie(1 << 19),
+            tie((1 << 20) - 1),
+            (1_500_000_000, -19),
+        ),
+        (20, -2, i32::MAX, 1 << 30, (1_500_000_000, -19)),
+        (12, -1, tie(3), (1 << 30) + 1, (1_500_000_000, -11)),
+        (9, -1, tie(900_000), tie(1_000_000), (1_500_000_000, -8)),
+    ] {
+        let p = edgeq_runtime::format::AddParams {
+            input1_zero_point: -3,
+            input2_zero_point: 5,
+            output_zero_point: -7,
+            left_shift,
+            input1_multiplier: m1,
+            input1_shift: input_shift,
+            input2_multiplier: m2,
+            input2_shift: input_shift,
+            output_multiplier: mo,
+            output_shift: so,
+            act_min: -128,
+            act_max: 127,
+        };
+        let mut expected = vec![0i8; a.len()];
+        scalar::add(&p, a.len(), &a[..], &b[..], &mut expected[..]);
+        for &isa in &isas {
+            let mut out = vec![0i8; a.len()];
+            edgeq_runtime::kernels::elementwise::add(isa, &p, &a, &b, &mut out);
+            assert_eq!(out, expected, "isa {isa:?} {p:?}");
+        }
+    }
+}
+
 #[test]
 fn add_matches_the_reference() {
     let isas = isas();
     let mut rng = fastrand::Rng::with_seed(0x5eed_0005);
     for case in 0..CASES {
-        let act_min = rng.i32(-128..0);
+        // The whole int8 range half the time (no fused activation).
+        let (act_min, act_max) = if rng.bool() {
+            (-128, 127)
+        } else {
+            let act_min = rng.i32(-128..0);
+            (act_min, rng.i32(act_min..128))
+        };
         let realistic = rng.bool();
         let multiplier = |rng: &mut fastrand::Rng| {
             if realistic {
@@ -429,7 +487,7 @@ fn add_matches_the_reference() {
                 rng.i32(-31..=30)
             },
             act_min,
-            act_max: rng.i32(act_min..128),
+            act_max,
         };
         let n = rng.usize(0..100);
         let (a, b) = (random_values(&mut rng, n), random_values(&mut rng, n));

@@ -502,14 +502,86 @@ fn add_vnni(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> usize {
         // SAFETY: `i + 16 <= n <= s.len()`.
         _mm512_cvtepi8_epi32(unsafe { _mm_loadu_si128(s.as_ptr().add(i).cast()) })
     };
+    let scales = (
+        InputScale::new(p.left_shift, p.input1_multiplier, p.input1_shift),
+        InputScale::new(p.left_shift, p.input2_multiplier, p.input2_shift),
+    );
+    if let (Some(s1), Some(s2)) = scales {
+        for i in (0..n).step_by(16) {
+            let x = s1.apply(_mm512_sub_epi32(load(a, i), zp1));
+            let y = s2.apply(_mm512_sub_epi32(load(b, i), zp2));
+            // Clamped to int8 by `out` (or saturated by the narrow, see `Requant16::apply`).
+            let bytes = _mm512_cvtsepi32_epi8(out.apply(_mm512_add_epi32(x, y)));
+            // SAFETY: `i + 16 <= n <= output.len()`; storeu has no alignment need.
+            unsafe { _mm_storeu_si128(output.as_mut_ptr().add(i).cast(), bytes) };
+        }
+        return n;
+    }
     for i in (0..n).step_by(16) {
         let x = _mm512_sllv_epi32(_mm512_sub_epi32(load(a, i), zp1), left);
         let y = _mm512_sllv_epi32(_mm512_sub_epi32(load(b, i), zp2), left);
         let sum = _mm512_add_epi32(in1.apply(x), in2.apply(y));
-        // Clamped to int8 by `out`: the saturating narrow is exact.
+        // Clamped to int8 by `out` (or saturated by the narrow, see `Requant16::apply`).
         let bytes = _mm512_cvtsepi32_epi8(out.apply(sum));
         // SAFETY: `i + 16 <= n <= output.len()`; storeu has no alignment need.
         unsafe { _mm_storeu_si128(output.as_mut_ptr().add(i).cast(), bytes) };
     }
     n
+}
+
+/// ADD's scaling of an offset input `v` (|v| <= 255) by `2^left` and then a multiplier below
+/// 1 with a right shift, in 32-bit lanes: the reference's
+/// `floor((v 2^L m + 2^30) / 2^31)` equals `v mh + floor((v ml + 2^(30-L)) / 2^(31-L))` with
+/// `m = mh 2^(31-L) + ml`, and for `10 <= L <= 20` both products fit int32
+/// (`|v mh| < 2^28`, `|v ml| < 2^29`): two `vpmulld` instead of the 64-bit even/odd dance.
+/// The right shift then rounds half away from zero, as `Requant16::apply`.
+struct InputScale {
+    high: __m512i,
+    low: __m512i,
+    nudge: __m512i,
+    /// `31 - L`, as `vpsrad`'s count.
+    split: __m128i,
+    right: __m128i,
+    mask: __m512i,
+    half_mask: __m512i,
+}
+
+impl InputScale {
+    /// `None` where the split does not fit int32 (`L` outside 10..=20), or for a left shift
+    /// or a negative multiplier.
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    fn new(left: i32, multiplier: i32, shift: i32) -> Option<Self> {
+        if !(10..=20).contains(&left) || shift > 0 || multiplier < 0 {
+            return None;
+        }
+        let split = 31 - left;
+        let right = -shift; // 0..=31
+        let mask = ((1i64 << right) - 1) as i32;
+        Some(Self {
+            high: _mm512_set1_epi32(multiplier >> split),
+            low: _mm512_set1_epi32(multiplier & ((1 << split) - 1)),
+            nudge: _mm512_set1_epi32(1 << (split - 1)),
+            split: _mm_cvtsi32_si128(split),
+            right: _mm_cvtsi32_si128(right),
+            mask: _mm512_set1_epi32(mask),
+            half_mask: _mm512_set1_epi32(mask >> 1),
+        })
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    fn apply(&self, v: __m512i) -> __m512i {
+        let low = _mm512_add_epi32(_mm512_mullo_epi32(v, self.low), self.nudge);
+        let high = _mm512_add_epi32(
+            _mm512_mullo_epi32(v, self.high),
+            _mm512_sra_epi32(low, self.split),
+        );
+        // RoundingDivideByPOT: round half away from zero.
+        let remainder = _mm512_and_si512(high, self.mask);
+        let threshold = _mm512_add_epi32(self.half_mask, _mm512_srli_epi32::<31>(high));
+        let round_up = _mm512_cmpgt_epi32_mask(remainder, threshold);
+        let shifted = _mm512_sra_epi32(high, self.right);
+        _mm512_mask_add_epi32(shifted, round_up, shifted, _mm512_set1_epi32(1))
+    }
 }
