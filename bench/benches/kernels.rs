@@ -83,8 +83,8 @@ fn isas() -> Vec<Isa> {
 }
 
 fn bench_gemm(c: &mut Criterion) {
-    // (name, geometry): the hot convolutions of IC, KWS and VWW (first layers included), at W8A8 and at W4A4 (uint4
-    // activations in and out, int4 weights).
+    // (name, geometry): the hot convolutions of IC, KWS and VWW (first layers included), at
+    // W8A8 and at W4A4 (uint4 activations in and out, int4 weights).
     let cases = [
         ("ic_first_conv3x3_32x32x3x16", conv(32, 32, 3, 16, 3, 1)),
         ("vww_first_conv3x3s2_96x96x3x8", conv(96, 96, 3, 8, 3, 2)),

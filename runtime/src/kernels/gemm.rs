@@ -294,19 +294,16 @@ fn in_place_vnni(
     if rows < MIN_ROWS {
         return false;
     }
-    // Input channels not in fours (first layers): each kernel row's run of bytes at once.
-    if let Rows::Conv {
-        geometry,
-        input: Values::I8(input),
-        zero_point,
-    } = a
-    {
-        if !geometry.in_c.is_multiple_of(KR) {
-            return super::x86::conv_narrow(geometry, input, zero_point, w, outputs, q, out);
-        }
-    }
     let source = match a {
         Rows::Dense(Values::I8(data)) if direct => super::x86::RowSource::dense(data, rows, depth),
+        // Input channels not in fours (first layers): each kernel row's run of bytes at once.
+        Rows::Conv {
+            geometry,
+            input: Values::I8(input),
+            zero_point,
+        } if !geometry.in_c.is_multiple_of(KR) => {
+            return super::x86::conv_narrow(geometry, input, zero_point, w, outputs, q, out);
+        }
         Rows::Conv {
             geometry,
             input: Values::I8(input),

@@ -84,9 +84,10 @@ unsafe fn conv_narrow_vnni(
     let quads = outputs / 4;
     let depth = g.kernel_h * run;
     let packed_groups = padded_depth(depth) / KR;
-    // Weight `(n, k)` of the packed layout, `k` in im2col order (kernel row, column, channel).
-    let weight =
-        |n: usize, k: usize| w[(((n / NR) * packed_groups + k / KR) * NR + n % NR) * KR + k % KR];
+    // Where weight `(n, k)` lies in the packed layout, `k` in im2col order (kernel row,
+    // column, channel).
+    let index =
+        |n: usize, k: usize| (((n / NR) * packed_groups + k / KR) * NR + n % NR) * KR + k % KR;
 
     // Register `(ky * groups + group) * quads + quad`: in every lane, channel `4 * quad + j`'s
     // weights for bytes `4 * group..4 * group + 4` of kernel row `ky` (0 past the row).
@@ -98,16 +99,14 @@ unsafe fn conv_narrow_vnni(
                 let lane = if run.is_multiple_of(KR) {
                     // Kernel rows start on packed groups: the lane is 4 channels' dwords of
                     // one packed group, 16 bytes in a row.
-                    let n = 4 * quad;
-                    let at = (((n / NR) * packed_groups + ky * groups + group) * NR + n % NR) * KR;
-                    let bytes = &w[at..at + 16];
+                    let bytes = &w[index(4 * quad, ky * run + 4 * group)..][..16];
                     // SAFETY: `bytes` is 16 readable bytes; loadu has no alignment need.
                     unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) }
                 } else {
                     let lane: [i8; 16] = core::array::from_fn(|i| {
                         let (n, byte) = (4 * quad + i / 4, 4 * group + i % 4);
                         if byte < run {
-                            weight(n, ky * run + byte)
+                            w[index(n, ky * run + byte)]
                         } else {
                             0
                         }
@@ -294,7 +293,7 @@ fn channels<const Q: usize>(
     // Requantize (written out, not looped: LLVM kept a loop), then a 4x4 transpose of dwords
     // turns "4 channels of 4 pixels" into "16 channels of 1 pixel".
     let mut narrowed = [_mm_setzero_si128(); 4];
-    // The values are already int8: the saturating narrow is exact.
+    // The saturating narrow finishes the clamp (see `Requant16::apply`).
     let narrow = |r: &Requant16, a: &__m512i| _mm512_cvtsepi32_epi8(r.apply(*a));
     if let (Some(r), Some(a)) = (requant.first(), acc.first()) {
         narrowed[0] = narrow(r, a);

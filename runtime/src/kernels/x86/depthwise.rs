@@ -334,7 +334,7 @@ unsafe fn block_vnni<const C: usize, const TAPS: usize>(
         (g.kernel_w - 1) * g.dilation_w,
     );
     // A tap over the edge reads the zero point (masked loads: its bytes are never touched).
-    let zp = _mm256_set1_epi8(q.input_zero_point as i8);
+    let zero_points = _mm256_set1_epi8(q.input_zero_point as i8);
     let pixel_lanes = |p: usize| (u32::MAX >> (32 - C)) << (p * C);
     let mut row_mask = [0u32; MAX_TAPS];
     let mut column_mask = [0u32; MAX_TAPS];
@@ -374,7 +374,8 @@ unsafe fn block_vnni<const C: usize, const TAPS: usize>(
                 let first = origin(ox);
                 let bytes = if inside(ox) {
                     passes::<1>(weights, taps, &requant, |_, t| {
-                        // SAFETY: as above, for one pass.
+                        // SAFETY: the pass's windows lie in the input; each load reads `C`
+                        // channels from `c0` of its pixels (all 32 bytes when `step == C`).
                         unsafe { load_pixels::<C>(first.wrapping_add(tap_offset[t]), step) }
                     })
                 } else {
@@ -388,7 +389,7 @@ unsafe fn block_vnni<const C: usize, const TAPS: usize>(
                         let at = first.wrapping_add(tap_offset[t]);
                         // SAFETY: the mask keeps exactly the bytes of the pass's pixels
                         // whose tap `t` lies inside the input.
-                        unsafe { load_pixels_masked::<C>(at, step, mask, zp) }
+                        unsafe { load_pixels_masked::<C>(at, step, mask, zero_points) }
                     })
                 };
                 store_pixels::<C>(&bytes[0], count, |p| out_at(ox + p), output);
@@ -430,7 +431,7 @@ fn passes<const N: usize>(
     // A loop, not `map`: LLVM outlined the closure, accumulators passed through memory.
     let mut bytes = [[_mm_setzero_si128(); 2]; N];
     for (halves, acc) in bytes.iter_mut().zip(&acc) {
-        // The values are already int8: the saturating narrow is exact.
+        // The saturating narrow finishes the clamp (see `Requant16::apply`).
         let first = _mm512_cvtsepi32_epi8(requant[0].apply(acc[0]));
         let second = _mm512_cvtsepi32_epi8(requant[1].apply(acc[1]));
         *halves = [

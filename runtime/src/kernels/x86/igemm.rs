@@ -372,7 +372,7 @@ impl Chunk {
             for r in 0..R {
                 let hi = pair.get(1).map_or(_mm256_setzero_si256(), |u| u[r]);
                 let both = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(pair[0][r]), hi);
-                // The values are already int8: the saturating narrow is exact.
+                // The saturating narrow finishes the clamp (see `Requant16::apply`).
                 let bytes = _mm512_cvtsepi32_epi8(requant.apply(both));
                 let dst = &mut out[r * self.outputs + n0..][..count];
                 // Whole pairs and blocks with plain stores (masked stores measured slower on

@@ -162,7 +162,7 @@ fn store_block<const R: usize>(
         let upper = _mm256_add_epi32(upper, correction[(r + 1).min(R - 1)]);
         let lower = _mm256_add_epi32(acc[r], correction[r]);
         let both = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lower), upper);
-        // The values are already int8: the saturating narrow is exact.
+        // The saturating narrow finishes the clamp (see `Requant16::apply`).
         let bytes = _mm512_cvtsepi32_epi8(requant.apply(both));
         let halves = [_mm_cvtsi128_si64(bytes), _mm_extract_epi64::<1>(bytes)];
         for (h, half) in halves.iter().enumerate().take(R - r) {
@@ -180,8 +180,8 @@ fn store_block<const R: usize>(
     }
 }
 
-/// Requantizes one row's accumulators of blocks `nb` and `nb + 1` (both whole blocks of
-/// channels `8 nb..8 nb + 16 <= outputs`, corrected by `correction`) and writes them.
+/// Requantizes one row's accumulators of blocks `nb` and `nb + 1` (both exist; the second
+/// may be the last, partial block), corrected by `correction`, and writes their channels.
 #[inline]
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn store_row_pair(
@@ -197,19 +197,14 @@ fn store_row_pair(
     let (copies_lower, copies_upper);
     let requant = Requant16::new(
         &block_tables!(q, n0, NR.min(outputs - n0), copies_lower),
-        &block_tables!(
-            q,
-            n0 + NR,
-            NR.min(outputs.saturating_sub(n0 + NR)),
-            copies_upper
-        ),
+        &block_tables!(q, n0 + NR, NR.min(outputs - n0 - NR), copies_upper),
         q,
     );
     let both = _mm512_inserti64x4::<1>(
         _mm512_castsi256_si512(_mm256_add_epi32(lower, correction)),
         _mm256_add_epi32(upper, correction),
     );
-    // The values are already int8: the saturating narrow is exact.
+    // The saturating narrow finishes the clamp (see `Requant16::apply`).
     let bytes = _mm512_cvtsepi32_epi8(requant.apply(both));
     let count = (2 * NR).min(outputs - n0);
     let mut lanes = [0i8; 2 * NR];
@@ -357,12 +352,8 @@ impl Requant16 {
                     _mm512_srli_epi64::<31>(even),
                     _mm512_slli_epi64::<1>(odd),
                 );
-                // RoundingDivideByPOT: round half away from zero.
-                let remainder = _mm512_and_si512(high, self.mask);
-                let threshold = _mm512_add_epi32(self.half_mask, _mm512_srli_epi32::<31>(high));
-                let round_up = _mm512_cmpgt_epi32_mask(remainder, threshold);
                 let shifted = _mm512_srav_epi32(high, self.right);
-                _mm512_mask_add_epi32(shifted, round_up, shifted, _mm512_set1_epi32(1))
+                round_half_away(high, shifted, self.mask, self.half_mask)
             }
             Rounding::Single => {
                 // (x * m + 2^(t - 1)) >> t in 64 bits, clamped there (it may not fit 32).
@@ -577,11 +568,19 @@ impl InputScale {
             _mm512_mullo_epi32(v, self.high),
             _mm512_sra_epi32(low, self.split),
         );
-        // RoundingDivideByPOT: round half away from zero.
-        let remainder = _mm512_and_si512(high, self.mask);
-        let threshold = _mm512_add_epi32(self.half_mask, _mm512_srli_epi32::<31>(high));
-        let round_up = _mm512_cmpgt_epi32_mask(remainder, threshold);
         let shifted = _mm512_sra_epi32(high, self.right);
-        _mm512_mask_add_epi32(shifted, round_up, shifted, _mm512_set1_epi32(1))
+        round_half_away(high, shifted, self.mask, self.half_mask)
     }
+}
+
+/// gemmlowp's RoundingDivideByPOT: `shifted` (`x` shifted right arithmetically by the
+/// exponent whose remainder mask is `mask`, `half_mask = mask >> 1`) rounded half away from
+/// zero.
+#[inline]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn round_half_away(x: __m512i, shifted: __m512i, mask: __m512i, half_mask: __m512i) -> __m512i {
+    let remainder = _mm512_and_si512(x, mask);
+    let threshold = _mm512_add_epi32(half_mask, _mm512_srli_epi32::<31>(x));
+    let round_up = _mm512_cmpgt_epi32_mask(remainder, threshold);
+    _mm512_mask_add_epi32(shifted, round_up, shifted, _mm512_set1_epi32(1))
 }
