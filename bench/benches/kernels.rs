@@ -79,7 +79,11 @@ fn requant(t: &Tables, rounding: Rounding) -> Requant<'_> {
 }
 
 fn isas() -> Vec<Isa> {
-    Isa::ALL.into_iter().filter(|i| i.is_available()).collect()
+    Isa::ALL
+        .iter()
+        .copied()
+        .filter(|i| i.is_available())
+        .collect()
 }
 
 fn bench_gemm(c: &mut Criterion) {

@@ -165,7 +165,10 @@ fn parse_power(s: &str) -> std::result::Result<power::Selection, String> {
 fn parse_isa(name: &str) -> std::result::Result<Isa, String> {
     Isa::from_name(name).ok_or_else(|| {
         let names: Vec<_> = Isa::ALL.iter().map(|i| i.name()).collect();
-        format!("unknown ISA '{name}' (one of: {})", names.join(", "))
+        format!(
+            "unknown ISA '{name}' (this build has: {})",
+            names.join(", ")
+        )
     })
 }
 

@@ -142,8 +142,9 @@ int main(int argc, char **argv) {
   uint8_t *arena = malloc(arena_len ? arena_len : 1);
   s = edgeq_init(&it, model, model_len, arena, arena_len);
   if (s != EDGEQ_OK) return fail(&it, "edgeq_init", s);
-  printf("model %s: %zu bytes, arena %zu bytes, kernels %s (C API v%u)\n", argv[1], model_len,
-         arena_len, edgeq_isa_name(&it), edgeq_abi_version());
+  printf("model %s: %zu bytes, arena %zu bytes, kernels %s (peak %u int8 MACs/cycle; C API v%u)\n",
+         argv[1], model_len, arena_len, edgeq_isa_name(&it), edgeq_isa_peak_macs_per_cycle(&it),
+         edgeq_abi_version());
 
   edgeq_tensor_info in;
   if ((s = edgeq_input_info(&it, 0, &in)) != EDGEQ_OK) return fail(&it, "edgeq_input_info", s);

@@ -188,6 +188,13 @@ edgeq_status edgeq_get_output(edgeq_interpreter *it, size_t index, uint8_t *data
 // `it` is NULL or points to an `edgeq_interpreter`.
 const char *edgeq_isa_name(edgeq_interpreter *it);
 
+// int8 multiply-accumulates per cycle of one core that the kernels in use reach at best (the
+// peak that fraction-of-peak figures assume), 0 without a loaded model.
+//
+// # Safety
+// `it` is NULL or points to an `edgeq_interpreter`.
+uint32_t edgeq_isa_peak_macs_per_cycle(edgeq_interpreter *it);
+
 // A short static name for a status code ("EDGEQ_OK", "EDGEQ_ERR_ARENA_TOO_SMALL", ...;
 // "EDGEQ_UNKNOWN_STATUS" for a value that is not an `edgeq_status`). Takes an int so any
 // value C passes is defined behaviour.

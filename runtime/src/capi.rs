@@ -487,16 +487,24 @@ fn copy_exact(src: &[u8], dst: &mut [u8], tensor_len: usize) -> Result<(), Error
 pub unsafe extern "C" fn edgeq_isa_name(it: *mut edgeq_interpreter) -> *const c_char {
     // SAFETY: forwarded from the caller.
     match unsafe { state(it) } {
-        Ok(s) if s.model.is_some() => match s.isa {
-            Isa::Scalar => c"scalar",
-            Isa::Avx2 => c"avx2",
-            Isa::Avx512Vnni => c"avx512-vnni",
-            Isa::Neon => c"neon",
-            Isa::NeonDotprod => c"neon-dotprod",
-        },
+        Ok(s) if s.model.is_some() => s.isa.c_name(),
         _ => c"none",
     }
     .as_ptr()
+}
+
+/// int8 multiply-accumulates per cycle of one core that the kernels in use reach at best (the
+/// peak that fraction-of-peak figures assume), 0 without a loaded model.
+///
+/// # Safety
+/// `it` is NULL or points to an `edgeq_interpreter`.
+#[no_mangle]
+pub unsafe extern "C" fn edgeq_isa_peak_macs_per_cycle(it: *mut edgeq_interpreter) -> u32 {
+    // SAFETY: forwarded from the caller.
+    match unsafe { state(it) } {
+        Ok(s) if s.model.is_some() => s.isa.peak_macs_per_cycle(),
+        _ => 0,
+    }
 }
 
 /// A short static name for a status code ("EDGEQ_OK", "EDGEQ_ERR_ARENA_TOO_SMALL", ...;

@@ -20,7 +20,7 @@ impl<'m, 'a> Interpreter<'m, 'a> {
         Self::with_isa(model, arena, Isa::detect())
     }
 
-    /// As [`Interpreter::new`], with the kernels of `isa` (e.g. [`Isa::Scalar`] to compare
+    /// As [`Interpreter::new`], with the kernels of `isa` (e.g. [`Isa::SCALAR`] to compare
     /// against the portable path). Fails if this CPU cannot run `isa`.
     pub fn with_isa(model: &'m Model<'m>, arena: &'a mut [u8], isa: Isa) -> Result<Self> {
         if !isa.is_available() {

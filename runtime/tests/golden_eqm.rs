@@ -35,7 +35,11 @@ fn npy_bytes(path: &Path) -> Vec<u8> {
 
 #[test]
 fn golden_pairs_are_bit_exact_on_every_isa() {
-    let isas: Vec<Isa> = Isa::ALL.into_iter().filter(|i| i.is_available()).collect();
+    let isas: Vec<Isa> = Isa::ALL
+        .iter()
+        .copied()
+        .filter(|i| i.is_available())
+        .collect();
     if let Ok(required) = std::env::var("EDGEQ_REQUIRE_ISA") {
         for name in required.split(',').filter(|n| !n.is_empty()) {
             let isa = Isa::from_name(name).expect("known ISA name");

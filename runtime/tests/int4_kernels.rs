@@ -520,7 +520,7 @@ fn uint4_add_matches_the_oracle() {
             act_min,
             act_max: rng.i32(act_min..16),
         };
-        let table = elementwise::add_u4_table(Isa::Scalar, &p);
+        let table = elementwise::add_u4_table(Isa::SCALAR, &p);
         non_monotonic += usize::from(elementwise::add_u4_thresholds(&table).is_none());
         let n = rng.usize(0..400);
         let (a, b) = (

@@ -21,19 +21,10 @@ pub fn depthwise_conv2d(
         && q.multiplier.len() >= g.out_c
         && q.shift.len() >= g.out_c
         && q.bias.is_none_or(|b| b.len() >= g.out_c);
-    if g.depth_multiplier != 1 || !fits || !isa.is_available() {
+    if g.depth_multiplier != 1 || !fits {
         return scalar::depthwise_conv2d(g, q, input, filter, output);
     }
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 | Isa::Avx512Vnni => {
-            let avx512 = isa == Isa::Avx512Vnni;
-            super::x86::depthwise_conv2d(avx512, g, q, input, filter, output)
-        }
-        #[cfg(target_arch = "aarch64")]
-        Isa::Neon | Isa::NeonDotprod => super::arm::depthwise_conv2d(g, q, input, filter, output),
-        _ => scalar::depthwise_conv2d(g, q, input, filter, output),
-    }
+    (isa.kernels().depthwise)(g, q, input, filter, output)
 }
 
 /// Output rows [`depthwise_conv2d_values`] computes per call of the int8 kernel (4 measured no
@@ -142,10 +133,6 @@ pub fn depthwise_conv2d_values(
 
 /// Runs the native uint4 x int4 kernel of `isa`, if it has one and the buffers hold the
 /// shapes; returns whether it ran.
-#[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
-    allow(unused_variables)
-)]
 fn native_u4(
     isa: Isa,
     g: &ConvGeometry,
@@ -160,18 +147,13 @@ fn native_u4(
         && q.multiplier.len() >= g.out_c
         && q.shift.len() >= g.out_c
         && q.bias.is_none_or(|b| b.len() >= g.out_c);
-    if !fits || !isa.is_available() {
-        return false;
+    match isa.kernels().depthwise_u4 {
+        Some(kernel) if fits => {
+            kernel(g, q, input, filter, output);
+            true
+        }
+        _ => false,
     }
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 | Isa::Avx512Vnni => super::x86::depthwise_u4(g, q, input, filter, output),
-        #[cfg(target_arch = "aarch64")]
-        Isa::Neon | Isa::NeonDotprod => super::arm::depthwise_u4(g, q, input, filter, output),
-        _ => return false,
-    };
-    #[allow(unreachable_code)] // on targets without a native kernel
-    true
 }
 
 /// Where the native uint4 kernels read each tap of an output pixel: raw pointers into the

@@ -5,15 +5,10 @@ use crate::format::AddParams;
 
 /// int8 ADD of equal-length tensors on `isa` (TFLite's int8 ADD; see `scalar::add`).
 pub fn add(isa: Isa, p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) {
-    let done = match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni if isa.is_available() => super::x86::add_vnni(p, a, b, output),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 if isa.is_available() => super::x86::add(p, a, b, output),
-        #[cfg(target_arch = "aarch64")]
-        Isa::Neon | Isa::NeonDotprod if isa.is_available() => super::arm::add(p, a, b, output),
-        _ => 0,
-    };
+    let done = isa
+        .kernels()
+        .add
+        .map_or(0, |kernel| kernel(p, a, b, output));
     let (a, b) = (a.get(done..).unwrap_or(&[]), b.get(done..).unwrap_or(&[]));
     let output = output.get_mut(done..).unwrap_or(&mut []);
     let len = a.len().min(b.len()).min(output.len());
@@ -98,18 +93,10 @@ pub fn add_u4(isa: Isa, p: &AddParams, a: &[u8], b: &[u8], output: &mut [u8], le
         return;
     }
     let table = add_u4_table(isa, p);
-    let simd =
-        isa.is_available() && (isa.has_avx2() || matches!(isa, Isa::Neon | Isa::NeonDotprod));
-    let done = match add_u4_thresholds(&table).filter(|_| simd) {
-        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-        Some(thresholds) => {
+    let done = match (isa.kernels().add_u4, add_u4_thresholds(&table)) {
+        (Some(kernel), Some(thresholds)) => {
             let levels = AddU4Levels::new(&thresholds);
-            let (a, b, out) = (&a[..bytes], &b[..bytes], &mut output[..bytes]);
-            #[cfg(target_arch = "x86_64")]
-            let done = super::x86::add_u4(&levels, a, b, out);
-            #[cfg(target_arch = "aarch64")]
-            let done = super::arm::add_u4(&levels, a, b, out);
-            done
+            kernel(&levels, &a[..bytes], &b[..bytes], &mut output[..bytes])
         }
         _ => 0,
     };

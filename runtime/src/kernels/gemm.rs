@@ -16,6 +16,7 @@
 //! are few (first layers).
 
 use super::int4::{self, Values, ValuesMut};
+use super::table::{Kernels, TileKernels};
 use super::{ConvGeometry, Isa, Requant};
 
 /// Output channels per weight block.
@@ -196,8 +197,7 @@ pub fn gemm(
     scratch: &mut [i8],
     mut out: ValuesMut<'_>,
 ) -> Result<(), ShapeMismatch> {
-    // The micro-kernels need their instructions; a caller-made `Isa` is re-checked here.
-    let isa = if isa.is_available() { isa } else { Isa::Scalar };
+    let kernels = isa.kernels();
     let kp = padded_depth(depth);
     let direct = match a {
         Rows::Dense(data) => {
@@ -230,17 +230,18 @@ pub fn gemm(
     {
         return Err(ShapeMismatch);
     }
-    #[cfg(target_arch = "x86_64")]
-    if in_place_vnni(
-        isa, rows, outputs, depth, direct, a, w, q, scratch, &mut out,
-    ) {
-        return Ok(());
+    if let (Some(in_place), Weights::I8(w), ValuesMut::I8(out)) =
+        (kernels.gemm.in_place, w, &mut out)
+    {
+        if in_place(rows, outputs, depth, direct, a, w, q, scratch, out) {
+            return Ok(());
+        }
     }
     let rows_u4 = match a {
         Rows::Dense(data) | Rows::Conv { input: data, .. } => matches!(data, Values::U4(_)),
     };
     let tile = Tile {
-        isa,
+        kernels,
         outputs,
         depth,
         kp,
@@ -250,7 +251,9 @@ pub fn gemm(
         rows_u4,
         pack_u4: matches!(out, ValuesMut::U4(_)) && outputs.is_multiple_of(2),
         small_gather: match a {
-            Rows::Conv { geometry, .. } if isa.has_avx2() => SmallGather::new(geometry, kp),
+            Rows::Conv { geometry, .. } if kernels.gemm.gather_small.is_some() => {
+                SmallGather::new(geometry, kp)
+            }
             _ => None,
         },
     };
@@ -267,55 +270,6 @@ pub fn gemm(
     }
     tile.run_rows(0..rows, 0, scratch, &mut out);
     Ok(())
-}
-
-/// int8 GEMMs whose rows can be read in place (dense rows, convolutions) on the AVX-512 VNNI
-/// tier's in-place kernels; `false` if not run.
-#[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-fn in_place_vnni(
-    isa: Isa,
-    rows: usize,
-    outputs: usize,
-    depth: usize,
-    direct: bool,
-    a: Rows<'_>,
-    w: Weights<'_>,
-    q: &Requant<'_>,
-    scratch: &mut [i8],
-    out: &mut ValuesMut<'_>,
-) -> bool {
-    // The kernel takes each channel's weight sum out of its bias once per call: a pass over
-    // the weights, paid back only over many rows (a single-row GEMM would do twice the work).
-    const MIN_ROWS: usize = 16;
-    let (Isa::Avx512Vnni, Weights::I8(w), ValuesMut::I8(out)) = (isa, w, out) else {
-        return false;
-    };
-    if rows < MIN_ROWS {
-        return false;
-    }
-    let source = match a {
-        Rows::Dense(Values::I8(data)) if direct => super::x86::RowSource::dense(data, rows, depth),
-        // Input channels not in fours (first layers): each kernel row's run of bytes at once.
-        Rows::Conv {
-            geometry,
-            input: Values::I8(input),
-            zero_point,
-        } if !geometry.in_c.is_multiple_of(KR) => {
-            return super::x86::conv_narrow(geometry, input, zero_point, w, outputs, q, out);
-        }
-        Rows::Conv {
-            geometry,
-            input: Values::I8(input),
-            zero_point,
-        } if scratch.len() >= geometry.in_c => {
-            let zero_row = &mut scratch[..geometry.in_c];
-            zero_row.fill(zero_point);
-            super::x86::RowSource::conv(geometry, input, zero_row)
-        }
-        _ => None,
-    };
-    source.is_some_and(|source| super::x86::igemm(&source, w, outputs, q, out))
 }
 
 /// Scratch of a convolution with uint4 input: one window of `KH` input rows unpacked to bytes,
@@ -374,7 +328,7 @@ fn conv_u4_by_rows(
 /// One GEMM's fixed facts, shared by its tiles. Lengths were checked by [`gemm`].
 #[derive(Clone, Copy)]
 struct Tile<'a> {
-    isa: Isa,
+    kernels: &'static Kernels,
     outputs: usize,
     depth: usize,
     kp: usize,
@@ -386,8 +340,7 @@ struct Tile<'a> {
     /// Whole tiles may come back as packed uint4 (the output is uint4 with an even row
     /// length, so every tile row starts on a byte).
     pack_u4: bool,
-    /// Masks that gather short im2col rows in registers (AVX2, int8 inputs).
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    /// Masks that gather short im2col rows in registers (where the tier can, int8 inputs).
     small_gather: Option<SmallGather>,
 }
 
@@ -445,18 +398,20 @@ impl<'a> Tile<'a> {
         while m0 < rows.end {
             let out_row = out_first + m0 - rows.start;
             if rows.end - m0 >= MR {
-                self.run::<MR>(m0, out_row, scratch, out);
+                self.run::<MR>(&self.kernels.gemm.mr, m0, out_row, scratch, out);
                 m0 += MR;
             } else {
-                self.run::<1>(m0, out_row, scratch, out);
+                self.run::<1>(&self.kernels.gemm.one, m0, out_row, scratch, out);
                 m0 += 1;
             }
         }
     }
 
-    /// Rows `m0..m0 + R` of `a`, every channel, written as output rows `out_row..`.
+    /// Rows `m0..m0 + R` of `a`, every channel, written as output rows `out_row..`, by the
+    /// tier's kernels of `R`-row tiles `tk`.
     fn run<const R: usize>(
         &self,
+        tk: &TileKernels<R>,
         m0: usize,
         out_row: usize,
         scratch: &mut [i8],
@@ -485,10 +440,13 @@ impl<'a> Tile<'a> {
                 input,
                 zero_point,
             } => {
+                let small = match (self.small_gather, self.kernels.gemm.gather_small, input) {
+                    (Some(masks), Some(gather), Values::I8(data)) => Some((masks, gather, data)),
+                    _ => None,
+                };
                 for (r, row) in scratch.chunks_exact_mut(kp).take(R).enumerate() {
-                    #[cfg(target_arch = "x86_64")]
-                    if let (Some(small), Values::I8(data)) = (&self.small_gather, input) {
-                        if super::x86::gather_small(small, geometry, data, m0 + r, row) {
+                    if let Some((masks, gather, data)) = &small {
+                        if gather(masks, geometry, data, m0 + r, row) {
                             continue;
                         }
                     }
@@ -497,17 +455,18 @@ impl<'a> Tile<'a> {
                 core::array::from_fn(|r| &scratch[r * kp..][..kp])
             }
         };
-        // The VNNI int8 kernel loops over every block of channels itself.
-        #[cfg(target_arch = "x86_64")]
-        if let (Isa::Avx512Vnni, Weights::I8(w), ValuesMut::I8(d)) = (self.isa, self.w, &mut *out) {
+        // A kernel that loops over every block of channels itself.
+        if let (Some(all_blocks), Weights::I8(w), ValuesMut::I8(d)) =
+            (tk.all_blocks, self.w, &mut *out)
+        {
             let dst = &mut d[out_row * self.outputs..][..R * self.outputs];
-            super::x86::gemm_rows_vnni::<R>(a, rows_u4, w, self.outputs, self.q, dst);
-            return;
+            if all_blocks(a, rows_u4, w, self.outputs, self.q, dst) {
+                return;
+            }
         }
-        // The x86 int4 kernels take the sums of int8 rows, and of single rows (see
-        // `x86::gemm_tile_i4`).
-        let row_sums: [i32; R] = match (self.isa, self.w) {
-            (isa, Weights::I4(_)) if isa.has_avx2() && (!rows_u4 || R == 1) => {
+        // int4 kernels that take row sums get those of int8 rows, and of single rows.
+        let row_sums: [i32; R] = match self.w {
+            Weights::I4(_) if tk.i4_summed.is_some() && (!rows_u4 || R == 1) => {
                 a.map(|row| row.iter().map(|&x| i32::from(x)).sum())
             }
             _ => [0; R],
@@ -525,14 +484,25 @@ impl<'a> Tile<'a> {
             let copies;
             let block = block_tables!(q, n0, nr, copies);
             let pack = self.pack_u4 && nr == NR;
-            let result = match self.w {
-                Weights::I8(w) => {
-                    let w = &w[nb * block_bytes..][..block_bytes];
-                    micro_kernel::<R>(self.isa, a, rows_u4, w, &block, q, pack)
+            let result = match (self.w, &tk.i8_u4_rows, &tk.i4_summed) {
+                (Weights::I8(w), Some(u4_rows), _) if rows_u4 => {
+                    u4_rows(a, &w[nb * block_bytes..][..block_bytes], &block, q, pack)
                 }
-                Weights::I4(w) => {
+                (Weights::I8(w), ..) => {
                     let w = &w[nb * block_bytes..][..block_bytes];
-                    micro_kernel_i4::<R>(self.isa, a, rows_u4, w, &row_sums, &block, q, pack)
+                    TileOut::Values((tk.i8)(a, w, &block, q))
+                }
+                (Weights::I4(w), _, Some(summed)) => {
+                    let w = &w[nb * block_bytes..][..block_bytes];
+                    let kernel = match rows_u4 {
+                        true => summed.u4_rows,
+                        false => summed.signed_rows,
+                    };
+                    kernel(a, w, &row_sums, &block, q, pack)
+                }
+                (Weights::I4(w), ..) => {
+                    let w = &w[nb * block_bytes..][..block_bytes];
+                    TileOut::Values((tk.i4)(a, w, &block, q))
                 }
             };
             match (result, &mut *out) {
@@ -556,14 +526,16 @@ impl<'a> Tile<'a> {
 
 impl Tile<'_> {
     /// The whole blocks of one row (`a`, with sum `row_sum`) as output row `out_row`, in one
-    /// call to the ISA's row kernel, which loops over the blocks itself instead of returning
+    /// call to the tier's row kernel, which loops over the blocks itself instead of returning
     /// here for each. Returns the number of blocks done: the whole ones, or 0 where there is
     /// no row kernel (or the row's uint4 outputs do not start on a byte).
     // Kept out of line: inlined into `run_rows`, it made the 4-row tiles' code around it
     // slower (int8 ResNet-8 by 12 %).
     #[inline(never)]
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     fn single_row(&self, a: &[i8], row_sum: i32, out_row: usize, out: &mut ValuesMut<'_>) -> usize {
+        let Some(row_kernel) = self.kernels.gemm.single_row else {
+            return 0;
+        };
         let blocks = self.outputs / NR;
         let first = out_row * self.outputs;
         let dst = match out {
@@ -573,13 +545,7 @@ impl Tile<'_> {
             }
             ValuesMut::U4(_) => return 0,
         };
-        match self.isa {
-            #[cfg(target_arch = "x86_64")]
-            isa if isa.has_avx2() => {
-                super::x86::gemm_row(a, self.w, self.rows_u4, row_sum, self.q, dst)
-            }
-            _ => 0,
-        }
+        row_kernel(a, self.w, self.rows_u4, row_sum, self.q, dst)
     }
 }
 
@@ -614,76 +580,6 @@ pub(crate) enum TileOut<const R: usize> {
     /// AVX2 kernels pack so far).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     PackedU4([u32; R]),
-}
-
-/// The one dispatch point of the int8-weight GEMM: `R` rows of `a` (each `kp` long) times
-/// one packed weight block (`kp * NR` bytes), requantized. `rows_u4`: the rows hold uint4
-/// values (0..=15), which allow AVX2's faster unsigned x signed products. `pack`: the
-/// output is uint4, and kernels that can pack in registers may return
-/// [`TileOut::PackedU4`].
-#[inline]
-#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
-fn micro_kernel<const R: usize>(
-    isa: Isa,
-    a: [&[i8]; R],
-    rows_u4: bool,
-    w: &[i8],
-    block: &Block<'_>,
-    q: &Requant<'_>,
-    pack: bool,
-) -> TileOut<R> {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        isa if isa.has_avx2() && rows_u4 => super::x86::gemm_tile_u4_i8::<R>(a, w, block, q, pack),
-        #[cfg(target_arch = "x86_64")]
-        isa if isa.has_avx2() => TileOut::Values(super::x86::gemm_tile::<R>(a, w, block, q)),
-        #[cfg(any(
-            target_arch = "aarch64",
-            all(target_arch = "arm", feature = "armv7-neon")
-        ))]
-        Isa::Neon => TileOut::Values(super::arm::gemm_tile::<R>(a, w, block, q)),
-        #[cfg(target_arch = "aarch64")]
-        Isa::NeonDotprod => TileOut::Values(super::arm::gemm_tile_dotprod::<R>(a, w, block, q)),
-        _ => TileOut::Values(gemm_tile_scalar::<R>(a, w, block, q)),
-    }
-}
-
-/// The dispatch point of the int4-weight GEMM: as [`micro_kernel`], one block of
-/// `kp * NR / 2` bytes. `row_sums`: each row's sum, for AVX2 with int8 rows.
-#[inline]
-#[allow(clippy::too_many_arguments)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
-fn micro_kernel_i4<const R: usize>(
-    isa: Isa,
-    a: [&[i8]; R],
-    rows_u4: bool,
-    w: &[u8],
-    row_sums: &[i32; R],
-    block: &Block<'_>,
-    q: &Requant<'_>,
-    pack: bool,
-) -> TileOut<R> {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni if rows_u4 => {
-            super::x86::gemm_tile_i4_vnni::<R, false>(a, w, row_sums, block, q, pack)
-        }
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni => super::x86::gemm_tile_i4_vnni::<R, true>(a, w, row_sums, block, q, pack),
-        #[cfg(target_arch = "x86_64")]
-        isa if isa.has_avx2() && rows_u4 => {
-            super::x86::gemm_tile_i4::<R, false>(a, w, row_sums, block, q, pack)
-        }
-        #[cfg(target_arch = "x86_64")]
-        isa if isa.has_avx2() => {
-            super::x86::gemm_tile_i4::<R, true>(a, w, row_sums, block, q, pack)
-        }
-        #[cfg(target_arch = "aarch64")]
-        Isa::Neon => TileOut::Values(super::arm::gemm_tile_i4::<R>(a, w, block, q)),
-        #[cfg(target_arch = "aarch64")]
-        Isa::NeonDotprod => TileOut::Values(super::arm::gemm_tile_dotprod_i4::<R>(a, w, block, q)),
-        _ => TileOut::Values(gemm_tile_scalar_i4::<R>(a, w, block, q)),
-    }
 }
 
 /// Portable micro-kernel for int4 weights.

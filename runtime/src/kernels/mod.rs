@@ -1,6 +1,7 @@
-//! Integer kernels: `scalar` is the oracle; `gemm` and `depthwise` are the fast paths, with
-//! per-ISA inner loops in `x86` (AVX2) and `arm` (NEON, NEON+dotprod) behind one dispatch
-//! point, [`Isa`]. Every fast path agrees with the oracle bit for bit.
+//! Integer kernels: `scalar` is the oracle; `gemm`, `depthwise` and `elementwise` are the
+//! drivers of the fast paths, whose per-tier inner loops live in `x86` (AVX2, AVX-512 VNNI)
+//! and `arm` (NEON, NEON+dotprod, armv7 NEON) and are reached through one kernel table per
+//! tier ([`Isa`], `table`). Every fast path agrees with the oracle bit for bit.
 
 #[cfg(any(
     target_arch = "aarch64",
@@ -13,134 +14,11 @@ pub mod gemm;
 pub mod int4;
 pub mod pool;
 pub mod scalar;
+mod table;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-/// The instruction set the fast kernels run on. Chosen once per interpreter: by runtime CPU
-/// detection with the `std` feature, by compile-time target features without it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    /// Portable Rust; always available.
-    Scalar,
-    /// x86-64 AVX2.
-    Avx2,
-    /// x86-64 AVX-512 with VNNI (`vpdpbusd`; AVX512F/BW/VL): the GEMMs on VNNI, int8
-    /// depthwise and ADD on 512-bit registers, every other kernel AVX2's.
-    Avx512Vnni,
-    /// Arm Advanced SIMD (aarch64, or armv7 with NEON).
-    Neon,
-    /// aarch64 Advanced SIMD with the `dotprod` extension (SDOT).
-    NeonDotprod,
-}
-
-impl Isa {
-    /// Every ISA edgeq has kernels for.
-    pub const ALL: [Isa; 5] = [
-        Isa::Scalar,
-        Isa::Avx2,
-        Isa::Avx512Vnni,
-        Isa::Neon,
-        Isa::NeonDotprod,
-    ];
-
-    /// The best ISA this CPU runs.
-    pub fn detect() -> Isa {
-        [Isa::NeonDotprod, Isa::Neon, Isa::Avx512Vnni, Isa::Avx2]
-            .into_iter()
-            .find(|isa| isa.is_available())
-            .unwrap_or(Isa::Scalar)
-    }
-
-    /// Whether this CPU (and this build) can run kernels for `self`.
-    pub fn is_available(self) -> bool {
-        match self {
-            Isa::Scalar => true,
-            Isa::Avx2 => x86_has_avx2(),
-            Isa::Avx512Vnni => x86_has_avx2() && x86_has_avx512_vnni(),
-            Isa::Neon => arm_has_neon(),
-            Isa::NeonDotprod => arm_has_dotprod(),
-        }
-    }
-
-    /// Lower-case name, as printed by the tools.
-    pub fn name(self) -> &'static str {
-        match self {
-            Isa::Scalar => "scalar",
-            Isa::Avx2 => "avx2",
-            Isa::Avx512Vnni => "avx512-vnni",
-            Isa::Neon => "neon",
-            Isa::NeonDotprod => "neon-dotprod",
-        }
-    }
-
-    /// int8 multiply-accumulates per cycle of one core at this ISA's best instruction, as the
-    /// benchmarks assume it (docs/PERFORMANCE.md): two 256-bit `vpmaddwd` (AVX2) or
-    /// `vpdpbusd` (VNNI) per cycle, two `sdot` (dotprod), one `smlal` pair (NEON).
-    pub fn peak_macs_per_cycle(self) -> u32 {
-        match self {
-            Isa::Scalar => 1,
-            Isa::Neon => 8,
-            Isa::Avx2 | Isa::NeonDotprod => 32,
-            Isa::Avx512Vnni => 64,
-        }
-    }
-
-    /// Whether `self` runs the AVX2 kernels wherever it has none of its own.
-    pub(crate) fn has_avx2(self) -> bool {
-        matches!(self, Isa::Avx2 | Isa::Avx512Vnni)
-    }
-
-    /// The ISA called `name` (see [`Isa::name`]).
-    pub fn from_name(name: &str) -> Option<Isa> {
-        Isa::ALL.into_iter().find(|isa| isa.name() == name)
-    }
-}
-
-#[allow(unreachable_code)]
-fn x86_has_avx2() -> bool {
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-    return true;
-    #[cfg(all(target_arch = "x86_64", feature = "std"))]
-    return std::arch::is_x86_feature_detected!("avx2");
-    false
-}
-
-#[allow(unreachable_code)]
-fn x86_has_avx512_vnni() -> bool {
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx512f",
-        target_feature = "avx512bw",
-        target_feature = "avx512vl",
-        target_feature = "avx512vnni"
-    ))]
-    return true;
-    #[cfg(all(target_arch = "x86_64", feature = "std"))]
-    return std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512bw")
-        && std::arch::is_x86_feature_detected!("avx512vl")
-        && std::arch::is_x86_feature_detected!("avx512vnni");
-    false
-}
-
-#[allow(unreachable_code)]
-fn arm_has_neon() -> bool {
-    // Baseline on aarch64; armv7 needs the NEON target feature at compile time.
-    #[cfg(target_arch = "aarch64")]
-    return true;
-    #[cfg(all(target_arch = "arm", feature = "armv7-neon"))]
-    return true;
-    false
-}
-
-#[allow(unreachable_code)]
-fn arm_has_dotprod() -> bool {
-    #[cfg(all(target_arch = "aarch64", target_feature = "dotprod"))]
-    return true;
-    #[cfg(all(target_arch = "aarch64", feature = "std"))]
-    return std::arch::is_aarch64_feature_detected!("dotprod");
-    false
-}
+pub use table::Isa;
 
 /// Shape and stride facts of a (depthwise) convolution, checked by the op at load.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -120,7 +120,11 @@ pub fn random_pool_geometry(rng: &mut fastrand::Rng, max_channels: usize) -> Poo
 
 /// The ISAs under test; panics if `EDGEQ_REQUIRE_ISA` names one that is missing.
 pub fn isas() -> Vec<Isa> {
-    let available: Vec<Isa> = Isa::ALL.into_iter().filter(|i| i.is_available()).collect();
+    let available: Vec<Isa> = Isa::ALL
+        .iter()
+        .copied()
+        .filter(|i| i.is_available())
+        .collect();
     if let Ok(required) = std::env::var("EDGEQ_REQUIRE_ISA") {
         for name in required.split(',').filter(|n| !n.is_empty()) {
             let isa = Isa::from_name(name).unwrap_or_else(|| panic!("unknown ISA {name}"));

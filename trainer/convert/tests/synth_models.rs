@@ -37,7 +37,11 @@ fn weight_bytes(bytes: &[u8]) -> usize {
 
 #[test]
 fn packed_models_match_the_oracle_on_every_isa() {
-    let isas: Vec<Isa> = Isa::ALL.into_iter().filter(|i| i.is_available()).collect();
+    let isas: Vec<Isa> = Isa::ALL
+        .iter()
+        .copied()
+        .filter(|i| i.is_available())
+        .collect();
     for arch in Arch::ALL {
         for bits in ["w8a8", "w4a4", "w4a8", "w8a4"] {
             let bits = Bits::parse(bits).unwrap();
@@ -46,7 +50,7 @@ fn packed_models_match_the_oracle_on_every_isa() {
             let plain = graph.finish().unwrap();
             edgeq_convert::pack::pack_gemm_weights(&mut graph).unwrap();
             let packed = graph.finish().unwrap();
-            let want = outputs(&plain, Isa::Scalar, 0..3);
+            let want = outputs(&plain, Isa::SCALAR, 0..3);
             // Not degenerate: the intermediates depend on the input (the final scores of a
             // random network may saturate).
             let layers = want[0].len();

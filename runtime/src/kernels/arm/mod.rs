@@ -1,5 +1,6 @@
-//! Arm kernels: aarch64 NEON and NEON+dotprod (intrinsics), armv7 NEON (inline assembly).
-//! Callers dispatch here only after the ISA's `is_available()`.
+//! Arm kernels: aarch64 NEON and NEON+dotprod (intrinsics), armv7 NEON (inline assembly),
+//! each file ending its tiers' kernel tables. Reached only through those tables (see
+//! `Isa::kernels`).
 
 #[cfg(target_arch = "aarch64")]
 mod neon;
@@ -7,9 +8,6 @@ mod neon;
 mod neon_v7;
 
 #[cfg(target_arch = "aarch64")]
-pub(crate) use neon::{
-    add, add_u4, depthwise_conv2d, depthwise_u4, gemm_tile, gemm_tile_dotprod,
-    gemm_tile_dotprod_i4, gemm_tile_i4,
-};
+pub(crate) use neon::{NEON, NEON_DOTPROD};
 #[cfg(all(target_arch = "arm", feature = "armv7-neon"))]
-pub(crate) use neon_v7::gemm_tile;
+pub(crate) use neon_v7::NEON;

@@ -11,10 +11,66 @@ use crate::kernels::depthwise::{
     depthwise_channel, folded_bias_u4, for_each_pixel, for_each_tap, lane_tables, split_u4_weights,
     U4Taps, U4_MAX_TAPS,
 };
-use crate::kernels::gemm::{Block, KR, NR};
+use crate::kernels::gemm::{Block, KR, MR, NR};
 use crate::kernels::int4::ValuesMut;
+use crate::kernels::table::{GemmKernels, Kernels, TileKernels, SCALAR};
 use crate::kernels::{ConvGeometry, Requant};
 use crate::quant::Rounding;
+
+/// The aarch64 NEON tier (NEON is baseline there): the oracle's table with NEON's kernels.
+pub(crate) static NEON: Kernels = Kernels {
+    name: c"neon",
+    peak_macs_per_cycle: 8,
+    available: || true,
+    gemm: GemmKernels {
+        one: TileKernels {
+            i8: gemm_tile::<1>,
+            i4: gemm_tile_i4::<1>,
+            ..SCALAR.gemm.one
+        },
+        mr: TileKernels {
+            i8: gemm_tile::<MR>,
+            i4: gemm_tile_i4::<MR>,
+            ..SCALAR.gemm.mr
+        },
+        ..SCALAR.gemm
+    },
+    depthwise: depthwise_conv2d,
+    depthwise_u4: Some(depthwise_u4),
+    add_u4: Some(add_u4),
+    ..SCALAR
+};
+
+/// The aarch64 NEON tier with `sdot`: NEON's table with the GEMM tiles on `sdot`.
+pub(crate) static NEON_DOTPROD: Kernels = Kernels {
+    name: c"neon-dotprod",
+    peak_macs_per_cycle: 32,
+    available: has_dotprod,
+    gemm: GemmKernels {
+        one: TileKernels {
+            i8: gemm_tile_dotprod::<1>,
+            i4: gemm_tile_dotprod_i4::<1>,
+            ..NEON.gemm.one
+        },
+        mr: TileKernels {
+            i8: gemm_tile_dotprod::<MR>,
+            i4: gemm_tile_dotprod_i4::<MR>,
+            ..NEON.gemm.mr
+        },
+        ..NEON.gemm
+    },
+    ..NEON
+};
+
+/// Whether the CPU has `dotprod` (at compile time, or detected with `std`).
+#[allow(unreachable_code)]
+fn has_dotprod() -> bool {
+    #[cfg(target_feature = "dotprod")]
+    return true;
+    #[cfg(feature = "std")]
+    return std::arch::is_aarch64_feature_detected!("dotprod");
+    false
+}
 
 /// Requantization constants of 4 channels.
 #[derive(Clone, Copy)]
@@ -116,7 +172,7 @@ fn requantize_block(lo: int32x4_t, hi: int32x4_t, block: &Block<'_>, q: &Requant
 /// Baseline NEON GEMM micro-kernel: `ld4` de-interleaves a group into 4 vectors of 8
 /// channels (one per reduction step), widened to int16; `smlal` by lane multiplies them by
 /// each row's 4 inputs.
-pub(crate) fn gemm_tile<const R: usize>(
+fn gemm_tile<const R: usize>(
     a: [&[i8]; R],
     w: &[i8],
     block: &Block<'_>,
@@ -155,13 +211,13 @@ pub(crate) fn gemm_tile<const R: usize>(
 
 /// `dotprod` GEMM micro-kernel: a group is two 16-byte vectors (channels 0-3 and 4-7, 4
 /// steps each), exactly `sdot`'s operand layout; each row's 4 inputs are broadcast.
-pub(crate) fn gemm_tile_dotprod<const R: usize>(
+fn gemm_tile_dotprod<const R: usize>(
     a: [&[i8]; R],
     w: &[i8],
     block: &Block<'_>,
     q: &Requant<'_>,
 ) -> [[i8; NR]; R] {
-    // SAFETY: the dispatcher checked `Isa::NeonDotprod.is_available()`.
+    // SAFETY: reached only through the NEON+dotprod table (see `Isa::kernels`).
     unsafe { gemm_tile_sdot::<R>(a, w, block, q) }
 }
 
@@ -227,13 +283,13 @@ fn unpack_i4_group(w: &[u8], g: usize) -> (int8x16_t, int8x16_t) {
 
 /// GEMM tile with int4 weights on `sdot`: each group unpacks with three shifts into the two
 /// registers the int8 kernel loads.
-pub(crate) fn gemm_tile_dotprod_i4<const R: usize>(
+fn gemm_tile_dotprod_i4<const R: usize>(
     a: [&[i8]; R],
     w: &[u8],
     block: &Block<'_>,
     q: &Requant<'_>,
 ) -> [[i8; NR]; R] {
-    // SAFETY: the dispatcher checked `Isa::NeonDotprod.is_available()`.
+    // SAFETY: reached only through the NEON+dotprod table (see `Isa::kernels`).
     unsafe { gemm_tile_sdot_i4::<R>(a, w, block, q) }
 }
 
@@ -250,7 +306,7 @@ fn gemm_tile_sdot_i4<const R: usize>(
 /// GEMM tile with int4 weights on baseline NEON: `smull` of 8 byte pairs into int16 (every
 /// product of an int4 weight and a byte fits), `sadalp` pairs into four int32 accumulators
 /// per row, and a final pairwise add gives one lane per channel.
-pub(crate) fn gemm_tile_i4<const R: usize>(
+fn gemm_tile_i4<const R: usize>(
     a: [&[i8]; R],
     w: &[u8],
     block: &Block<'_>,
@@ -299,7 +355,7 @@ fn sdot(mut acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
 
 /// Depthwise conv, depth multiplier 1: 8 channels per step with `smlal`, reference order of
 /// taps; the channel tail runs the reference formula.
-pub(crate) fn depthwise_conv2d(
+fn depthwise_conv2d(
     g: &ConvGeometry,
     q: &Requant<'_>,
     input: &[i8],
@@ -355,7 +411,7 @@ pub(crate) fn depthwise_conv2d(
 /// bytes split into even and odd channels (`and`, `ushr`), and `smlal` accumulates their
 /// products in int16, exact because each is at most 15 * 8 and there are at most 32 taps.
 /// Taps over the edge read the zero point, which the folded bias takes back out.
-pub(crate) fn depthwise_u4(
+fn depthwise_u4(
     g: &ConvGeometry,
     q: &Requant<'_>,
     input: &[u8],
@@ -458,20 +514,10 @@ fn depthwise_u4_block<const W: usize>(
     W
 }
 
-/// Element-wise ADD is left to the scalar kernel on Arm for now (returns 0 elements done).
-pub(crate) fn add(
-    _p: &crate::format::AddParams,
-    _a: &[i8],
-    _b: &[i8],
-    _output: &mut [i8],
-) -> usize {
-    0
-}
-
 /// uint4 ADD from per-level thresholds (`elementwise::AddU4Levels`), 16 bytes (32 elements)
 /// per step, as the AVX2 kernel: an output is the number of levels whose threshold for its `a`
 /// (one `tbl` looks up 16) its `b` reaches. Returns how many bytes it wrote.
-pub(crate) fn add_u4(
+fn add_u4(
     levels: &crate::kernels::elementwise::AddU4Levels,
     a: &[u8],
     b: &[u8],

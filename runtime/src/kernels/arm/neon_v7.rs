@@ -3,14 +3,34 @@
 //! `armv7-neon` feature (stable Rust cannot test for NEON on 32-bit Arm; every Raspberry Pi
 //! from the 2 on has it). Depthwise and element-wise ops use the portable kernels on armv7.
 
-use crate::kernels::gemm::{requantize_one, Block, KR, NR};
+use crate::kernels::gemm::{requantize_one, Block, KR, MR, NR};
+use crate::kernels::table::{GemmKernels, Kernels, TileKernels, SCALAR};
 use crate::kernels::Requant;
+
+/// The armv7 NEON tier: the oracle's table with the NEON GEMM tile.
+pub(crate) static NEON: Kernels = Kernels {
+    name: c"neon",
+    peak_macs_per_cycle: 8,
+    available: || true,
+    gemm: GemmKernels {
+        one: TileKernels {
+            i8: gemm_tile::<1>,
+            ..SCALAR.gemm.one
+        },
+        mr: TileKernels {
+            i8: gemm_tile::<MR>,
+            ..SCALAR.gemm.mr
+        },
+        ..SCALAR.gemm
+    },
+    ..SCALAR
+};
 
 /// `R` rows (1 or 4) by one block of 8 channels. Per group of 4 reduction steps: `vld4.8`
 /// de-interleaves the 32 weight bytes into one vector per step, widened to int16; each row's
 /// 4 inputs are widened and `vmlal.s16` by scalar accumulates 8 channels per step. The
 /// accumulators are requantized by the portable code.
-pub(crate) fn gemm_tile<const R: usize>(
+fn gemm_tile<const R: usize>(
     a: [&[i8]; R],
     w: &[i8],
     block: &Block<'_>,

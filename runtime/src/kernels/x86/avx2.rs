@@ -10,10 +10,58 @@ use core::arch::x86_64::*;
 use crate::format::AddParams;
 use crate::kernels::depthwise::{for_each_pixel, lane_tables, U4Taps, U4_MAX_TAPS};
 use crate::kernels::elementwise::AddU4Levels;
-use crate::kernels::gemm::{whole_block, Block, RowOut, SmallGather, TileOut, Weights, KR, NR};
+use crate::kernels::gemm::{
+    block_tables, whole_block, Block, RowOut, SmallGather, TileOut, Weights, KR, MR, NR,
+};
 use crate::kernels::int4::ValuesMut;
+use crate::kernels::table::{GemmKernels, Kernels, SummedI4, TileKernels, SCALAR};
 use crate::kernels::{ConvGeometry, Requant};
 use crate::quant::Rounding;
+
+/// The AVX2 tier: the oracle's table with AVX2's kernels.
+pub(crate) static KERNELS: Kernels = Kernels {
+    name: c"avx2",
+    peak_macs_per_cycle: 32,
+    available: has_avx2,
+    gemm: GemmKernels {
+        in_place: None,
+        gather_small: Some(gather_small),
+        single_row: Some(gemm_row),
+        one: TileKernels {
+            i8: gemm_tile::<1>,
+            i8_u4_rows: Some(gemm_tile_u4_i8::<1>),
+            i4_summed: Some(SummedI4 {
+                signed_rows: gemm_tile_i4::<1, true>,
+                u4_rows: gemm_tile_i4::<1, false>,
+            }),
+            ..SCALAR.gemm.one
+        },
+        mr: TileKernels {
+            all_blocks: Some(gemm_rows::<MR>),
+            i8: gemm_tile::<MR>,
+            i8_u4_rows: Some(gemm_tile_u4_i8::<MR>),
+            i4_summed: Some(SummedI4 {
+                signed_rows: gemm_tile_i4::<MR, true>,
+                u4_rows: gemm_tile_i4::<MR, false>,
+            }),
+            ..SCALAR.gemm.mr
+        },
+    },
+    depthwise: super::depthwise::depthwise_conv2d::<false>,
+    depthwise_u4: Some(depthwise_u4),
+    add: Some(add),
+    add_u4: Some(add_u4),
+};
+
+/// Whether the CPU has AVX2 (at compile time, or detected with `std`).
+#[allow(unreachable_code)]
+pub(super) fn has_avx2() -> bool {
+    #[cfg(target_feature = "avx2")]
+    return true;
+    #[cfg(feature = "std")]
+    return std::arch::is_x86_feature_detected!("avx2");
+    false
+}
 
 /// Requantization constants of 8 channels, in registers, with everything that depends only
 /// on the shifts worked out once (a block's constants serve many accumulators).
@@ -268,14 +316,59 @@ pub(super) fn narrow(v: __m256i) -> [i8; 8] {
 /// Per group of 4 reduction steps: the 32 packed weight bytes widen to two int16 vectors
 /// (channels 0-3 and 4-7, 4 steps each); each row's 4 inputs widen and broadcast; two
 /// `vpmaddwd` give 2 partial sums per channel, reduced once at the end.
-pub(crate) fn gemm_tile<const R: usize>(
+fn gemm_tile<const R: usize>(
     a: [&[i8]; R],
     w: &[i8],
     block: &Block<'_>,
     q: &Requant<'_>,
 ) -> [[i8; NR]; R] {
-    // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
+    // SAFETY: reached only through a table of a tier with AVX2 (see `Isa::kernels`).
     unsafe { gemm_tile_avx2::<R>(a, w, block, q) }
+}
+
+/// `R` rows of int8 values by every block of the packed int8 weights `w`, requantized into
+/// `out` (row `r` at `out[r * outputs]`): [`gemm_tile`] without a call per block. Rows of
+/// uint4 values are left to the per-block kernels (returns `false`).
+fn gemm_rows<const R: usize>(
+    a: [&[i8]; R],
+    rows_u4: bool,
+    w: &[i8],
+    outputs: usize,
+    q: &Requant<'_>,
+    out: &mut [i8],
+) -> bool {
+    if !rows_u4 {
+        // SAFETY: reached only through a table of a tier with AVX2 (see `Isa::kernels`).
+        unsafe { gemm_rows_avx2(a, w, outputs, q, out) };
+    }
+    !rows_u4
+}
+
+#[target_feature(enable = "avx2")]
+fn gemm_rows_avx2<const R: usize>(
+    a: [&[i8]; R],
+    w: &[i8],
+    outputs: usize,
+    q: &Requant<'_>,
+    out: &mut [i8],
+) {
+    let kp = a.iter().fold(usize::MAX, |k, row| k.min(row.len()));
+    // (`max(1)`: a zero-depth GEMM reads no weights; its accumulators stay zero.)
+    let block_bytes = (kp * NR).max(1);
+    for (nb, w) in w
+        .chunks_exact(block_bytes)
+        .take(outputs.div_ceil(NR))
+        .enumerate()
+    {
+        let n0 = nb * NR;
+        let nr = NR.min(outputs - n0);
+        let copies;
+        let block = block_tables!(q, n0, nr, copies);
+        let rows = gemm_tile_avx2::<R>(a, w, &block, q);
+        for (r, values) in rows.iter().enumerate() {
+            out[r * outputs + n0..][..nr].copy_from_slice(&values[..nr]);
+        }
+    }
 }
 
 #[target_feature(enable = "avx2")]
@@ -379,14 +472,14 @@ fn widen_into(acc32: &mut __m256i, acc16: &mut __m256i) {
 
 /// GEMM tile with uint4 rows (bytes 0..=15) and int8 weights: `vpmaddubsw` (unsigned x
 /// signed, 32 products per instruction) cannot saturate here, unlike int8 x int8.
-pub(crate) fn gemm_tile_u4_i8<const R: usize>(
+fn gemm_tile_u4_i8<const R: usize>(
     a: [&[i8]; R],
     w: &[i8],
     block: &Block<'_>,
     q: &Requant<'_>,
     pack: bool,
 ) -> TileOut<R> {
-    // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
+    // SAFETY: reached only through a table of a tier with AVX2 (see `Isa::kernels`).
     unsafe { gemm_tile_u4_i8_avx2::<R>(a, w, block, q, pack) }
 }
 
@@ -501,7 +594,7 @@ pub(super) fn finish_tile<const R: usize>(
 /// int8 rows cannot be `vpmaddubsw`'s unsigned operand, so the weights are: `nibble ^ 8` is
 /// `w + 8` in `0..=15`, and `row_sums[r]` (the sum of row `r`'s `kp` values) takes the extra
 /// `8 * sum(x)` back out. A single row goes through [`i4_row`].
-pub(crate) fn gemm_tile_i4<const R: usize, const SIGNED_ROWS: bool>(
+fn gemm_tile_i4<const R: usize, const SIGNED_ROWS: bool>(
     a: [&[i8]; R],
     w: &[u8],
     row_sums: &[i32; R],
@@ -510,11 +603,11 @@ pub(crate) fn gemm_tile_i4<const R: usize, const SIGNED_ROWS: bool>(
     pack: bool,
 ) -> TileOut<R> {
     if R == 1 {
-        // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
+        // SAFETY: reached only through a table of a tier with AVX2 (see `Isa::kernels`).
         let [row] = unsafe { i4_row::<1, SIGNED_ROWS>(a[0], [w], row_sums[0], [block], q) };
         return TileOut::Values([row; R]);
     }
-    // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
+    // SAFETY: reached only through a table of a tier with AVX2 (see `Isa::kernels`).
     unsafe { gemm_tile_i4_avx2::<R, SIGNED_ROWS>(a, w, row_sums, block, q, pack) }
 }
 
@@ -665,7 +758,7 @@ fn i4_row<const B: usize, const SIGNED_ROWS: bool>(
 /// 7.3 -> 7.7-8.5 us on the autoencoder), in one call. Returns the number of blocks done: all
 /// of them (as the tables cover them), or 0 for uint4 rows by int8 weights, which have no row
 /// kernel.
-pub(crate) fn gemm_row(
+fn gemm_row(
     row: &[i8],
     w: Weights<'_>,
     rows_u4: bool,
@@ -695,7 +788,7 @@ pub(crate) fn gemm_row(
             })
         }};
     }
-    // SAFETY: the dispatcher checked `Isa::Avx2.is_available()` for these AVX2 functions.
+    // SAFETY: reached only through a table of a tier with AVX2 (see `Isa::kernels`).
     unsafe {
         match (w, rows_u4) {
             (Weights::I4(w), false) => i4_blocks!(w, true),
@@ -758,14 +851,14 @@ fn each_block<const B: usize>(
 /// `small`'s masks and stored in pieces of 16, 8 and 4 bytes, so that each of the kernel's
 /// 4-byte reads lies in one store. Returns false, writing nothing, for pixels whose window is
 /// not wholly inside the input or whose 16-byte loads would pass its end.
-pub(crate) fn gather_small(
+fn gather_small(
     small: &SmallGather,
     g: &ConvGeometry,
     input: &[i8],
     m: usize,
     row: &mut [i8],
 ) -> bool {
-    // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
+    // SAFETY: reached only through a table of a tier with AVX2 (see `Isa::kernels`).
     unsafe { gather_small_avx2(small, g, input, m, row) }
 }
 
@@ -850,15 +943,16 @@ fn store_groups(v: __m128i, dst: &mut [i8]) {
 /// With 8 or 16 channels and horizontal stride 1, the 32 lanes hold 4 or 2 neighbouring output
 /// pixels instead (their inputs are neighbours too), wherever the whole run lies inside the
 /// input horizontally.
-pub(crate) fn depthwise_u4(
+fn depthwise_u4(
     g: &ConvGeometry,
     q: &Requant<'_>,
     input: &[u8],
     filter: &[u8],
     output: &mut ValuesMut<'_>,
 ) {
-    // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`, the buffer lengths and the
-    // shape (channels a multiple of 8, at most `U4_MAX_TAPS` taps).
+    // SAFETY: reached only through a table of a tier with AVX2 (see `Isa::kernels`); the
+    // caller checked the buffer lengths and the shape (channels a multiple of 8, at most
+    // `U4_MAX_TAPS` taps).
     unsafe {
         if matches!(g.in_c, 8 | 16) && g.stride_w == 1 {
             return depthwise_u4_runs(g, q, input, filter, output);
@@ -1147,16 +1241,16 @@ fn multiply_by_quantized_multiplier(x: __m256i, multiplier: i32, shift: i32) -> 
 }
 
 /// Element-wise int8 ADD, 8 elements per step (the scalar kernel does the tail).
-pub(crate) fn add(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> usize {
-    // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
+fn add(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> usize {
+    // SAFETY: reached only through a table of a tier with AVX2 (see `Isa::kernels`).
     unsafe { add_avx2(p, a, b, output) }
 }
 
 /// uint4 ADD from per-level thresholds (`elementwise::AddU4Levels`), 32 bytes (64 elements)
 /// per step: an output is the number of levels `v` whose threshold for its `a` (one `vpshufb`
 /// looks up 32) its `b` reaches. Returns how many bytes it wrote.
-pub(crate) fn add_u4(levels: &AddU4Levels, a: &[u8], b: &[u8], output: &mut [u8]) -> usize {
-    // SAFETY: the dispatcher checked `Isa::Avx2.is_available()`.
+fn add_u4(levels: &AddU4Levels, a: &[u8], b: &[u8], output: &mut [u8]) -> usize {
+    // SAFETY: reached only through a table of a tier with AVX2 (see `Isa::kernels`).
     unsafe {
         add_u4_avx2(
             &levels.thresholds[..levels.active],

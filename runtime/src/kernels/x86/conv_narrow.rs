@@ -60,8 +60,8 @@ pub(crate) fn conv_narrow(
         && q_fits(q.shift)
         && q.bias.is_none_or(q_fits);
     if fits {
-        // SAFETY: the dispatcher checked `Isa::Avx512Vnni.is_available()`; the lengths are
-        // checked above.
+        // SAFETY: reached only through the AVX-512 VNNI table (see `Isa::kernels`); the
+        // lengths are checked above.
         unsafe { conv_narrow_vnni(g, input, zero_point, w, outputs, q, out) };
     }
     fits

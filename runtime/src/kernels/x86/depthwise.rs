@@ -22,11 +22,9 @@ use crate::kernels::{ConvGeometry, Requant};
 /// block lives on the stack (4 KB). Larger kernels run the reference kernel.
 const MAX_TAPS: usize = 64;
 
-/// Depthwise conv with depth multiplier 1; `avx512`: the AVX-512 VNNI kernel (the
-/// caller checked `Isa::Avx512Vnni.is_available()`), else AVX2 (`Isa::Avx2`). The caller
-/// checked the slice lengths.
-pub(crate) fn depthwise_conv2d(
-    avx512: bool,
+/// Depthwise conv with depth multiplier 1: the AVX-512 VNNI tier's kernel if `AVX512`, else
+/// AVX2's. The caller checked the slice lengths.
+pub(crate) fn depthwise_conv2d<const AVX512: bool>(
     g: &ConvGeometry,
     q: &Requant<'_>,
     input: &[i8],
@@ -44,11 +42,11 @@ pub(crate) fn depthwise_conv2d(
             16.. => 16,
             _ => 8,
         };
-        // SAFETY: the dispatcher checked the tier's `Isa::is_available()` and the slice
-        // lengths; `c0 + lanes <= c`.
+        // SAFETY: reached only through the table of the tier `AVX512` names (see
+        // `Isa::kernels`); the caller checked the slice lengths; `c0 + lanes <= c`.
         unsafe {
             let square3 = g.kernel_h == 3 && g.kernel_w == 3;
-            match (avx512, lanes, square3) {
+            match (AVX512, lanes, square3) {
                 (true, 32, true) => block_vnni::<32, 9>(g, q, c0, input, filter, output),
                 (true, 16, true) => block_vnni::<16, 9>(g, q, c0, input, filter, output),
                 (true, _, true) => block_vnni::<8, 9>(g, q, c0, input, filter, output),

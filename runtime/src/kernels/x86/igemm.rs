@@ -17,7 +17,8 @@
 use core::arch::x86_64::*;
 
 use super::vnni::Requant16;
-use crate::kernels::gemm::{block_tables, whole_block, Block, KR, NR};
+use crate::kernels::gemm::{block_tables, whole_block, Block, Rows, KR, NR};
+use crate::kernels::int4::Values;
 use crate::kernels::{ConvGeometry, Requant};
 
 /// Most taps (`kernel_h * kernel_w`) of a convolution read in place.
@@ -164,8 +165,14 @@ fn conv_taps(
     };
     if iy0 < g.in_h && last_y < g.in_h && ix0 < g.in_w && last_x < g.in_w {
         let origin = pixel(iy0, ix0);
-        for (p, &offset) in ptrs.iter_mut().zip(tap_offset).take(taps) {
-            *p = origin.wrapping_add(offset);
+        // Whole runs of 8 (past `taps` too; those pointers are never read): a fixed-length
+        // inner loop LLVM always vectorizes, where it sometimes left the `taps`-long one
+        // scalar.
+        let runs = ptrs.chunks_exact_mut(8).zip(tap_offset.chunks_exact(8));
+        for (p, offsets) in runs.take(taps.div_ceil(8)) {
+            for (p, &offset) in p.iter_mut().zip(offsets) {
+                *p = origin.wrapping_add(offset);
+            }
         }
         return;
     }
@@ -185,16 +192,57 @@ fn conv_taps(
     }
 }
 
+/// The AVX-512 VNNI tier's whole int8 GEMM (`table::GemmKernels::in_place`): dense rows
+/// (`direct`: unpadded int8) and convolutions read in place, without the gather. Returns
+/// `false`, having done nothing, for shapes it does not take.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gemm_in_place(
+    rows: usize,
+    outputs: usize,
+    depth: usize,
+    direct: bool,
+    a: Rows<'_>,
+    w: &[i8],
+    q: &Requant<'_>,
+    scratch: &mut [i8],
+    out: &mut [i8],
+) -> bool {
+    // The kernel takes each channel's weight sum out of its bias once per call: a pass over
+    // the weights, paid back only over many rows (a single-row GEMM would do twice the work).
+    const MIN_ROWS: usize = 16;
+    if rows < MIN_ROWS {
+        return false;
+    }
+    let source = match a {
+        Rows::Dense(Values::I8(data)) if direct => RowSource::dense(data, rows, depth),
+        // Input channels not in fours (first layers): each kernel row's run of bytes at once.
+        Rows::Conv {
+            geometry,
+            input: Values::I8(input),
+            zero_point,
+        } if !geometry.in_c.is_multiple_of(KR) => {
+            return super::conv_narrow::conv_narrow(
+                geometry, input, zero_point, w, outputs, q, out,
+            );
+        }
+        Rows::Conv {
+            geometry,
+            input: Values::I8(input),
+            zero_point,
+        } if scratch.len() >= geometry.in_c => {
+            let zero_row = &mut scratch[..geometry.in_c];
+            zero_row.fill(zero_point);
+            RowSource::conv(geometry, input, zero_row)
+        }
+        _ => None,
+    };
+    source.is_some_and(|source| igemm(&source, w, outputs, q, out))
+}
+
 /// `out[m, n] = requant(sum_k row_m[k] * w[n, k])` for every row of `rows` and `n < outputs`,
 /// `w` packed as `gemm::pack` does with depth `rows.depth()`. Returns `false`, having done
 /// nothing, if a buffer is too short.
-pub(crate) fn igemm(
-    rows: &RowSource<'_>,
-    w: &[i8],
-    outputs: usize,
-    q: &Requant<'_>,
-    out: &mut [i8],
-) -> bool {
+fn igemm(rows: &RowSource<'_>, w: &[i8], outputs: usize, q: &Requant<'_>, out: &mut [i8]) -> bool {
     let q_fits = |t: &[i32]| t.len() >= outputs;
     let fits = w.len() >= outputs.div_ceil(NR) * NR * rows.depth()
         && out.len() >= rows.rows * outputs
@@ -202,8 +250,8 @@ pub(crate) fn igemm(
         && q_fits(q.shift)
         && q.bias.is_none_or(q_fits);
     if fits {
-        // SAFETY: the dispatcher checked `Isa::Avx512Vnni.is_available()`; the lengths are
-        // checked above and the row pointers by `RowSource`'s constructors.
+        // SAFETY: reached only through the AVX-512 VNNI table (see `Isa::kernels`); the
+        // lengths are checked above and the row pointers by `RowSource`'s constructors.
         unsafe { igemm_vnni(rows, w, outputs, q, out) };
     }
     fits

@@ -16,11 +16,65 @@
 
 use core::arch::x86_64::*;
 
-use super::avx2::{finish_tile, i4_group};
+use super::avx2::{finish_tile, i4_group, KERNELS as AVX2};
 use crate::format::AddParams;
-use crate::kernels::gemm::{block_tables, whole_block, Block, TileOut, KR, NR};
+use crate::kernels::gemm::{block_tables, whole_block, Block, TileOut, KR, MR, NR};
+use crate::kernels::table::{GemmKernels, Kernels, SummedI4, TileKernels};
 use crate::kernels::Requant;
 use crate::quant::Rounding;
+
+/// The AVX-512 VNNI tier: AVX2's table with the GEMMs, convolutions, int8 depthwise and ADD on
+/// `vpdpbusd`/`vpdpwssd` and 512-bit registers.
+pub(crate) static KERNELS: Kernels = Kernels {
+    name: c"avx512-vnni",
+    peak_macs_per_cycle: 64,
+    available: has_avx512_vnni,
+    gemm: GemmKernels {
+        in_place: Some(super::igemm::gemm_in_place),
+        one: TileKernels {
+            all_blocks: Some(gemm_rows::<1>),
+            i4_summed: Some(SummedI4 {
+                signed_rows: gemm_tile_i4::<1, true>,
+                u4_rows: gemm_tile_i4::<1, false>,
+            }),
+            ..AVX2.gemm.one
+        },
+        mr: TileKernels {
+            all_blocks: Some(gemm_rows::<MR>),
+            i4_summed: Some(SummedI4 {
+                signed_rows: gemm_tile_i4::<MR, true>,
+                u4_rows: gemm_tile_i4::<MR, false>,
+            }),
+            ..AVX2.gemm.mr
+        },
+        ..AVX2.gemm
+    },
+    depthwise: super::depthwise::depthwise_conv2d::<true>,
+    add: Some(add),
+    ..AVX2
+};
+
+/// Whether the CPU has AVX2 and AVX-512 F/BW/VL/VNNI (at compile time, or detected with
+/// `std`).
+#[allow(unreachable_code)]
+fn has_avx512_vnni() -> bool {
+    if !super::avx2::has_avx2() {
+        return false;
+    }
+    #[cfg(all(
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        target_feature = "avx512vl",
+        target_feature = "avx512vnni"
+    ))]
+    return true;
+    #[cfg(feature = "std")]
+    return std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx512vnni");
+    false
+}
 
 /// Blocks of 8 channels a 4-row tile computes per pass (8 accumulators), and a single row
 /// (8 too: fewer left the single-row loop waiting on `vpdpbusd`'s latency).
@@ -29,16 +83,17 @@ const ROW_BLOCKS: usize = 8;
 
 /// `R` rows of `a` (each `kp = a[r].len()` values, a multiple of 4) by every block of the
 /// packed int8 weights `w` (`[ceil(outputs/8), kp/4, 8, 4]`), requantized by `q` into `out`,
-/// whose row `r` starts at `out[r * outputs]`. `rows_u4`: the rows hold uint4 values.
-pub(crate) fn gemm_rows<const R: usize>(
+/// whose row `r` starts at `out[r * outputs]`. `rows_u4`: the rows hold uint4 values. Takes
+/// every row (returns `true`).
+fn gemm_rows<const R: usize>(
     a: [&[i8]; R],
     rows_u4: bool,
     w: &[i8],
     outputs: usize,
     q: &Requant<'_>,
     out: &mut [i8],
-) {
-    // SAFETY: the dispatcher checked `Isa::Avx512Vnni.is_available()`.
+) -> bool {
+    // SAFETY: reached only through the AVX-512 VNNI table (see `Isa::kernels`).
     unsafe {
         match (R, rows_u4) {
             (1, false) => gemm_rows_vnni::<R, ROW_BLOCKS, true>(a, w, outputs, q, out),
@@ -47,6 +102,7 @@ pub(crate) fn gemm_rows<const R: usize>(
             (_, true) => gemm_rows_vnni::<R, TILE_BLOCKS, false>(a, w, outputs, q, out),
         }
     }
+    true
 }
 
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -384,7 +440,7 @@ impl Requant16 {
 /// sign-extended by a table lookup; int8 rows are the signed operand against the weights
 /// offset to `w + 8` (`nibble ^ 8`, 0..=15), and `8 * row_sums[r]` comes back out. Exact: a
 /// lane's sum stays below `65,536 * 15 * 128 < 2^31`. The epilogue is AVX2's.
-pub(crate) fn gemm_tile_i4<const R: usize, const SIGNED_ROWS: bool>(
+fn gemm_tile_i4<const R: usize, const SIGNED_ROWS: bool>(
     a: [&[i8]; R],
     w: &[u8],
     row_sums: &[i32; R],
@@ -392,7 +448,7 @@ pub(crate) fn gemm_tile_i4<const R: usize, const SIGNED_ROWS: bool>(
     q: &Requant<'_>,
     pack: bool,
 ) -> TileOut<R> {
-    // SAFETY: the dispatcher checked `Isa::Avx512Vnni.is_available()`.
+    // SAFETY: reached only through the AVX-512 VNNI table (see `Isa::kernels`).
     unsafe { tile_i4_vnni::<R, SIGNED_ROWS>(a, w, row_sums, block, q, pack) }
 }
 
@@ -450,8 +506,8 @@ fn row_sum(row: &[i8]) -> i32 {
 /// many it did (the scalar kernel does the tail). The three fixed-point rescalings are
 /// [`Requant16`]'s double rounding with per-tensor constants; the two input ones clamp to the
 /// whole int32 range, i.e. not at all.
-pub(crate) fn add(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> usize {
-    // SAFETY: the dispatcher checked `Isa::Avx512Vnni.is_available()`.
+fn add(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> usize {
+    // SAFETY: reached only through the AVX-512 VNNI table (see `Isa::kernels`).
     unsafe { add_vnni(p, a, b, output) }
 }
 
