@@ -69,8 +69,8 @@ enum Command {
         /// Untimed inferences before timing.
         #[arg(long, default_value_t = 50)]
         warmup: usize,
-        /// Kernels to use: scalar, avx2, avx512-vnni, neon, neon-dotprod (default: the best this CPU
-        /// runs).
+        /// Kernels to use: scalar, avx2, avx-vnni, avx512-vnni, neon, neon-dotprod (default: the
+        /// best this CPU runs).
         #[arg(long, value_parser = parse_isa)]
         isa: Option<Isa>,
         /// Also time each operator (a profile: where the time goes).
@@ -80,7 +80,8 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
         /// Int8 MACs per cycle one core can do, for the fraction-of-peak figure. Default by
-        /// kernels: avx2 32 (two 256-bit vpmaddwd per cycle), neon-dotprod 32 (Cortex-A76,
+        /// kernels: avx2 32 (two 256-bit vpmaddwd per cycle), avx-vnni 64 (two 256-bit vpdpbusd),
+        /// avx512-vnni 64 (one 512-bit vpdpbusd), neon-dotprod 32 (Cortex-A76,
         /// Pi 5: two 128-bit sdot), neon 8 (Cortex-A72, Pi 4: one 128-bit smlal pipe),
         /// scalar 1. Give the right figure for other cores.
         #[arg(long)]

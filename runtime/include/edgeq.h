@@ -181,8 +181,8 @@ edgeq_status edgeq_invoke(edgeq_interpreter *it);
 // `it` points to an `edgeq_interpreter`; `data` points to `len` writable bytes.
 edgeq_status edgeq_get_output(edgeq_interpreter *it, size_t index, uint8_t *data, size_t len);
 
-// Name of the kernels in use ("scalar", "avx2", "avx512-vnni", "neon", "neon-dotprod"), a
-// static string.
+// Name of the kernels in use ("scalar", "avx2", "avx-vnni", "avx512-vnni", "neon",
+// "neon-dotprod"), a static string.
 //
 // # Safety
 // `it` is NULL or points to an `edgeq_interpreter`.

@@ -478,8 +478,8 @@ fn copy_exact(src: &[u8], dst: &mut [u8], tensor_len: usize) -> Result<(), Error
     Ok(())
 }
 
-/// Name of the kernels in use ("scalar", "avx2", "avx512-vnni", "neon", "neon-dotprod"), a
-/// static string.
+/// Name of the kernels in use ("scalar", "avx2", "avx-vnni", "avx512-vnni", "neon",
+/// "neon-dotprod"), a static string.
 ///
 /// # Safety
 /// `it` is NULL or points to an `edgeq_interpreter`.

@@ -157,6 +157,10 @@ impl Isa {
     /// x86-64 AVX2.
     #[cfg(target_arch = "x86_64")]
     pub const AVX2: Isa = Isa(&super::x86::AVX2);
+    /// x86-64 AVX-VNNI (`vpdpbusd` on VEX, no AVX-512: Alder Lake and later client cores,
+    /// N100-class E-cores): the GEMM tiles, every other kernel AVX2's.
+    #[cfg(target_arch = "x86_64")]
+    pub const AVX_VNNI: Isa = Isa(&super::x86::AVX_VNNI);
     /// x86-64 AVX-512 with VNNI (`vpdpbusd`; AVX512F/BW/VL): GEMMs, convolutions, int8
     /// depthwise and ADD on 512-bit registers, every other kernel AVX2's.
     #[cfg(target_arch = "x86_64")]
@@ -176,6 +180,8 @@ impl Isa {
         Isa::SCALAR,
         #[cfg(target_arch = "x86_64")]
         Isa::AVX2,
+        #[cfg(target_arch = "x86_64")]
+        Isa::AVX_VNNI,
         #[cfg(target_arch = "x86_64")]
         Isa::AVX512_VNNI,
         #[cfg(any(
@@ -214,7 +220,8 @@ impl Isa {
 
     /// int8 multiply-accumulates per cycle of one core at this tier's best instruction, as
     /// the benchmarks assume it (docs/PERFORMANCE.md): two 256-bit `vpmaddwd` (AVX2) or
-    /// 512-bit `vpdpbusd` (VNNI) per cycle, two `sdot` (dotprod), one `smlal` pair (NEON).
+    /// `vpdpbusd` (AVX-VNNI), one 512-bit `vpdpbusd` (AVX-512 VNNI) per cycle, two `sdot`
+    /// (dotprod), one `smlal` pair (NEON).
     pub fn peak_macs_per_cycle(self) -> u32 {
         self.0.peak_macs_per_cycle
     }

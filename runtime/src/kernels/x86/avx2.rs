@@ -173,7 +173,7 @@ impl Requant8 {
 /// branches the GEMM tiles and depthwise kernels are sensitive to.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn requant_row(acc: __m256i, block: &Block<'_>, q: &Requant<'_>) -> __m256i {
+pub(super) fn requant_row(acc: __m256i, block: &Block<'_>, q: &Requant<'_>) -> __m256i {
     let load = |t: &[i32; NR]| {
         // SAFETY: `t` is 8 i32 = 32 readable bytes; loadu has no alignment need.
         unsafe { _mm256_loadu_si256(t.as_ptr().cast()) }

@@ -1,14 +1,17 @@
-//! x86-64 kernels, two tiers. `avx2` (AVX2) and `vnni` (AVX-512 VNNI: GEMM rows and
-//! 512-bit requantization) each end in their tier's kernel table; the VNNI tier also runs
+//! x86-64 kernels, three tiers. `avx2` (AVX2), `avx_vnni` (AVX-VNNI: GEMM tiles on VEX
+//! `vpdpbusd`) and `vnni` (AVX-512 VNNI: GEMM rows and 512-bit requantization) each start
+//! with their tier's kernel table; the AVX-512 VNNI tier also runs
 //! `igemm` (GEMM rows and convolution taps read in place), `conv_narrow` (convolutions with
 //! few input channels) and, as AVX2 does, `depthwise`. Reached only through those tables
 //! (see `Isa::kernels`).
 
 mod avx2;
+mod avx_vnni;
 mod conv_narrow;
 mod depthwise;
 mod igemm;
 mod vnni;
 
 pub(crate) use avx2::KERNELS as AVX2;
+pub(crate) use avx_vnni::KERNELS as AVX_VNNI;
 pub(crate) use vnni::KERNELS as AVX512_VNNI;

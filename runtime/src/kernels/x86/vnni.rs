@@ -81,6 +81,28 @@ fn has_avx512_vnni() -> bool {
 const TILE_BLOCKS: usize = 2;
 const ROW_BLOCKS: usize = 8;
 
+/// `vpdpbusd` on 256-bit registers (unsigned bytes of `u` times signed bytes of `s`, four
+/// products summed into each int32 lane of `acc`), in the encoding of a tier: EVEX here,
+/// VEX on the AVX-VNNI tier. The dot-product loops below are generic over it and
+/// `#[inline(always)]`, so each tier's `#[target_feature]` function compiles them with its
+/// own instruction.
+pub(super) trait Dpbusd {
+    /// # Safety
+    /// The CPU has the encoding's instruction set.
+    unsafe fn dpbusd(acc: __m256i, u: __m256i, s: __m256i) -> __m256i;
+}
+
+/// The AVX-512 VNNI (AVX512VL) encoding.
+struct Evex;
+
+impl Dpbusd for Evex {
+    #[inline(always)]
+    unsafe fn dpbusd(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
+        // SAFETY: the caller's CPU has AVX-512 VNNI and VL.
+        unsafe { _mm256_dpbusd_epi32(acc, u, s) }
+    }
+}
+
 /// `R` rows of `a` (each `kp = a[r].len()` values, a multiple of 4) by every block of the
 /// packed int8 weights `w` (`[ceil(outputs/8), kp/4, 8, 4]`), requantized by `q` into `out`,
 /// whose row `r` starts at `out[r * outputs]`. `rows_u4`: the rows hold uint4 values. Takes
@@ -121,13 +143,20 @@ fn gemm_rows_vnni<const R: usize, const B: usize, const SIGNED_ROWS: bool>(
     }
     // Each row's `-128 * sum(x)`, the correction of the offset weights.
     let correction: [__m256i; R] = core::array::from_fn(|r| {
-        let sum = if SIGNED_ROWS { row_sum(&a[r][..kp]) } else { 0 };
+        let sum = if SIGNED_ROWS {
+            // SAFETY: this function's target features include AVX2 and AVX-512 VNNI.
+            unsafe { row_sum::<Evex>(&a[r][..kp]) }
+        } else {
+            0
+        };
         _mm256_set1_epi32(sum.wrapping_mul(-128))
     });
     let block = |nb: usize| &w[nb * block_bytes..][..block_bytes];
     let mut nb = 0;
     while nb + B <= blocks {
-        let acc = dot_blocks::<R, B, SIGNED_ROWS>(&a, core::array::from_fn(|b| block(nb + b)), kp);
+        let w = core::array::from_fn(|b| block(nb + b));
+        // SAFETY: this function's target features include AVX2 and AVX-512 VNNI.
+        let acc = unsafe { dot_blocks::<Evex, R, B, SIGNED_ROWS>(&a, w, kp) };
         if R == 1 {
             // One row: two blocks per 512-bit requantization, not one block and a blank half.
             for (b, pair) in acc.chunks_exact(2).enumerate() {
@@ -145,7 +174,8 @@ fn gemm_rows_vnni<const R: usize, const B: usize, const SIGNED_ROWS: bool>(
         nb += B;
     }
     while nb < blocks {
-        let [acc] = dot_blocks::<R, 1, SIGNED_ROWS>(&a, [block(nb)], kp);
+        // SAFETY: as above.
+        let [acc] = unsafe { dot_blocks::<Evex, R, 1, SIGNED_ROWS>(&a, [block(nb)], kp) };
         store_block::<R>(&acc, &correction, nb, outputs, q, out);
         nb += 1;
     }
@@ -153,42 +183,53 @@ fn gemm_rows_vnni<const R: usize, const B: usize, const SIGNED_ROWS: bool>(
 
 /// Raw int32 dot products of `R` rows with `B` weight blocks: `acc[b][r]`, lane `c` for
 /// channel `c` of block `b`. With `SIGNED_ROWS` the weights are offset by 128 (see above).
-#[inline]
-#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn dot_blocks<const R: usize, const B: usize, const SIGNED_ROWS: bool>(
+///
+/// # Safety
+/// The CPU has AVX2 and `D`'s instruction set.
+#[inline(always)]
+pub(super) unsafe fn dot_blocks<
+    D: Dpbusd,
+    const R: usize,
+    const B: usize,
+    const SIGNED_ROWS: bool,
+>(
     a: &[&[i8]; R],
     w: [&[i8]; B],
     kp: usize,
 ) -> [[__m256i; R]; B] {
-    let groups = w.iter().fold(kp / KR, |g, w| g.min(w.len() / (NR * KR)));
-    let mut acc = [[_mm256_setzero_si256(); R]; B];
-    let offset = _mm256_set1_epi8(0x80u8 as i8);
-    for g in 0..groups {
-        let wv: [__m256i; B] = core::array::from_fn(|b| {
-            // SAFETY: `g < groups` bounds the 32-byte read within `w[b]`.
-            let v = unsafe { _mm256_loadu_si256(w[b].as_ptr().add(g * NR * KR).cast()) };
-            if SIGNED_ROWS {
-                _mm256_xor_si256(v, offset)
-            } else {
-                v
-            }
-        });
-        for r in 0..R {
-            // SAFETY: `g < groups <= kp / 4` bounds the 4-byte read within `a[r]`.
-            let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
-            let x = _mm256_set1_epi32(x4);
-            for b in 0..B {
-                acc[b][r] = if SIGNED_ROWS {
-                    // (w + 128) unsigned times x signed.
-                    _mm256_dpbusd_epi32(acc[b][r], wv[b], x)
+    // SAFETY: the caller's CPU has AVX2 and `D`'s instruction set; every read is bounded
+    // where it is made.
+    unsafe {
+        let groups = w.iter().fold(kp / KR, |g, w| g.min(w.len() / (NR * KR)));
+        let mut acc = [[_mm256_setzero_si256(); R]; B];
+        let offset = _mm256_set1_epi8(0x80u8 as i8);
+        for g in 0..groups {
+            let wv: [__m256i; B] = core::array::from_fn(|b| {
+                // `g < groups` bounds the 32-byte read within `w[b]`.
+                let v = _mm256_loadu_si256(w[b].as_ptr().add(g * NR * KR).cast());
+                if SIGNED_ROWS {
+                    _mm256_xor_si256(v, offset)
                 } else {
-                    // x unsigned (uint4) times w signed.
-                    _mm256_dpbusd_epi32(acc[b][r], x, wv[b])
-                };
+                    v
+                }
+            });
+            for r in 0..R {
+                // `g < groups <= kp / 4` bounds the 4-byte read within `a[r]`.
+                let x4 = a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned();
+                let x = _mm256_set1_epi32(x4);
+                for b in 0..B {
+                    acc[b][r] = if SIGNED_ROWS {
+                        // (w + 128) unsigned times x signed.
+                        D::dpbusd(acc[b][r], wv[b], x)
+                    } else {
+                        // x unsigned (uint4) times w signed.
+                        D::dpbusd(acc[b][r], x, wv[b])
+                    };
+                }
             }
         }
+        acc
     }
-    acc
 }
 
 /// Requantizes the `R` accumulators of block `nb` (corrected by `correction`) and writes
@@ -461,45 +502,69 @@ fn tile_i4_vnni<const R: usize, const SIGNED_ROWS: bool>(
     q: &Requant<'_>,
     pack: bool,
 ) -> TileOut<R> {
-    let groups = a.iter().fold(w.len() / 16, |g, row| g.min(row.len() / KR));
-    let mut acc = [_mm256_setzero_si256(); R];
-    for g in 0..groups {
-        // SAFETY: `g < groups` bounds the 16-byte read within `w`.
-        let wv = i4_group::<SIGNED_ROWS>(unsafe { _mm_loadu_si128(w.as_ptr().add(g * 16).cast()) });
-        for r in 0..R {
-            // SAFETY: `g < groups` bounds the 4-byte read within each row.
-            let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
-            let x = _mm256_set1_epi32(x4);
-            acc[r] = if SIGNED_ROWS {
-                _mm256_dpbusd_epi32(acc[r], wv, x)
-            } else {
-                _mm256_dpbusd_epi32(acc[r], x, wv)
-            };
-        }
-    }
+    // SAFETY: this function's target features include AVX2 and AVX-512 VNNI.
+    let acc = unsafe { dot_i4::<Evex, R, SIGNED_ROWS>(&a, w) };
     finish_tile(acc, SIGNED_ROWS.then_some(row_sums), block, q, pack)
 }
 
-/// Sum of `row`'s values: `vpdpbusd` of ones (unsigned) by the row (signed), 32 at a time.
-#[inline]
-#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn row_sum(row: &[i8]) -> i32 {
-    let ones = _mm256_set1_epi8(1);
-    let mut acc = _mm256_setzero_si256();
-    let mut chunks = row.chunks_exact(32);
-    for chunk in &mut chunks {
-        // SAFETY: `chunk` is 32 readable bytes.
-        let x = unsafe { _mm256_loadu_si256(chunk.as_ptr().cast()) };
-        acc = _mm256_dpbusd_epi32(acc, ones, x);
+/// The raw int32 dot products of [`gemm_tile_i4`]'s `R` rows with one block of int4 weights
+/// (lane `c` for channel `c`), before the `8 * row_sums` correction of int8 rows.
+///
+/// # Safety
+/// The CPU has AVX2 and `D`'s instruction set.
+#[inline(always)]
+pub(super) unsafe fn dot_i4<D: Dpbusd, const R: usize, const SIGNED_ROWS: bool>(
+    a: &[&[i8]; R],
+    w: &[u8],
+) -> [__m256i; R] {
+    // SAFETY: the caller's CPU has AVX2 and `D`'s instruction set; every read is bounded
+    // where it is made.
+    unsafe {
+        let groups = a.iter().fold(w.len() / 16, |g, row| g.min(row.len() / KR));
+        let mut acc = [_mm256_setzero_si256(); R];
+        for g in 0..groups {
+            // `g < groups` bounds the 16-byte read within `w`.
+            let wv = i4_group::<SIGNED_ROWS>(_mm_loadu_si128(w.as_ptr().add(g * 16).cast()));
+            for r in 0..R {
+                // `g < groups` bounds the 4-byte read within each row.
+                let x4 = a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned();
+                let x = _mm256_set1_epi32(x4);
+                acc[r] = if SIGNED_ROWS {
+                    D::dpbusd(acc[r], wv, x)
+                } else {
+                    D::dpbusd(acc[r], x, wv)
+                };
+            }
+        }
+        acc
     }
-    let tail: i32 = chunks.remainder().iter().map(|&x| i32::from(x)).sum();
-    let half = _mm_add_epi32(
-        _mm256_castsi256_si128(acc),
-        _mm256_extracti128_si256::<1>(acc),
-    );
-    let pair = _mm_add_epi32(half, _mm_shuffle_epi32::<0b01_00_11_10>(half));
-    let one = _mm_add_epi32(pair, _mm_shuffle_epi32::<0b10_11_00_01>(pair));
-    _mm_cvtsi128_si32(one).wrapping_add(tail)
+}
+
+/// Sum of `row`'s values: `vpdpbusd` of ones (unsigned) by the row (signed), 32 at a time.
+///
+/// # Safety
+/// The CPU has AVX2 and `D`'s instruction set.
+#[inline(always)]
+pub(super) unsafe fn row_sum<D: Dpbusd>(row: &[i8]) -> i32 {
+    // SAFETY: the caller's CPU has AVX2 and `D`'s instruction set; each chunk is 32
+    // readable bytes.
+    unsafe {
+        let ones = _mm256_set1_epi8(1);
+        let mut acc = _mm256_setzero_si256();
+        let mut chunks = row.chunks_exact(32);
+        for chunk in &mut chunks {
+            let x = _mm256_loadu_si256(chunk.as_ptr().cast());
+            acc = D::dpbusd(acc, ones, x);
+        }
+        let tail: i32 = chunks.remainder().iter().map(|&x| i32::from(x)).sum();
+        let half = _mm_add_epi32(
+            _mm256_castsi256_si128(acc),
+            _mm256_extracti128_si256::<1>(acc),
+        );
+        let pair = _mm_add_epi32(half, _mm_shuffle_epi32::<0b01_00_11_10>(half));
+        let one = _mm_add_epi32(pair, _mm_shuffle_epi32::<0b10_11_00_01>(pair));
+        _mm_cvtsi128_si32(one).wrapping_add(tail)
+    }
 }
 
 /// Element-wise int8 ADD (TFLite's, see `scalar::add`), 16 elements per step; returns how

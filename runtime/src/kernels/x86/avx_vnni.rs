@@ -1,0 +1,199 @@
+//! AVX-VNNI kernels: `vpdpbusd` in its VEX encoding, for CPUs that have it without AVX-512
+//! (Alder Lake and later client cores, and the Gracemont and Crestmont E-cores of N100-class
+//! boards). The GEMM tiles are the AVX-512 VNNI tier's dot products (`vnni::dot_blocks`,
+//! `dot_i4`: the same packed layout and offset-weight corrections) on 256-bit registers,
+//! with AVX2's requantization; every other kernel is AVX2's.
+
+use core::arch::x86_64::*;
+
+use super::avx2::{finish_tile, narrow, requant_row, Requant8, KERNELS as AVX2};
+use super::vnni::{dot_blocks, dot_i4, row_sum, Dpbusd};
+use crate::kernels::gemm::{block_tables, whole_block, Block, TileOut, KR, MR, NR};
+use crate::kernels::table::{GemmKernels, Kernels, SummedI4, TileKernels};
+use crate::kernels::Requant;
+
+/// The AVX-VNNI tier: AVX2's table with the GEMM tiles on `vpdpbusd`.
+pub(crate) static KERNELS: Kernels = Kernels {
+    name: c"avx-vnni",
+    peak_macs_per_cycle: 64,
+    available: has_avx_vnni,
+    gemm: GemmKernels {
+        one: TileKernels {
+            all_blocks: Some(gemm_rows::<1>),
+            i4_summed: Some(SummedI4 {
+                signed_rows: gemm_tile_i4::<1, true>,
+                u4_rows: gemm_tile_i4::<1, false>,
+            }),
+            ..AVX2.gemm.one
+        },
+        mr: TileKernels {
+            all_blocks: Some(gemm_rows::<MR>),
+            i4_summed: Some(SummedI4 {
+                signed_rows: gemm_tile_i4::<MR, true>,
+                u4_rows: gemm_tile_i4::<MR, false>,
+            }),
+            ..AVX2.gemm.mr
+        },
+        ..AVX2.gemm
+    },
+    ..AVX2
+};
+
+/// Whether the CPU has AVX2 and AVX-VNNI (at compile time, or detected with `std`).
+#[allow(unreachable_code)]
+fn has_avx_vnni() -> bool {
+    if !super::avx2::has_avx2() {
+        return false;
+    }
+    #[cfg(target_feature = "avxvnni")]
+    return true;
+    #[cfg(feature = "std")]
+    return std::arch::is_x86_feature_detected!("avxvnni");
+    false
+}
+
+/// The VEX encoding of `vpdpbusd`.
+struct Vex;
+
+impl Dpbusd for Vex {
+    #[inline(always)]
+    unsafe fn dpbusd(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
+        // SAFETY: the caller's CPU has AVX-VNNI.
+        unsafe { _mm256_dpbusd_avx_epi32(acc, u, s) }
+    }
+}
+
+/// Blocks of 8 channels a 4-row tile computes per pass (8 accumulators), and a single row.
+/// Without AVX-512 there are 16 vector registers: accumulators, weights, the broadcast row
+/// values and the offset must fit in them.
+const TILE_BLOCKS: usize = 2;
+const ROW_BLOCKS: usize = 4;
+
+/// `R` rows of `a` (each `kp = a[r].len()` values, a multiple of 4) by every block of the
+/// packed int8 weights `w` (`[ceil(outputs/8), kp/4, 8, 4]`), requantized by `q` into `out`,
+/// whose row `r` starts at `out[r * outputs]`. `rows_u4`: the rows hold uint4 values. Takes
+/// every row (returns `true`).
+fn gemm_rows<const R: usize>(
+    a: [&[i8]; R],
+    rows_u4: bool,
+    w: &[i8],
+    outputs: usize,
+    q: &Requant<'_>,
+    out: &mut [i8],
+) -> bool {
+    // SAFETY: reached only through the AVX-VNNI table (see `Isa::kernels`).
+    unsafe {
+        match (R, rows_u4) {
+            (1, false) => rows_avx_vnni::<R, ROW_BLOCKS, true>(a, w, outputs, q, out),
+            (1, true) => rows_avx_vnni::<R, ROW_BLOCKS, false>(a, w, outputs, q, out),
+            (_, false) => rows_avx_vnni::<R, TILE_BLOCKS, true>(a, w, outputs, q, out),
+            (_, true) => rows_avx_vnni::<R, TILE_BLOCKS, false>(a, w, outputs, q, out),
+        }
+    }
+    true
+}
+
+#[target_feature(enable = "avx2,avxvnni")]
+fn rows_avx_vnni<const R: usize, const B: usize, const SIGNED_ROWS: bool>(
+    a: [&[i8]; R],
+    w: &[i8],
+    outputs: usize,
+    q: &Requant<'_>,
+    out: &mut [i8],
+) {
+    let kp = a.iter().fold(usize::MAX, |k, row| k.min(row.len())) / KR * KR;
+    // (`max(1)`: a zero-depth GEMM reads no weights; its accumulators stay zero.)
+    let block_bytes = (kp * NR).max(1);
+    let blocks = outputs.div_ceil(NR).min(w.len() / block_bytes);
+    if out.len() < R * outputs {
+        return;
+    }
+    // Each row's `-128 * sum(x)`, the correction of the offset weights.
+    let correction: [__m256i; R] = core::array::from_fn(|r| {
+        let sum = if SIGNED_ROWS {
+            // SAFETY: this function's target features include AVX2 and AVX-VNNI.
+            unsafe { row_sum::<Vex>(&a[r][..kp]) }
+        } else {
+            0
+        };
+        _mm256_set1_epi32(sum.wrapping_mul(-128))
+    });
+    let block = |nb: usize| &w[nb * block_bytes..][..block_bytes];
+    let mut nb = 0;
+    while nb + B <= blocks {
+        let w = core::array::from_fn(|b| block(nb + b));
+        // SAFETY: this function's target features include AVX2 and AVX-VNNI.
+        let acc = unsafe { dot_blocks::<Vex, R, B, SIGNED_ROWS>(&a, w, kp) };
+        for (b, acc) in acc.iter().enumerate() {
+            store_block::<R>(acc, &correction, nb + b, outputs, q, out);
+        }
+        nb += B;
+    }
+    while nb < blocks {
+        // SAFETY: as above.
+        let [acc] = unsafe { dot_blocks::<Vex, R, 1, SIGNED_ROWS>(&a, [block(nb)], kp) };
+        store_block::<R>(&acc, &correction, nb, outputs, q, out);
+        nb += 1;
+    }
+}
+
+/// Requantizes the `R` accumulators of block `nb` (corrected by `correction`) and writes
+/// its `min(8, outputs - 8 nb)` channels of each row.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn store_block<const R: usize>(
+    acc: &[__m256i; R],
+    correction: &[__m256i; R],
+    nb: usize,
+    outputs: usize,
+    q: &Requant<'_>,
+    out: &mut [i8],
+) {
+    let n0 = nb * NR;
+    let nr = NR.min(outputs - n0);
+    let copies;
+    let block = block_tables!(q, n0, nr, copies);
+    if R == 1 {
+        // A single row (fully connected layers) uses the single-row requantization.
+        let values = narrow(requant_row(
+            _mm256_add_epi32(acc[0], correction[0]),
+            &block,
+            q,
+        ));
+        out[n0..][..nr].copy_from_slice(&values[..nr]);
+        return;
+    }
+    let requant = Requant8::new(&block, q);
+    // A plain loop, not a `from_fn` closure, so that the epilogue inlines (see `avx2.rs`).
+    for r in 0..R {
+        let values = narrow(requant.apply(_mm256_add_epi32(acc[r], correction[r])));
+        out[r * outputs + n0..][..nr].copy_from_slice(&values[..nr]);
+    }
+}
+
+/// GEMM tile with int4 weights: the AVX-512 VNNI tier's (`vnni::gemm_tile_i4`) on VEX.
+fn gemm_tile_i4<const R: usize, const SIGNED_ROWS: bool>(
+    a: [&[i8]; R],
+    w: &[u8],
+    row_sums: &[i32; R],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+    pack: bool,
+) -> TileOut<R> {
+    // SAFETY: reached only through the AVX-VNNI table (see `Isa::kernels`).
+    unsafe { tile_i4_avx_vnni::<R, SIGNED_ROWS>(a, w, row_sums, block, q, pack) }
+}
+
+#[target_feature(enable = "avx2,avxvnni")]
+fn tile_i4_avx_vnni<const R: usize, const SIGNED_ROWS: bool>(
+    a: [&[i8]; R],
+    w: &[u8],
+    row_sums: &[i32; R],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+    pack: bool,
+) -> TileOut<R> {
+    // SAFETY: this function's target features include AVX2 and AVX-VNNI.
+    let acc = unsafe { dot_i4::<Vex, R, SIGNED_ROWS>(&a, w) };
+    finish_tile(acc, SIGNED_ROWS.then_some(row_sums), block, q, pack)
+}
