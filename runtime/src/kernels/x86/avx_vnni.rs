@@ -7,8 +7,8 @@
 use core::arch::x86_64::*;
 
 use super::avx2::{finish_tile, narrow, requant_row, Requant8, KERNELS as AVX2};
-use super::vnni::{dot_blocks, dot_i4, row_sum, Dpbusd};
-use crate::kernels::gemm::{block_tables, whole_block, Block, TileOut, KR, MR, NR};
+use super::vnni::{block_passes, dot_i4, Dpbusd};
+use crate::kernels::gemm::{block_tables, whole_block, Block, TileOut, MR, NR};
 use crate::kernels::table::{GemmKernels, Kernels, SummedI4, TileKernels};
 use crate::kernels::Requant;
 
@@ -101,40 +101,16 @@ fn rows_avx_vnni<const R: usize, const B: usize, const SIGNED_ROWS: bool>(
     q: &Requant<'_>,
     out: &mut [i8],
 ) {
-    let kp = a.iter().fold(usize::MAX, |k, row| k.min(row.len())) / KR * KR;
-    // (`max(1)`: a zero-depth GEMM reads no weights; its accumulators stay zero.)
-    let block_bytes = (kp * NR).max(1);
-    let blocks = outputs.div_ceil(NR).min(w.len() / block_bytes);
     if out.len() < R * outputs {
         return;
     }
-    // Each row's `-128 * sum(x)`, the correction of the offset weights.
-    let correction: [__m256i; R] = core::array::from_fn(|r| {
-        let sum = if SIGNED_ROWS {
-            // SAFETY: this function's target features include AVX2 and AVX-VNNI.
-            unsafe { row_sum::<Vex>(&a[r][..kp]) }
-        } else {
-            0
-        };
-        _mm256_set1_epi32(sum.wrapping_mul(-128))
-    });
-    let block = |nb: usize| &w[nb * block_bytes..][..block_bytes];
-    let mut nb = 0;
-    while nb + B <= blocks {
-        let w = core::array::from_fn(|b| block(nb + b));
-        // SAFETY: this function's target features include AVX2 and AVX-VNNI.
-        let acc = unsafe { dot_blocks::<Vex, R, B, SIGNED_ROWS>(&a, w, kp) };
+    let store = |acc: &[[__m256i; R]], nb: usize, correction: &[__m256i; R]| {
         for (b, acc) in acc.iter().enumerate() {
-            store_block::<R>(acc, &correction, nb + b, outputs, q, out);
+            store_block::<R>(acc, correction, nb + b, outputs, q, out);
         }
-        nb += B;
-    }
-    while nb < blocks {
-        // SAFETY: as above.
-        let [acc] = unsafe { dot_blocks::<Vex, R, 1, SIGNED_ROWS>(&a, [block(nb)], kp) };
-        store_block::<R>(&acc, &correction, nb, outputs, q, out);
-        nb += 1;
-    }
+    };
+    // SAFETY: this function's target features include AVX2 and AVX-VNNI.
+    unsafe { block_passes::<Vex, R, B, SIGNED_ROWS>(&a, w, outputs, store) };
 }
 
 /// Requantizes the `R` accumulators of block `nb` (corrected by `correction`) and writes

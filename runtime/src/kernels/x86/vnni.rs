@@ -85,7 +85,8 @@ const ROW_BLOCKS: usize = 8;
 /// products summed into each int32 lane of `acc`), in the encoding of a tier: EVEX here,
 /// VEX on the AVX-VNNI tier. The dot-product loops below are generic over it and
 /// `#[inline(always)]`, so each tier's `#[target_feature]` function compiles them with its
-/// own instruction.
+/// own instruction. They use plain loops, no closures: a closure inside a function without
+/// `#[target_feature]` has none either, and the intrinsics in it would not be inlined.
 pub(super) trait Dpbusd {
     /// # Safety
     /// The CPU has the encoding's instruction set.
@@ -135,49 +136,84 @@ fn gemm_rows_vnni<const R: usize, const B: usize, const SIGNED_ROWS: bool>(
     q: &Requant<'_>,
     out: &mut [i8],
 ) {
-    let kp = a.iter().fold(usize::MAX, |k, row| k.min(row.len())) / KR * KR;
-    let block_bytes = kp * NR;
-    let blocks = outputs.div_ceil(NR).min(w.len() / block_bytes.max(1));
-    if R == 0 || kp == 0 || out.len() < R * outputs {
+    if out.len() < R * outputs {
         return;
     }
-    // Each row's `-128 * sum(x)`, the correction of the offset weights.
-    let correction: [__m256i; R] = core::array::from_fn(|r| {
-        let sum = if SIGNED_ROWS {
-            // SAFETY: this function's target features include AVX2 and AVX-512 VNNI.
-            unsafe { row_sum::<Evex>(&a[r][..kp]) }
-        } else {
-            0
-        };
-        _mm256_set1_epi32(sum.wrapping_mul(-128))
-    });
-    let block = |nb: usize| &w[nb * block_bytes..][..block_bytes];
-    let mut nb = 0;
-    while nb + B <= blocks {
-        let w = core::array::from_fn(|b| block(nb + b));
-        // SAFETY: this function's target features include AVX2 and AVX-512 VNNI.
-        let acc = unsafe { dot_blocks::<Evex, R, B, SIGNED_ROWS>(&a, w, kp) };
+    let store = |acc: &[[__m256i; R]], nb: usize, correction: &[__m256i; R]| {
         if R == 1 {
             // One row: two blocks per 512-bit requantization, not one block and a blank half.
-            for (b, pair) in acc.chunks_exact(2).enumerate() {
+            let mut pairs = acc.chunks_exact(2);
+            for (b, pair) in (&mut pairs).enumerate() {
                 let (lower, upper) = (pair[0][0], pair[1][0]);
                 store_row_pair(lower, upper, correction[0], nb + 2 * b, outputs, q, out);
             }
-            if B % 2 == 1 {
-                store_block::<R>(&acc[B - 1], &correction, nb + B - 1, outputs, q, out);
+            if let [last] = pairs.remainder() {
+                store_block::<R>(last, correction, nb + acc.len() - 1, outputs, q, out);
             }
         } else {
             for (b, acc) in acc.iter().enumerate() {
-                store_block::<R>(acc, &correction, nb + b, outputs, q, out);
+                store_block::<R>(acc, correction, nb + b, outputs, q, out);
             }
         }
-        nb += B;
-    }
-    while nb < blocks {
-        // SAFETY: as above.
-        let [acc] = unsafe { dot_blocks::<Evex, R, 1, SIGNED_ROWS>(&a, [block(nb)], kp) };
-        store_block::<R>(&acc, &correction, nb, outputs, q, out);
-        nb += 1;
+    };
+    // SAFETY: this function's target features include AVX2 and AVX-512 VNNI.
+    unsafe { block_passes::<Evex, R, B, SIGNED_ROWS>(&a, w, outputs, store) };
+}
+
+/// The loop of the tiers' `gemm_rows`: `R` rows of `a` (int8 values, or uint4 values if not
+/// `SIGNED_ROWS`) by every block of the packed int8 weights `w` (`[ceil(outputs/8), kp/4,
+/// 8, 4]`, `kp` the rows' shortest length rounded down to 4), `B` blocks per pass, then one
+/// at a time. `store(acc, nb, correction)` takes each pass's raw dot products (`acc[b]` for
+/// block `nb + b`) and each row's correction of the offset weights, to add before
+/// requantizing (`-128 * sum(x)`; zero for uint4 rows).
+///
+/// # Safety
+/// The CPU has AVX2 and `D`'s instruction set.
+#[inline(always)]
+pub(super) unsafe fn block_passes<
+    D: Dpbusd,
+    const R: usize,
+    const B: usize,
+    const SIGNED_ROWS: bool,
+>(
+    a: &[&[i8]; R],
+    w: &[i8],
+    outputs: usize,
+    mut store: impl FnMut(&[[__m256i; R]], usize, &[__m256i; R]),
+) {
+    // SAFETY: the caller's CPU has AVX2 and `D`'s instruction set.
+    unsafe {
+        let mut kp = usize::MAX;
+        for row in a {
+            kp = kp.min(row.len() / KR * KR);
+        }
+        let block_bytes = kp * NR;
+        // (A zero-depth GEMM reads no weights: its accumulators stay zero.)
+        let in_w = w.len().checked_div(block_bytes).unwrap_or(usize::MAX);
+        let blocks = outputs.div_ceil(NR).min(in_w);
+        let mut correction = [_mm256_setzero_si256(); R];
+        if SIGNED_ROWS {
+            for r in 0..R {
+                let sum = row_sum::<D>(&a[r][..kp]);
+                correction[r] = _mm256_set1_epi32(sum.wrapping_mul(-128));
+            }
+        }
+        let mut nb = 0;
+        while nb + B <= blocks {
+            let mut passed: [&[i8]; B] = [&[]; B];
+            for b in 0..B {
+                passed[b] = &w[(nb + b) * block_bytes..][..block_bytes];
+            }
+            let acc = dot_blocks::<D, R, B, SIGNED_ROWS>(a, passed, kp);
+            store(&acc, nb, &correction);
+            nb += B;
+        }
+        while nb < blocks {
+            let block = &w[nb * block_bytes..][..block_bytes];
+            let acc = dot_blocks::<D, R, 1, SIGNED_ROWS>(a, [block], kp);
+            store(&acc, nb, &correction);
+            nb += 1;
+        }
     }
 }
 
@@ -187,12 +223,7 @@ fn gemm_rows_vnni<const R: usize, const B: usize, const SIGNED_ROWS: bool>(
 /// # Safety
 /// The CPU has AVX2 and `D`'s instruction set.
 #[inline(always)]
-pub(super) unsafe fn dot_blocks<
-    D: Dpbusd,
-    const R: usize,
-    const B: usize,
-    const SIGNED_ROWS: bool,
->(
+unsafe fn dot_blocks<D: Dpbusd, const R: usize, const B: usize, const SIGNED_ROWS: bool>(
     a: &[&[i8]; R],
     w: [&[i8]; B],
     kp: usize,
@@ -200,19 +231,23 @@ pub(super) unsafe fn dot_blocks<
     // SAFETY: the caller's CPU has AVX2 and `D`'s instruction set; every read is bounded
     // where it is made.
     unsafe {
-        let groups = w.iter().fold(kp / KR, |g, w| g.min(w.len() / (NR * KR)));
+        let mut groups = kp / KR;
+        for w in &w {
+            groups = groups.min(w.len() / (NR * KR));
+        }
         let mut acc = [[_mm256_setzero_si256(); R]; B];
         let offset = _mm256_set1_epi8(0x80u8 as i8);
         for g in 0..groups {
-            let wv: [__m256i; B] = core::array::from_fn(|b| {
+            let mut wv = [_mm256_setzero_si256(); B];
+            for b in 0..B {
                 // `g < groups` bounds the 32-byte read within `w[b]`.
                 let v = _mm256_loadu_si256(w[b].as_ptr().add(g * NR * KR).cast());
-                if SIGNED_ROWS {
+                wv[b] = if SIGNED_ROWS {
                     _mm256_xor_si256(v, offset)
                 } else {
                     v
-                }
-            });
+                };
+            }
             for r in 0..R {
                 // `g < groups <= kp / 4` bounds the 4-byte read within `a[r]`.
                 let x4 = a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned();
@@ -520,7 +555,10 @@ pub(super) unsafe fn dot_i4<D: Dpbusd, const R: usize, const SIGNED_ROWS: bool>(
     // SAFETY: the caller's CPU has AVX2 and `D`'s instruction set; every read is bounded
     // where it is made.
     unsafe {
-        let groups = a.iter().fold(w.len() / 16, |g, row| g.min(row.len() / KR));
+        let mut groups = w.len() / 16;
+        for row in a {
+            groups = groups.min(row.len() / KR);
+        }
         let mut acc = [_mm256_setzero_si256(); R];
         for g in 0..groups {
             // `g < groups` bounds the 16-byte read within `w`.
@@ -545,7 +583,7 @@ pub(super) unsafe fn dot_i4<D: Dpbusd, const R: usize, const SIGNED_ROWS: bool>(
 /// # Safety
 /// The CPU has AVX2 and `D`'s instruction set.
 #[inline(always)]
-pub(super) unsafe fn row_sum<D: Dpbusd>(row: &[i8]) -> i32 {
+unsafe fn row_sum<D: Dpbusd>(row: &[i8]) -> i32 {
     // SAFETY: the caller's CPU has AVX2 and `D`'s instruction set; each chunk is 32
     // readable bytes.
     unsafe {
@@ -556,7 +594,10 @@ pub(super) unsafe fn row_sum<D: Dpbusd>(row: &[i8]) -> i32 {
             let x = _mm256_loadu_si256(chunk.as_ptr().cast());
             acc = D::dpbusd(acc, ones, x);
         }
-        let tail: i32 = chunks.remainder().iter().map(|&x| i32::from(x)).sum();
+        let mut tail = 0i32;
+        for &x in chunks.remainder() {
+            tail += i32::from(x);
+        }
         let half = _mm_add_epi32(
             _mm256_castsi256_si128(acc),
             _mm256_extracti128_si256::<1>(acc),
