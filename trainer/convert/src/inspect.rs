@@ -48,6 +48,20 @@ pub fn describe(model: &Model<'_>) -> Result<String> {
         s,
         "table bytes      {table_bytes} (int32 bias and requantization)"
     )?;
+    let macs: u64 = (0..model.op_count()).map(|i| model.op_macs(i)).sum();
+    writeln!(s, "MACs             {macs} per inference")?;
+    let isa = edgeq_runtime::kernels::Isa::detect();
+    let built: Vec<&str> = edgeq_runtime::kernels::Isa::ALL
+        .iter()
+        .map(|i| i.name())
+        .collect();
+    writeln!(
+        s,
+        "kernels here     {} ({} int8 MAC/cycle; this build has {})",
+        isa.name(),
+        isa.peak_macs_per_cycle(),
+        built.join(", ")
+    )?;
     let inputs = (0..model.input_count()).map(|i| ("input ", i, model.input_tensor_index(i)));
     let outputs = (0..model.output_count()).map(|i| ("output", i, model.output_tensor_index(i)));
     for (what, i, t) in inputs.chain(outputs) {

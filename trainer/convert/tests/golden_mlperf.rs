@@ -91,6 +91,18 @@ fn inspect_reports_arena_and_weights() {
         text.contains("filter 10x4 packed 8x4 [8, 10, 8, 4]"),
         "{text}"
     );
+    assert!(
+        text.contains("MACs             2656768 per inference"),
+        "{text}"
+    );
+    // The kernels this machine would run, from the runtime's table.
+    let isa = edgeq_runtime::kernels::Isa::detect();
+    let kernels = format!(
+        "kernels here     {} ({} int8",
+        isa.name(),
+        isa.peak_macs_per_cycle()
+    );
+    assert!(text.contains(&kernels), "{text}");
 }
 
 /// The effective builtin code of an operator-code entry (old files use the deprecated field).
