@@ -134,9 +134,11 @@ pub fn isas() -> Vec<Isa> {
             );
         }
     }
-    eprintln!(
-        "testing ISAs: {:?}",
-        available.iter().map(|i| i.name()).collect::<Vec<_>>()
-    );
+    let names = |isas: &mut dyn Iterator<Item = &Isa>| isas.map(|i| i.name()).collect::<Vec<_>>();
+    eprintln!("testing ISAs: {:?}", names(&mut available.iter()));
+    let skipped = names(&mut Isa::ALL.iter().filter(|i| !i.is_available()));
+    if !skipped.is_empty() {
+        eprintln!("skipping ISAs this CPU lacks: {skipped:?}");
+    }
     available
 }
