@@ -1,7 +1,8 @@
 //! Integer kernels: `scalar` is the oracle; `gemm`, `depthwise` and `elementwise` are the
-//! drivers of the fast paths, whose per-tier inner loops live in `x86` (AVX2, AVX-512 VNNI)
-//! and `arm` (NEON, NEON+dotprod, armv7 NEON) and are reached through one kernel table per
-//! tier ([`Isa`], `table`). Every fast path agrees with the oracle bit for bit.
+//! drivers of the fast paths, whose per-tier inner loops live in `x86` (AVX2, AVX-VNNI,
+//! AVX-512 VNNI) and `arm` (NEON, NEON+dotprod, armv7 NEON) and are reached through one
+//! kernel table per tier ([`Isa`], `table`). Every fast path agrees with the oracle bit for
+//! bit.
 
 #[cfg(any(
     target_arch = "aarch64",

@@ -1,5 +1,5 @@
 //! Arm kernels: aarch64 NEON and NEON+dotprod (intrinsics), armv7 NEON (inline assembly),
-//! each file ending its tiers' kernel tables. Reached only through those tables (see
+//! each file opening with its tiers' kernel tables. Reached only through those tables (see
 //! `Isa::kernels`).
 
 #[cfg(target_arch = "aarch64")]

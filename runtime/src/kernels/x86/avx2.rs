@@ -353,7 +353,8 @@ fn gemm_rows_avx2<const R: usize>(
     out: &mut [i8],
 ) {
     let kp = a.iter().fold(usize::MAX, |k, row| k.min(row.len()));
-    // (`max(1)`: a zero-depth GEMM reads no weights; its accumulators stay zero.)
+    // (`max(1)`: validation makes the depth at least 1; this keeps `chunks_exact` from
+    // panicking whatever the caller passes.)
     let block_bytes = (kp * NR).max(1);
     for (nb, w) in w
         .chunks_exact(block_bytes)

@@ -188,7 +188,7 @@ pub(super) unsafe fn block_passes<
             kp = kp.min(row.len() / KR * KR);
         }
         let block_bytes = kp * NR;
-        // (A zero-depth GEMM reads no weights: its accumulators stay zero.)
+        // (Validation makes the depth at least 1; `checked_div` keeps a zero from panicking.)
         let in_w = w.len().checked_div(block_bytes).unwrap_or(usize::MAX);
         let blocks = outputs.div_ceil(NR).min(in_w);
         let mut correction = [_mm256_setzero_si256(); R];
