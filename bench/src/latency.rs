@@ -93,6 +93,9 @@ struct Report {
     /// Measured with a chain of dependent adds; `None` where not measurable.
     cpu_ghz: Option<f64>,
     peak_macs_per_cycle: f64,
+    /// Where the peak came from: "option" (`--peak-macs-per-cycle`), "measured" (the tier's
+    /// widest multiply-add timed on this core) or "table" (the tier's nominal figure).
+    peak_source: &'static str,
     fraction_of_peak: Option<f64>,
     /// Energy per inference, when a power source was measured.
     energy: Option<EnergyReport>,
@@ -209,9 +212,15 @@ pub fn bench(model_path: &Path, o: &BenchOptions<'_>) -> Result<()> {
     let macs: u64 = (0..model.op_count()).map(|i| model.op_macs(i)).sum();
     let gmacs = macs as f64 / us.min / 1e3;
     let cpu_ghz = crate::cpu::measure_ghz();
-    let peak_macs_per_cycle = o
-        .peak_macs_per_cycle
-        .unwrap_or_else(|| f64::from(isa.peak_macs_per_cycle()));
+    let measured_peak =
+        || cpu_ghz.and_then(|ghz| crate::cpu::measure_peak_macs_per_cycle(isa.name(), ghz));
+    let (peak_macs_per_cycle, peak_source) = match o.peak_macs_per_cycle {
+        Some(peak) => (peak, "option"),
+        None => match measured_peak() {
+            Some(peak) => (peak, "measured"),
+            None => (f64::from(isa.peak_macs_per_cycle()), "table"),
+        },
+    };
     let report = Report {
         model: model_path.display().to_string(),
         isa: isa.name(),
@@ -227,6 +236,7 @@ pub fn bench(model_path: &Path, o: &BenchOptions<'_>) -> Result<()> {
         gmacs_per_second: gmacs,
         cpu_ghz,
         peak_macs_per_cycle,
+        peak_source,
         fraction_of_peak: cpu_ghz.map(|ghz| gmacs / (ghz * peak_macs_per_cycle)),
         energy,
         energy_note,
@@ -415,10 +425,15 @@ fn print_report(r: &Report) {
     );
     match (r.cpu_ghz, r.fraction_of_peak) {
         (Some(ghz), Some(f)) => println!(
-            "of peak          {:.1}% ({:.2} GHz measured x {} int8 MAC/cycle)",
+            "of peak          {:.1}% ({:.2} GHz measured x {} int8 MAC/cycle, {})",
             f * 100.0,
             ghz,
-            r.peak_macs_per_cycle
+            r.peak_macs_per_cycle,
+            match r.peak_source {
+                "measured" => "measured on this core",
+                "option" => "as given",
+                _ => "the tier's nominal figure",
+            }
         ),
         _ => println!("of peak          unknown (CPU frequency not measurable here)"),
     }

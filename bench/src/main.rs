@@ -79,11 +79,12 @@ enum Command {
         /// Write the results as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Int8 MACs per cycle one core can do, for the fraction-of-peak figure. Default by
-        /// kernels: avx2 32 (two 256-bit vpmaddwd per cycle), avx-vnni 64 (two 256-bit vpdpbusd),
-        /// avx512-vnni 64 (one 512-bit vpdpbusd), neon-dotprod 32 (Cortex-A76,
-        /// Pi 5: two 128-bit sdot), neon 8 (Cortex-A72, Pi 4: one 128-bit smlal pipe),
-        /// scalar 1. Give the right figure for other cores.
+        /// Int8 MACs per cycle one core can do, for the fraction-of-peak figure. Default: the
+        /// kernel tier's widest multiply-add timed on this core (avx512-vnni: 512-bit
+        /// vpdpbusd, 64 MACs each, one per cycle on Zen 4, two on Sapphire Rapids;
+        /// avx-vnni: 256-bit vpdpbusd; avx2: 256-bit vpmaddwd; neon-dotprod: sdot; neon:
+        /// smlal), rounded to a power of two; where that cannot be timed, the tier's nominal
+        /// figure (avx2 32, avx-vnni 64, avx512-vnni 64, neon-dotprod 32, neon 8, scalar 1).
         #[arg(long)]
         peak_macs_per_cycle: Option<f64>,
         /// Power source for energy per inference: auto (the first found of rapl, hwmon,

@@ -493,8 +493,9 @@ pub unsafe extern "C" fn edgeq_isa_name(it: *mut edgeq_interpreter) -> *const c_
     .as_ptr()
 }
 
-/// int8 multiply-accumulates per cycle of one core that the kernels in use reach at best (the
-/// peak that fraction-of-peak figures assume), 0 without a loaded model.
+/// Nominal int8 multiply-accumulates per cycle of one core at the best instruction of the
+/// kernels in use, 0 without a loaded model. Cores differ (a Sapphire Rapids core issues
+/// twice the 512-bit multiply-adds of a Zen 4 core); `edgeq-bench` measures the core's own.
 ///
 /// # Safety
 /// `it` is NULL or points to an `edgeq_interpreter`.

@@ -24,8 +24,8 @@ use crate::format::AddParams;
 pub struct Kernels {
     /// Lower-case name, as printed by the tools and returned by the C API.
     pub(crate) name: &'static CStr,
-    /// int8 multiply-accumulates per cycle of one core at the tier's best instruction, as
-    /// the benchmarks assume it (docs/PERFORMANCE.md).
+    /// Nominal int8 multiply-accumulates per cycle of one core at the tier's best
+    /// instruction (docs/BENCHMARKING.md); `edgeq-bench` measures the core's own.
     pub(crate) peak_macs_per_cycle: u32,
     /// Whether this CPU, and this build, can run the tier.
     pub(crate) available: fn() -> bool,
@@ -218,10 +218,11 @@ impl Isa {
         self.0.name
     }
 
-    /// int8 multiply-accumulates per cycle of one core at this tier's best instruction, as
-    /// the benchmarks assume it (docs/PERFORMANCE.md): two 256-bit `vpmaddwd` (AVX2) or
-    /// `vpdpbusd` (AVX-VNNI), one 512-bit `vpdpbusd` (AVX-512 VNNI) per cycle, two `sdot`
-    /// (dotprod), one `smlal` pair (NEON).
+    /// Nominal int8 multiply-accumulates per cycle of one core at this tier's best
+    /// instruction: two 256-bit `vpmaddwd` (AVX2) or `vpdpbusd` (AVX-VNNI), one 512-bit
+    /// `vpdpbusd` (AVX-512 VNNI) per cycle, two `sdot` (dotprod), one `smlal` pair (NEON).
+    /// Cores differ (a Sapphire Rapids core issues two 512-bit `vpdpbusd` per cycle, a Zen 4
+    /// core one); `edgeq-bench` times the core's own (docs/BENCHMARKING.md).
     pub fn peak_macs_per_cycle(self) -> u32 {
         self.0.peak_macs_per_cycle
     }

@@ -57,7 +57,7 @@ pub fn describe(model: &Model<'_>) -> Result<String> {
         .collect();
     writeln!(
         s,
-        "kernels here     {} ({} int8 MAC/cycle; this build has {})",
+        "kernels here     {} (nominally {} int8 MAC/cycle; this build has {})",
         isa.name(),
         isa.peak_macs_per_cycle(),
         built.join(", ")

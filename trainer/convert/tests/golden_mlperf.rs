@@ -98,7 +98,7 @@ fn inspect_reports_arena_and_weights() {
     // The kernels this machine would run, from the runtime's table.
     let isa = edgeq_runtime::kernels::Isa::detect();
     let kernels = format!(
-        "kernels here     {} ({} int8",
+        "kernels here     {} (nominally {} int8",
         isa.name(),
         isa.peak_macs_per_cycle()
     );

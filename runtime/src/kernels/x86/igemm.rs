@@ -6,9 +6,11 @@
 //!
 //! Here the activations are `vpdpbusd`'s unsigned operand, `x ^ 0x80 = x + 128`, and the
 //! weights the signed one: the extra `128 * sum_k w[n, k]` is a per-channel constant, taken
-//! out of the bias once per call instead of once per row. The requantization constants are
-//! built once per pair of channel blocks and serve every row; each row's pair of blocks is
-//! requantized in one 512-bit register and written with one masked 16-byte store.
+//! out of the bias once per call instead of once per row. Each pair of channel blocks
+//! accumulates in one 512-bit register (on Sapphire Rapids two 512-bit `vpdpbusd` issue per
+//! cycle, twice the MACs of 256-bit ones); its requantization constants are built once per
+//! call and serve every row, and each row's pair is requantized in that register and written
+//! with one 16-byte store.
 //!
 //! Exact: `|sum((x + 128) * w)| <= 65536 * 255 * 128 < 2^31` (at most 65,536 reduction steps,
 //! checked at load), and the correction is exact in wrapping int32 arithmetic since the true
@@ -318,7 +320,7 @@ unsafe fn igemm_vnni(
             let out_rows = &mut out[m * outputs..];
             // Few channels: 8 rows per tile keep 16 accumulators busy.
             let step = match left {
-                8.. if chunk.blocks <= 2 => 8,
+                8.. if chunk.blocks <= 4 => 8,
                 4.. => 4,
                 _ => 1,
             };
@@ -378,25 +380,26 @@ impl Chunk {
     ) {
         let mut nb = 0;
         while nb < self.blocks {
-            // SAFETY: each arm's blocks `nb..nb + B` lie within the chunk.
+            // SAFETY: each arm's blocks `nb..nb + B` (`2 P`) lie within the chunk.
             nb += unsafe {
                 match self.blocks - nb {
-                    8.. if R == 1 => self.blocks_of::<R, 8>(rows, ptrs, nb, out),
-                    4.. if R <= 4 => self.blocks_of::<R, 4>(rows, ptrs, nb, out),
-                    2.. => self.blocks_of::<R, 2>(rows, ptrs, nb, out),
-                    _ => self.blocks_of::<R, 1>(rows, ptrs, nb, out),
+                    8.. if R <= 4 => self.pairs_of::<R, 4>(rows, ptrs, nb, out),
+                    4.. => self.pairs_of::<R, 2>(rows, ptrs, nb, out),
+                    2.. => self.pairs_of::<R, 1>(rows, ptrs, nb, out),
+                    _ => self.last_block::<R>(rows, ptrs, nb, out),
                 }
             };
         }
     }
 
-    /// Blocks `nb..nb + B` (`nb` even) of the tile; returns `B`.
+    /// Blocks `nb..nb + 2 P` (`nb` even) of the tile, each pair in one 512-bit register;
+    /// returns `2 P`.
     ///
     /// # Safety
     /// As [`Chunk::tile`]'s; the blocks lie within the chunk.
     #[inline]
     #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
-    unsafe fn blocks_of<const R: usize, const B: usize>(
+    unsafe fn pairs_of<const R: usize, const P: usize>(
         &self,
         rows: &RowSource<'_>,
         ptrs: &[[*const i8; MAX_TAPS]; R],
@@ -406,36 +409,72 @@ impl Chunk {
         // SAFETY: the caller's.
         let acc = unsafe {
             let w = self.w.add(nb * self.block_bytes);
-            dot::<R, B>(rows, ptrs, w, self.block_bytes)
+            dot_pairs::<R, P>(rows, ptrs, w, self.block_bytes)
         };
-        // Each pair of blocks: rows requantized in one 512-bit register and written with one
-        // 16-byte store (written here, not called: LLVM outlined a function, the
-        // accumulators passed through memory).
-        for (p, pair) in acc.chunks(2).enumerate() {
-            let n0 = self.n0 + (nb + 2 * p) * NR;
-            let requant = &self.requant[nb / 2 + p];
-            let width = if pair.len() == 2 { 2 * NR } else { NR };
-            let count = width.min(self.outputs - n0);
-            let mask = ((1u32 << count) - 1) as u16;
-            for r in 0..R {
-                let hi = pair.get(1).map_or(_mm256_setzero_si256(), |u| u[r]);
-                let both = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(pair[0][r]), hi);
-                // The saturating narrow finishes the clamp (see `Requant16::apply`).
-                let bytes = _mm512_cvtsepi32_epi8(requant.apply(both));
-                let dst = &mut out[r * self.outputs + n0..][..count];
-                // Whole pairs and blocks with plain stores (masked stores measured slower on
-                // Zen 4).
-                // SAFETY: each store writes the `count` bytes of `dst` only.
-                unsafe {
-                    match count {
-                        16 => _mm_storeu_si128(dst.as_mut_ptr().cast(), bytes),
-                        8 => _mm_storel_epi64(dst.as_mut_ptr().cast(), bytes),
-                        _ => _mm_mask_storeu_epi8(dst.as_mut_ptr(), mask, bytes),
-                    }
-                }
+        for (p, acc) in acc.iter().enumerate() {
+            let pair = nb / 2 + p;
+            for (r, &acc) in acc.iter().enumerate() {
+                // SAFETY: `out` holds the tile's `R` rows; the pair's blocks are whole or
+                // the chunk's last.
+                unsafe { self.store_pair(pair, acc, &mut out[r * self.outputs..]) };
             }
         }
-        B
+        2 * P
+    }
+
+    /// Requantizes pair `pair` of the chunk's blocks (accumulators of blocks `2 pair` and
+    /// `2 pair + 1` in the low and high halves of `acc`) and writes its channels of the
+    /// output row at `row`.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F/BW/VL; `row` holds the chunk's channels.
+    #[inline(always)]
+    unsafe fn store_pair(&self, pair: usize, acc: __m512i, row: &mut [i8]) {
+        let n0 = self.n0 + 2 * pair * NR;
+        let count = (2 * NR).min(self.outputs - n0);
+        // SAFETY: the caller's CPU has AVX-512 F/BW/VL; each store writes the `count` bytes
+        // of `dst` only.
+        unsafe {
+            // The saturating narrow finishes the clamp (see `Requant16::apply`).
+            let bytes = _mm512_cvtsepi32_epi8(self.requant[pair].apply(acc));
+            let dst = &mut row[n0..][..count];
+            // Whole pairs and blocks with plain stores (masked stores measured slower on
+            // Zen 4).
+            match count {
+                16 => _mm_storeu_si128(dst.as_mut_ptr().cast(), bytes),
+                8 => _mm_storel_epi64(dst.as_mut_ptr().cast(), bytes),
+                _ => _mm_mask_storeu_epi8(dst.as_mut_ptr(), ((1u32 << count) - 1) as u16, bytes),
+            }
+        }
+    }
+
+    /// The chunk's last block `nb` (`nb` even, the pair's second block missing); returns 1.
+    ///
+    /// # Safety
+    /// As [`Chunk::tile`]'s; block `nb` lies within the chunk.
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn last_block<const R: usize>(
+        &self,
+        rows: &RowSource<'_>,
+        ptrs: &[[*const i8; MAX_TAPS]; R],
+        nb: usize,
+        out: &mut [i8],
+    ) -> usize {
+        // SAFETY: the caller's.
+        let [acc] = unsafe {
+            let w = self.w.add(nb * self.block_bytes);
+            dot::<R, 1>(rows, ptrs, w, self.block_bytes)
+        };
+        for (r, &acc) in acc.iter().enumerate() {
+            // SAFETY: as in `pairs_of`; the upper half's channels do not exist and are not
+            // written.
+            unsafe {
+                let acc = _mm512_zextsi256_si512(acc);
+                self.store_pair(nb / 2, acc, &mut out[r * self.outputs..]);
+            }
+        }
+        1
     }
 }
 
@@ -471,6 +510,51 @@ unsafe fn dot<const R: usize, const B: usize>(
                 let x = _mm256_xor_si256(_mm256_set1_epi32(x4), flip);
                 for b in 0..B {
                     acc[b][r] = _mm256_dpbusd_epi32(acc[b][r], x, wv[b]);
+                }
+            }
+            // SAFETY: stays within (or one past) the block's `block_bytes`.
+            wp = unsafe { wp.add(NR * KR) };
+        }
+    }
+    acc
+}
+
+/// Raw dot products `acc[p][r]` of the `R` rows with the `P` pairs of blocks at `w`
+/// (`block_bytes` apart; pair `p`'s first block in the low half of a 512-bit accumulator,
+/// its second in the high half), the activations offset by 128 (see the module's doc). On
+/// cores with two 512-bit `vpdpbusd` ports (Sapphire Rapids) this doubles the rate of 256-bit
+/// registers; the weights of a pair meet in a register with one `vinserti64x4` per group.
+///
+/// # Safety
+/// As [`tile`]'s, with `2 P` blocks at `w`.
+#[inline]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn dot_pairs<const R: usize, const P: usize>(
+    rows: &RowSource<'_>,
+    ptrs: &[[*const i8; MAX_TAPS]; R],
+    w: *const i8,
+    block_bytes: usize,
+) -> [[__m512i; R]; P] {
+    // Opaque to LLVM, as in `dot`.
+    let flip = core::hint::black_box(_mm512_set1_epi8(0x80u8 as i8));
+    let mut acc = [[_mm512_setzero_si512(); R]; P];
+    let mut wp = w;
+    #[allow(clippy::needless_range_loop)] // `t` indexes the taps of every row
+    for t in 0..rows.taps {
+        let xs: [*const i8; R] = core::array::from_fn(|r| ptrs[r][t]);
+        for j in (0..rows.run).step_by(KR) {
+            // SAFETY: group `t * run / 4 + j / 4` of each block lies within it.
+            let wv: [__m512i; P] = core::array::from_fn(|p| unsafe {
+                let lower = _mm256_loadu_si256(wp.add(2 * p * block_bytes).cast());
+                let upper = _mm256_loadu_si256(wp.add((2 * p + 1) * block_bytes).cast());
+                _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lower), upper)
+            });
+            for r in 0..R {
+                // SAFETY: `j + 4 <= run` bytes are readable at each tap pointer.
+                let x4 = unsafe { xs[r].add(j).cast::<i32>().read_unaligned() };
+                let x = _mm512_xor_si512(_mm512_set1_epi32(x4), flip);
+                for p in 0..P {
+                    acc[p][r] = _mm512_dpbusd_epi32(acc[p][r], x, wv[p]);
                 }
             }
             // SAFETY: stays within (or one past) the block's `block_bytes`.
