@@ -270,6 +270,31 @@ fn fully_connected_gemm_matches_the_reference() {
     }
 }
 
+/// Deep rows on both sides of the depth up to which the AVX2 tiles widen their rows once for
+/// every block (1024), with tails of 4, 8 and 12 steps after the last 16.
+#[test]
+fn deep_gemms_match_the_reference() {
+    let isas = isas();
+    let mut rng = fastrand::Rng::with_seed(0x5eed_0007);
+    for case in 0..CASES / 8 {
+        let rows = rng.usize(4..=9);
+        let depth = rng.usize(960..=1100);
+        let units = rng.usize(1..=20);
+        let g = FullyConnectedGeometry {
+            rows,
+            depth,
+            units,
+            weight_zero_point: 0,
+        };
+        let x = random_values(&mut rng, rows * depth);
+        let w = random_values(&mut rng, units * depth);
+        let t = random_tables(&mut rng, units, depth);
+        let rounding = random_rounding(&mut rng);
+        let q = requant(&mut rng, &t, rounding);
+        check_fully_connected(&isas, &g, &q, &x, &w, &format!("case {case}"));
+    }
+}
+
 /// Requantization where adding the output zero point to the scaled value would wrap int32
 /// (a multiplier of almost 1, no shift, a bias near `i32::MAX`): the kernels may leave the
 /// clamp to a saturating narrow only where that cannot happen. Single rows, tiles of rows

@@ -4,16 +4,23 @@
 //! int16 pair sums saturate for int8 x int8. Each `vpmaddwd` is 16 multiply-adds.
 //! Requantization runs on 8 channels at once and reproduces `quant.rs` bit for bit (see the
 //! comments at each step).
+//!
+//! The multi-row GEMMs widen each row to int16 once for every block of channels (rows up to
+//! 1024 deep, on the stack), so a group's 4 inputs reach every lane as one 64-bit broadcast
+//! load: the only shuffles left in the loop widen the weights, shared by 4 rows. Dense rows
+//! (1x1 convolutions, fully connected layers over many rows) are read in place, with each
+//! block's requantization constants built once per call.
 
 use core::arch::x86_64::*;
+use core::mem::MaybeUninit;
 
 use crate::format::AddParams;
 use crate::kernels::depthwise::{for_each_pixel, lane_tables, U4Taps, U4_MAX_TAPS};
 use crate::kernels::elementwise::AddU4Levels;
 use crate::kernels::gemm::{
-    block_tables, whole_block, Block, RowOut, SmallGather, TileOut, Weights, KR, MR, NR,
+    block_tables, whole_block, Block, RowOut, Rows, SmallGather, TileOut, Weights, KR, MR, NR,
 };
-use crate::kernels::int4::ValuesMut;
+use crate::kernels::int4::{Values, ValuesMut};
 use crate::kernels::table::{GemmKernels, Kernels, SummedI4, TileKernels, SCALAR};
 use crate::kernels::{ConvGeometry, Requant};
 use crate::quant::Rounding;
@@ -24,7 +31,7 @@ pub(crate) static KERNELS: Kernels = Kernels {
     peak_macs_per_cycle: 32,
     available: has_avx2,
     gemm: GemmKernels {
-        in_place: None,
+        in_place: Some(gemm_in_place),
         gather_small: Some(gather_small),
         single_row: Some(gemm_row),
         one: TileKernels {
@@ -356,18 +363,247 @@ fn gemm_rows_avx2<const R: usize>(
     // (`max(1)`: validation makes the depth at least 1; this keeps `chunks_exact` from
     // panicking whatever the caller passes.)
     let block_bytes = (kp * NR).max(1);
-    for (nb, w) in w
+    let blocks = w
         .chunks_exact(block_bytes)
         .take(outputs.div_ceil(NR))
-        .enumerate()
-    {
+        .enumerate();
+    let mut wide = [[const { MaybeUninit::<__m256i>::uninit() }; WIDE_VECTORS]; R];
+    let widened = kp <= WIDE_VECTORS * 16;
+    if widened {
+        for (row, dst) in a.iter().zip(wide.iter_mut()) {
+            widen_row(&row[..kp], dst);
+        }
+    }
+    for (nb, w) in blocks {
         let n0 = nb * NR;
         let nr = NR.min(outputs - n0);
         let copies;
         let block = block_tables!(q, n0, nr, copies);
-        let rows = gemm_tile_avx2::<R>(a, w, &block, q);
+        let rows = if widened {
+            // SAFETY: `widen_row` initialized the first `kp` int16 values of each row.
+            unsafe { wide_tile::<R>(&wide, kp / KR, w, &block, q) }
+        } else {
+            gemm_tile_avx2::<R>(a, w, &block, q)
+        };
         for (r, values) in rows.iter().enumerate() {
             out[r * outputs + n0..][..nr].copy_from_slice(&values[..nr]);
+        }
+    }
+}
+
+/// Most reduction steps (in vectors of 16) whose rows [`gemm_rows_avx2`] widens to int16 once
+/// for every block of channels, on the stack (8 KB for 4 rows); deeper rows are widened per
+/// block.
+const WIDE_VECTORS: usize = 64;
+
+/// Sign-extends `row` (a multiple of 4 values, at most `16 * dst.len()`) to int16 into `dst`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn widen_row(row: &[i8], dst: &mut [MaybeUninit<__m256i>; WIDE_VECTORS]) {
+    let dst = dst.as_mut_ptr().cast::<i16>();
+    let mut k = 0;
+    while k + 16 <= row.len() {
+        // SAFETY: `k + 16 <= row.len()` bounds the load; `dst` holds `16 * WIDE_VECTORS`
+        // int16, at least `row.len()`; unaligned accesses.
+        unsafe {
+            let v = _mm256_cvtepi8_epi16(_mm_loadu_si128(row.as_ptr().add(k).cast()));
+            _mm256_storeu_si256(dst.add(k).cast(), v);
+        }
+        k += 16;
+    }
+    while k + KR <= row.len() {
+        // SAFETY: as above, for 4 values.
+        unsafe {
+            let x4 = row.as_ptr().add(k).cast::<i32>().read_unaligned();
+            let v = _mm_cvtepi8_epi16(_mm_cvtsi32_si128(x4));
+            _mm_storel_epi64(dst.add(k).cast(), v);
+        }
+        k += KR;
+    }
+}
+
+/// [`gemm_tile_avx2`] on rows widened by [`widen_row`].
+///
+/// # Safety
+/// The first `4 * groups` int16 values of each row of `wide` are initialized.
+#[target_feature(enable = "avx2")]
+unsafe fn wide_tile<const R: usize>(
+    wide: &[[MaybeUninit<__m256i>; WIDE_VECTORS]; R],
+    groups: usize,
+    w: &[i8],
+    block: &Block<'_>,
+    q: &Requant<'_>,
+) -> [[i8; NR]; R] {
+    // SAFETY: the caller's contract.
+    let (lo, hi) = unsafe { wide_sums::<R>(wide, groups, w) };
+    finish_pairs(&lo, &hi, &Requant8::new(block, q))
+}
+
+/// The partial-sum pairs of `R` rows widened by [`widen_row`] by one block of packed weights
+/// `w`, as [`gemm_tile_avx2`] accumulates them: each group's 4 int16 inputs are one 64-bit
+/// broadcast from memory (a load, no shuffle), so the shuffles left per group are the two
+/// weight widenings, shared by the `R` rows.
+///
+/// # Safety
+/// The first `4 * groups` int16 values of each row of `wide` are initialized.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn wide_sums<const R: usize>(
+    wide: &[[MaybeUninit<__m256i>; WIDE_VECTORS]; R],
+    groups: usize,
+    w: &[i8],
+) -> ([__m256i; R], [__m256i; R]) {
+    let groups = groups.min(w.len() / (NR * KR)).min(4 * WIDE_VECTORS);
+    let mut lo = [_mm256_setzero_si256(); R];
+    let mut hi = [_mm256_setzero_si256(); R];
+    let wp = w.as_ptr();
+    for g in 0..groups {
+        // SAFETY: `g < groups` bounds both loads within `w` (32 bytes per group); loadu
+        // needs no alignment.
+        let (w_lo, w_hi) = unsafe {
+            (
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(wp.add(g * 32).cast())),
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(wp.add(g * 32 + 16).cast())),
+            )
+        };
+        for r in 0..R {
+            // SAFETY: group `g` is int16 values `4g..4g + 4` of the row, initialized (the
+            // caller's contract) and inside the array (`g < 4 * WIDE_VECTORS`).
+            let x4 = unsafe { wide[r].as_ptr().cast::<i64>().add(g).read_unaligned() };
+            let x = _mm256_set1_epi64x(x4);
+            lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(x, w_lo));
+            hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(x, w_hi));
+        }
+    }
+    (lo, hi)
+}
+
+/// Blocks of channels whose requantization constants [`dense_rows_avx2`] builds at once.
+const CHUNK_BLOCKS: usize = 16;
+
+/// The int8 GEMM over dense rows (1x1 convolutions and fully connected layers over many rows),
+/// read in place: each tile of rows is widened to int16 once for a chunk of up to
+/// [`CHUNK_BLOCKS`] channel blocks, whose requantization constants are built once per call.
+/// Returns `false`, having done nothing, for other rows (convolutions, uint4 or padded rows,
+/// few rows, rows deeper than [`WIDE_VECTORS`] vectors) or short buffers.
+#[allow(clippy::too_many_arguments)]
+fn gemm_in_place(
+    rows: usize,
+    outputs: usize,
+    depth: usize,
+    direct: bool,
+    a: Rows<'_>,
+    w: &[i8],
+    q: &Requant<'_>,
+    _scratch: &mut [i8],
+    out: &mut [i8],
+) -> bool {
+    // Fewer rows go tile by tile: the constants of every block would cost more than they save.
+    const MIN_ROWS: usize = 8;
+    let Rows::Dense(Values::I8(data)) = a else {
+        return false;
+    };
+    let q_fits = |t: &[i32]| t.len() >= outputs;
+    let takes = direct
+        && rows >= MIN_ROWS
+        && depth > 0
+        && depth.is_multiple_of(KR)
+        && depth <= 16 * WIDE_VECTORS
+        && data.len() >= rows * depth
+        && w.len() >= outputs.div_ceil(NR) * NR * depth
+        && out.len() >= rows * outputs
+        && q_fits(q.multiplier)
+        && q_fits(q.shift)
+        && q.bias.is_none_or(q_fits);
+    if takes {
+        // SAFETY: reached only through a table of a tier with AVX2 (see `Isa::kernels`);
+        // the lengths were checked above.
+        unsafe { dense_rows_avx2(rows, outputs, depth, data, w, q, out) };
+    }
+    takes
+}
+
+/// See [`gemm_in_place`]; the caller checked every length.
+#[target_feature(enable = "avx2")]
+fn dense_rows_avx2(
+    rows: usize,
+    outputs: usize,
+    depth: usize,
+    data: &[i8],
+    w: &[i8],
+    q: &Requant<'_>,
+    out: &mut [i8],
+) {
+    let blocks = outputs.div_ceil(NR);
+    let block_bytes = depth * NR;
+    let requant = |b: usize| {
+        let n0 = b * NR;
+        let copies;
+        let block = block_tables!(q, n0, NR.min(outputs - n0), copies);
+        Requant8::new(&block, q)
+    };
+    let mut first = 0;
+    while first < blocks {
+        let count = CHUNK_BLOCKS.min(blocks - first);
+        let mut requants = [requant(first); CHUNK_BLOCKS];
+        for (i, r) in requants.iter_mut().enumerate().take(count).skip(1) {
+            *r = requant(first + i);
+        }
+        let chunk = Chunk {
+            first,
+            requants: &requants[..count],
+            w: &w[first * block_bytes..][..count * block_bytes],
+            outputs,
+        };
+        let mut m = 0;
+        while m + MR <= rows {
+            chunk.rows::<MR>(&data[m * depth..][..MR * depth], &mut out[m * outputs..]);
+            m += MR;
+        }
+        while m < rows {
+            chunk.rows::<1>(&data[m * depth..][..depth], &mut out[m * outputs..]);
+            m += 1;
+        }
+        first += count;
+    }
+}
+
+/// Consecutive channel blocks of a [`dense_rows_avx2`] call and their requantization.
+struct Chunk<'a> {
+    /// Index of the first block.
+    first: usize,
+    requants: &'a [Requant8],
+    /// The blocks' packed weights.
+    w: &'a [i8],
+    outputs: usize,
+}
+
+impl Chunk<'_> {
+    /// `R` rows (`a`: one after another, `depth` values each) by every block of the chunk,
+    /// into `out` (row `r` at `out[r * outputs]`).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn rows<const R: usize>(&self, a: &[i8], out: &mut [i8]) {
+        let depth = a.len() / R;
+        let mut wide = [[const { MaybeUninit::<__m256i>::uninit() }; WIDE_VECTORS]; R];
+        for (row, dst) in a.chunks_exact(depth.max(1)).zip(wide.iter_mut()) {
+            widen_row(row, dst);
+        }
+        let block_bytes = (depth * NR).max(1);
+        for (i, (w, requant)) in self
+            .w
+            .chunks_exact(block_bytes)
+            .zip(self.requants)
+            .enumerate()
+        {
+            // SAFETY: `widen_row` initialized the first `depth` int16 values of each row.
+            let (lo, hi) = unsafe { wide_sums::<R>(&wide, depth / KR, w) };
+            let values = finish_pairs(&lo, &hi, requant);
+            let n0 = (self.first + i) * NR;
+            let nr = NR.min(self.outputs - n0);
+            for (r, v) in values.iter().enumerate() {
+                out[r * self.outputs + n0..][..nr].copy_from_slice(&v[..nr]);
+            }
         }
     }
 }
@@ -401,7 +637,18 @@ fn gemm_tile_avx2<const R: usize>(
             hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(x, w_hi));
         }
     }
-    let requant = Requant8::new(block, q);
+    finish_pairs(&lo, &hi, &Requant8::new(block, q))
+}
+
+/// The epilogue of the `vpmaddwd` tiles: each row's two vectors of partial-sum pairs
+/// (`lo`: channels 0-3, `hi`: 4-7) summed, requantized and narrowed.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn finish_pairs<const R: usize>(
+    lo: &[__m256i; R],
+    hi: &[__m256i; R],
+    requant: &Requant8,
+) -> [[i8; NR]; R] {
     // A plain loop, not a `from_fn` closure, so that the epilogue inlines (see `ubs_tile`).
     let mut out = [[0i8; NR]; R];
     for r in 0..R {

@@ -53,9 +53,12 @@ pub(crate) fn depthwise_conv2d<const AVX512: bool>(
                 (true, 32, false) => block_vnni::<32, 0>(g, q, c0, input, filter, output),
                 (true, 16, false) => block_vnni::<16, 0>(g, q, c0, input, filter, output),
                 (true, _, false) => block_vnni::<8, 0>(g, q, c0, input, filter, output),
-                (false, 32, _) => block_avx2::<32>(g, q, c0, input, filter, output),
-                (false, 16, _) => block_avx2::<16>(g, q, c0, input, filter, output),
-                (false, _, _) => block_avx2::<8>(g, q, c0, input, filter, output),
+                (false, 32, true) => block_avx2::<32, 9>(g, q, c0, input, filter, output),
+                (false, 16, true) => block_avx2::<16, 9>(g, q, c0, input, filter, output),
+                (false, _, true) => block_avx2::<8, 9>(g, q, c0, input, filter, output),
+                (false, 32, false) => block_avx2::<32, 0>(g, q, c0, input, filter, output),
+                (false, 16, false) => block_avx2::<16, 0>(g, q, c0, input, filter, output),
+                (false, _, false) => block_avx2::<8, 0>(g, q, c0, input, filter, output),
             }
         }
         c0 += lanes;
@@ -100,8 +103,10 @@ fn block_of(t: &[[i32; NR]; 3]) -> Block<'_> {
     }
 }
 
-/// Defines `$name::<LANES>`: channels `c0..c0 + LANES` (`LANES` 8, 16 or 32,
-/// `c0 + LANES <= in_c`) of every pixel, compiled for `$features`. `$requant(tables, q)` makes
+/// Defines `$name::<LANES, TAPS>`: channels `c0..c0 + LANES` (`LANES` 8, 16 or 32,
+/// `c0 + LANES <= in_c`) of every pixel, compiled for `$features`; `TAPS` is the kernel's tap
+/// count when known at compile time (9 for 3x3: the tap loop unrolls and the accumulators
+/// stay in registers), else 0. `$requant(tables, q)` makes
 /// the block's requantization state; `$store(state, acc, out)` requantizes the `LANES / 8`
 /// accumulators and writes the `LANES` bytes at `out`.
 macro_rules! depthwise_block {
@@ -109,7 +114,7 @@ macro_rules! depthwise_block {
         /// # Safety
         /// The CPU runs the tier's features; the slices hold the geometry's elements.
         #[target_feature(enable = $features)]
-        unsafe fn $name<const LANES: usize>(
+        unsafe fn $name<const LANES: usize, const TAPS: usize>(
             g: &ConvGeometry,
             q: &Requant<'_>,
             c0: usize,
@@ -120,7 +125,11 @@ macro_rules! depthwise_block {
             // 16-byte loads per tap (one 8-byte load for 8 lanes).
             let loads = LANES.div_ceil(16);
             let c = g.in_c;
-            let taps = g.kernel_h * g.kernel_w;
+            let taps = if TAPS > 0 {
+                TAPS
+            } else {
+                g.kernel_h * g.kernel_w
+            };
             let pairs = taps.div_ceil(2);
             let zp_row = [q.input_zero_point as i8; 32];
             let load = |data: *const i8| -> [__m128i; 2] {
