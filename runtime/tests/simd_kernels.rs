@@ -247,26 +247,35 @@ fn check_fully_connected(
     }
 }
 
+/// A random fully connected layer of `rows x depth` inputs and `units` outputs, checked by
+/// [`check_fully_connected`] on `isas`.
+fn check_random_fully_connected(
+    isas: &[Isa],
+    rng: &mut fastrand::Rng,
+    (rows, depth, units): (usize, usize, usize),
+    label: &str,
+) {
+    let g = FullyConnectedGeometry {
+        rows,
+        depth,
+        units,
+        weight_zero_point: 0,
+    };
+    let x = random_values(rng, rows * depth);
+    let w = random_values(rng, units * depth);
+    let t = random_tables(rng, units, depth);
+    let rounding = random_rounding(rng);
+    let q = requant(rng, &t, rounding);
+    check_fully_connected(isas, &g, &q, &x, &w, label);
+}
+
 #[test]
 fn fully_connected_gemm_matches_the_reference() {
     let isas = isas();
     let mut rng = fastrand::Rng::with_seed(0x5eed_0003);
     for case in 0..CASES {
-        let rows = rng.usize(1..=9);
-        let depth = rng.usize(1..=70);
-        let units = rng.usize(1..=140);
-        let g = FullyConnectedGeometry {
-            rows,
-            depth,
-            units,
-            weight_zero_point: 0,
-        };
-        let x = random_values(&mut rng, rows * depth);
-        let w = random_values(&mut rng, units * depth);
-        let t = random_tables(&mut rng, units, depth);
-        let rounding = random_rounding(&mut rng);
-        let q = requant(&mut rng, &t, rounding);
-        check_fully_connected(&isas, &g, &q, &x, &w, &format!("case {case}"));
+        let shape = (rng.usize(1..=9), rng.usize(1..=70), rng.usize(1..=140));
+        check_random_fully_connected(&isas, &mut rng, shape, &format!("case {case}"));
     }
 }
 
@@ -277,21 +286,8 @@ fn deep_gemms_match_the_reference() {
     let isas = isas();
     let mut rng = fastrand::Rng::with_seed(0x5eed_0007);
     for case in 0..CASES / 8 {
-        let rows = rng.usize(4..=9);
-        let depth = rng.usize(960..=1100);
-        let units = rng.usize(1..=20);
-        let g = FullyConnectedGeometry {
-            rows,
-            depth,
-            units,
-            weight_zero_point: 0,
-        };
-        let x = random_values(&mut rng, rows * depth);
-        let w = random_values(&mut rng, units * depth);
-        let t = random_tables(&mut rng, units, depth);
-        let rounding = random_rounding(&mut rng);
-        let q = requant(&mut rng, &t, rounding);
-        check_fully_connected(&isas, &g, &q, &x, &w, &format!("case {case}"));
+        let shape = (rng.usize(4..=9), rng.usize(960..=1100), rng.usize(1..=20));
+        check_random_fully_connected(&isas, &mut rng, shape, &format!("case {case}"));
     }
 }
 

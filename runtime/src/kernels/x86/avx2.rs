@@ -318,6 +318,23 @@ pub(super) fn narrow(v: __m256i) -> [i8; 8] {
         .map(|b| b as i8)
 }
 
+/// Narrows 4 vectors of 8 int32 lanes holding int8 values to 32 bytes, `v[0]`'s first: a
+/// quarter of the shuffles of 4 [`narrow`]s, and one store.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) fn narrow4(v: &[__m256i; 4]) -> [i8; 32] {
+    // Per 128-bit half: [v0 v1 v2 v3] lanes 0-3, then lanes 4-7, 4 bytes each.
+    let bytes = _mm256_packs_epi16(
+        _mm256_packs_epi32(v[0], v[1]),
+        _mm256_packs_epi32(v[2], v[3]),
+    );
+    let ordered = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    let mut out = [0i8; 32];
+    // SAFETY: `out` is 32 writable bytes; storeu has no alignment need.
+    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), ordered) };
+    out
+}
+
 /// The GEMM micro-kernel: `R` rows by one block of 8 channels.
 ///
 /// Per group of 4 reduction steps: the 32 packed weight bytes widen to two int16 vectors
@@ -453,7 +470,27 @@ unsafe fn wide_sums<const R: usize>(
     groups: usize,
     w: &[i8],
 ) -> ([__m256i; R], [__m256i; R]) {
-    let groups = groups.min(w.len() / (NR * KR)).min(4 * WIDE_VECTORS);
+    let groups = groups.min(4 * WIDE_VECTORS);
+    pair_sums::<R>(groups, w, |r, g| {
+        // SAFETY: group `g` is int16 values `4g..4g + 4` of the row, initialized (the
+        // caller's contract) and inside the array (`g < 4 * WIDE_VECTORS`).
+        let x4 = unsafe { wide[r].as_ptr().cast::<i64>().add(g).read_unaligned() };
+        _mm256_set1_epi64x(x4)
+    })
+}
+
+/// The loop of the `vpmaddwd` tiles: `R` rows by one block of packed weights `w`, over the
+/// first `groups` groups (at most those in `w`), `x(r, g)` giving row `r`'s 4 inputs of group
+/// `g` as int16, repeated across the register (called only for `g < groups`). Returns each row's partial-sum pairs of
+/// channels 0-3 and 4-7 (see [`finish_pairs`]).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn pair_sums<const R: usize>(
+    groups: usize,
+    w: &[i8],
+    x: impl Fn(usize, usize) -> __m256i,
+) -> ([__m256i; R], [__m256i; R]) {
+    let groups = groups.min(w.len() / (NR * KR));
     let mut lo = [_mm256_setzero_si256(); R];
     let mut hi = [_mm256_setzero_si256(); R];
     let wp = w.as_ptr();
@@ -467,10 +504,7 @@ unsafe fn wide_sums<const R: usize>(
             )
         };
         for r in 0..R {
-            // SAFETY: group `g` is int16 values `4g..4g + 4` of the row, initialized (the
-            // caller's contract) and inside the array (`g < 4 * WIDE_VECTORS`).
-            let x4 = unsafe { wide[r].as_ptr().cast::<i64>().add(g).read_unaligned() };
-            let x = _mm256_set1_epi64x(x4);
+            let x = x(r, g);
             lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(x, w_lo));
             hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(x, w_hi));
         }
@@ -615,28 +649,12 @@ fn gemm_tile_avx2<const R: usize>(
     block: &Block<'_>,
     q: &Requant<'_>,
 ) -> [[i8; NR]; R] {
-    let groups = w.len() / (NR * KR);
-    let groups = a.iter().fold(groups, |g, row| g.min(row.len() / KR));
-    let mut lo = [_mm256_setzero_si256(); R];
-    let mut hi = [_mm256_setzero_si256(); R];
-    let wp = w.as_ptr();
-    for g in 0..groups {
-        // SAFETY: `g < groups` bounds both loads within `w` (32 bytes per group) and the
-        // 4-byte read within each row (4 bytes per group); loadu needs no alignment.
-        let (w_lo, w_hi) = unsafe {
-            (
-                _mm256_cvtepi8_epi16(_mm_loadu_si128(wp.add(g * 32).cast())),
-                _mm256_cvtepi8_epi16(_mm_loadu_si128(wp.add(g * 32 + 16).cast())),
-            )
-        };
-        for r in 0..R {
-            // SAFETY: as above.
-            let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
-            let x = _mm256_cvtepi8_epi16(_mm_set1_epi32(x4));
-            lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(x, w_lo));
-            hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(x, w_hi));
-        }
-    }
+    let groups = a.iter().fold(usize::MAX, |g, row| g.min(row.len() / KR));
+    let (lo, hi) = pair_sums::<R>(groups, w, |r, g| {
+        // SAFETY: `g < groups` bounds the 4-byte read within each row (4 bytes per group).
+        let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
+        _mm256_cvtepi8_epi16(_mm_set1_epi32(x4))
+    });
     finish_pairs(&lo, &hi, &Requant8::new(block, q))
 }
 
@@ -650,12 +668,23 @@ fn finish_pairs<const R: usize>(
     requant: &Requant8,
 ) -> [[i8; NR]; R] {
     // A plain loop, not a `from_fn` closure, so that the epilogue inlines (see `ubs_tile`).
-    let mut out = [[0i8; NR]; R];
+    let mut values = [_mm256_setzero_si256(); R];
     for r in 0..R {
         // [c0 c0 c1 c1 | c2 c2 c3 c3] and [c4 c4 c5 c5 | c6 c6 c7 c7] partial pairs.
         let sums = _mm256_hadd_epi32(lo[r], hi[r]); // [c0 c1 c4 c5 | c2 c3 c6 c7]
-        let acc = _mm256_permute4x64_epi64::<0b11_01_10_00>(sums);
-        out[r] = narrow(requant.apply(acc));
+        values[r] = requant.apply(_mm256_permute4x64_epi64::<0b11_01_10_00>(sums));
+    }
+    let mut out = [[0i8; NR]; R];
+    let mut r = 0;
+    while r + 4 <= R {
+        let bytes = narrow4(&[values[r], values[r + 1], values[r + 2], values[r + 3]]);
+        for (dst, src) in out[r..r + 4].iter_mut().zip(bytes.chunks_exact(NR)) {
+            dst.copy_from_slice(src);
+        }
+        r += 4;
+    }
+    for (dst, &v) in out[r..].iter_mut().zip(&values[r..]) {
+        *dst = narrow(v);
     }
     out
 }

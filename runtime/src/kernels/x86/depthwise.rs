@@ -12,7 +12,7 @@
 
 use core::arch::x86_64::*;
 
-use super::avx2::{narrow, Requant8};
+use super::avx2::{narrow4, Requant8};
 use super::vnni::Requant16;
 use crate::kernels::depthwise::{depthwise_channel, for_each_pixel};
 use crate::kernels::gemm::{Block, NR};
@@ -246,9 +246,11 @@ depthwise_block!(
     "avx2",
     |tables: &[[[i32; NR]; 3]; 4], q| tables.each_ref().map(|t| Requant8::new(&block_of(t), q)),
     |requant: &[Requant8; 4], acc: &[__m256i; 4], out: &mut [i8]| {
-        for (k, chunk) in out.chunks_exact_mut(8).enumerate() {
-            chunk.copy_from_slice(&narrow(requant[k].apply(acc[k])));
+        let mut values = [_mm256_setzero_si256(); 4];
+        for (k, v) in values.iter_mut().enumerate().take(out.len() / 8) {
+            *v = requant[k].apply(acc[k]);
         }
+        out.copy_from_slice(&narrow4(&values)[..out.len()]);
     }
 );
 
