@@ -481,8 +481,8 @@ unsafe fn wide_sums<const R: usize>(
 
 /// The loop of the `vpmaddwd` tiles: `R` rows by one block of packed weights `w`, over the
 /// first `groups` groups (at most those in `w`), `x(r, g)` giving row `r`'s 4 inputs of group
-/// `g` as int16, repeated across the register (called only for `g < groups`). Returns each row's partial-sum pairs of
-/// channels 0-3 and 4-7 (see [`finish_pairs`]).
+/// `g` as int16, repeated across the register (called only for `g < groups`). Returns each
+/// row's partial-sum pairs of channels 0-3 and 4-7 (see [`finish_pairs`]).
 #[inline]
 #[target_feature(enable = "avx2")]
 fn pair_sums<const R: usize>(
