@@ -10,10 +10,11 @@
 //! one layout: AVX2 widens a 4x4 sub-block to int16 for `vpmaddwd`, NEON `sdot` reads it as
 //! is, baseline NEON de-interleaves it with `ld4`. The driver here walks tiles of [`MR`] rows
 //! (gathered im2col rows for convolutions, in a scratch buffer planned at import) and calls
-//! the ISA's micro-kernel for each block of 8 channels. On AVX-512 VNNI, int8 convolutions
-//! and dense rows skip the gather: `x86::igemm` reads every tap in place when the input
-//! channels are a multiple of 4, `x86::conv_narrow` each kernel row's run of bytes when they
-//! are few (first layers).
+//! the ISA's micro-kernel for each block of 8 channels. On x86, int8 convolutions and dense
+//! rows skip that driver: AVX2 gathers each pixel's receptive field straight into int16
+//! (`x86::avx2_conv`) and reads dense rows in place; on AVX-512 VNNI `x86::igemm` reads
+//! every tap in place when the input channels are a multiple of 4, `x86::conv_narrow` each
+//! kernel row's run of bytes when they are few (first layers).
 
 use super::int4::{self, Values, ValuesMut};
 use super::table::{Kernels, TileKernels};
@@ -362,7 +363,7 @@ pub(crate) struct SmallGather {
 impl SmallGather {
     /// For convolutions of at most [`SMALL_KH`] kernel rows, each at most 16 contiguous bytes
     /// (`dilation_w` 1), into rows of `kp <= 32` bytes.
-    fn new(g: &ConvGeometry, kp: usize) -> Option<Self> {
+    pub(crate) fn new(g: &ConvGeometry, kp: usize) -> Option<Self> {
         let span = g.kernel_w * g.in_c;
         if g.dilation_w != 1 || span > 16 || g.kernel_h > SMALL_KH || kp > 32 {
             return None;

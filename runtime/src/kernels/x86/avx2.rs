@@ -8,8 +8,9 @@
 //! The multi-row GEMMs widen each row to int16 once for every block of channels (rows up to
 //! 1024 deep, on the stack), so a group's 4 inputs reach every lane as one 64-bit broadcast
 //! load: the only shuffles left in the loop widen the weights, shared by 4 rows. Dense rows
-//! (1x1 convolutions, fully connected layers over many rows) are read in place, with each
-//! block's requantization constants built once per call.
+//! (1x1 convolutions, fully connected layers over many rows) are read in place, and other
+//! convolutions gathered straight into int16 (`avx2_conv`), with each block's requantization
+//! constants built once per call.
 
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
@@ -18,7 +19,8 @@ use crate::format::AddParams;
 use crate::kernels::depthwise::{for_each_pixel, lane_tables, U4Taps, U4_MAX_TAPS};
 use crate::kernels::elementwise::AddU4Levels;
 use crate::kernels::gemm::{
-    block_tables, whole_block, Block, RowOut, Rows, SmallGather, TileOut, Weights, KR, MR, NR,
+    block_tables, padded_depth, whole_block, Block, RowOut, Rows, SmallGather, TileOut, Weights,
+    KR, MR, NR,
 };
 use crate::kernels::int4::{Values, ValuesMut};
 use crate::kernels::table::{GemmKernels, Kernels, SummedI4, TileKernels, SCALAR};
@@ -403,7 +405,7 @@ fn gemm_rows_avx2<const R: usize>(
             gemm_tile_avx2::<R>(a, w, &block, q)
         };
         for (r, values) in rows.iter().enumerate() {
-            out[r * outputs + n0..][..nr].copy_from_slice(&values[..nr]);
+            put_channels(&mut out[r * outputs + n0..], values, nr);
         }
     }
 }
@@ -411,7 +413,7 @@ fn gemm_rows_avx2<const R: usize>(
 /// Most reduction steps (in vectors of 16) whose rows [`gemm_rows_avx2`] widens to int16 once
 /// for every block of channels, on the stack (8 KB for 4 rows); deeper rows are widened per
 /// block.
-const WIDE_VECTORS: usize = 64;
+pub(super) const WIDE_VECTORS: usize = 64;
 
 /// Sign-extends `row` (a multiple of 4 values, at most `16 * dst.len()`) to int16 into `dst`.
 #[inline]
@@ -512,8 +514,33 @@ fn pair_sums<const R: usize>(
     (lo, hi)
 }
 
-/// Blocks of channels whose requantization constants [`dense_rows_avx2`] builds at once.
+/// Blocks of channels whose requantization constants [`for_each_chunk`] builds at once.
 const CHUNK_BLOCKS: usize = 16;
+
+/// The int8 GEMM without the gathering driver: dense rows read in place
+/// ([`dense_in_place`]) and int8 convolutions gathered straight into int16
+/// (`avx2_conv::conv`). Returns `false`, having done nothing, for rows neither takes.
+#[allow(clippy::too_many_arguments)]
+fn gemm_in_place(
+    rows: usize,
+    outputs: usize,
+    depth: usize,
+    direct: bool,
+    a: Rows<'_>,
+    w: &[i8],
+    q: &Requant<'_>,
+    scratch: &mut [i8],
+    out: &mut [i8],
+) -> bool {
+    match a {
+        Rows::Conv {
+            geometry,
+            input: Values::I8(input),
+            zero_point,
+        } => super::avx2_conv::conv(geometry, input, zero_point, outputs, w, q, out),
+        _ => dense_in_place(rows, outputs, depth, direct, a, w, q, scratch, out),
+    }
+}
 
 /// The int8 GEMM over dense rows (1x1 convolutions and fully connected layers over many rows),
 /// read in place: each tile of rows is widened to int16 once for a chunk of up to
@@ -521,7 +548,7 @@ const CHUNK_BLOCKS: usize = 16;
 /// Returns `false`, having done nothing, for other rows (convolutions, uint4 or padded rows,
 /// few rows, rows deeper than [`WIDE_VECTORS`] vectors) or short buffers.
 #[allow(clippy::too_many_arguments)]
-fn gemm_in_place(
+pub(super) fn dense_in_place(
     rows: usize,
     outputs: usize,
     depth: usize,
@@ -568,8 +595,32 @@ fn dense_rows_avx2(
     q: &Requant<'_>,
     out: &mut [i8],
 ) {
+    for_each_chunk(outputs, depth, w, q, |chunk| {
+        let mut m = 0;
+        while m + MR <= rows {
+            chunk.rows::<MR>(&data[m * depth..][..MR * depth], &mut out[m * outputs..]);
+            m += MR;
+        }
+        while m < rows {
+            chunk.rows::<1>(&data[m * depth..][..depth], &mut out[m * outputs..]);
+            m += 1;
+        }
+    });
+}
+
+/// Calls `f` with each [`Chunk`] of up to [`CHUNK_BLOCKS`] blocks of the `outputs` channels
+/// of the packed weights `w` (reduction depth `depth`, padded), in order.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) fn for_each_chunk(
+    outputs: usize,
+    depth: usize,
+    w: &[i8],
+    q: &Requant<'_>,
+    mut f: impl FnMut(&Chunk<'_>),
+) {
     let blocks = outputs.div_ceil(NR);
-    let block_bytes = depth * NR;
+    let block_bytes = padded_depth(depth) * NR;
     let requant = |b: usize| {
         let n0 = b * NR;
         let copies;
@@ -583,27 +634,18 @@ fn dense_rows_avx2(
         for (i, r) in requants.iter_mut().enumerate().take(count).skip(1) {
             *r = requant(first + i);
         }
-        let chunk = Chunk {
+        f(&Chunk {
             first,
             requants: &requants[..count],
             w: &w[first * block_bytes..][..count * block_bytes],
             outputs,
-        };
-        let mut m = 0;
-        while m + MR <= rows {
-            chunk.rows::<MR>(&data[m * depth..][..MR * depth], &mut out[m * outputs..]);
-            m += MR;
-        }
-        while m < rows {
-            chunk.rows::<1>(&data[m * depth..][..depth], &mut out[m * outputs..]);
-            m += 1;
-        }
+        });
         first += count;
     }
 }
 
-/// Consecutive channel blocks of a [`dense_rows_avx2`] call and their requantization.
-struct Chunk<'a> {
+/// Consecutive channel blocks of a GEMM and their requantization (see [`for_each_chunk`]).
+pub(super) struct Chunk<'a> {
     /// Index of the first block.
     first: usize,
     requants: &'a [Requant8],
@@ -613,8 +655,8 @@ struct Chunk<'a> {
 }
 
 impl Chunk<'_> {
-    /// `R` rows (`a`: one after another, `depth` values each) by every block of the chunk,
-    /// into `out` (row `r` at `out[r * outputs]`).
+    /// `R` rows (`a`: one after another, `depth` values each, a multiple of [`KR`]) by every
+    /// block of the chunk, into `out` (row `r` at `out[r * outputs]`).
     #[inline]
     #[target_feature(enable = "avx2")]
     fn rows<const R: usize>(&self, a: &[i8], out: &mut [i8]) {
@@ -623,22 +665,49 @@ impl Chunk<'_> {
         for (row, dst) in a.chunks_exact(depth.max(1)).zip(wide.iter_mut()) {
             widen_row(row, dst);
         }
-        let block_bytes = (depth * NR).max(1);
+        // SAFETY: `widen_row` initialized the first `depth` int16 values of each row.
+        unsafe { self.wide_rows::<R>(&wide, depth / KR, out) };
+    }
+
+    /// `R` rows widened to int16 (`groups` groups of [`KR`] values each) by every block of
+    /// the chunk, into `out` (row `r` at `out[r * outputs]`).
+    ///
+    /// # Safety
+    /// The first `KR * groups` int16 values of each row of `wide` are initialized.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn wide_rows<const R: usize>(
+        &self,
+        wide: &[[MaybeUninit<__m256i>; WIDE_VECTORS]; R],
+        groups: usize,
+        out: &mut [i8],
+    ) {
+        let block_bytes = (groups * KR * NR).max(1);
         for (i, (w, requant)) in self
             .w
             .chunks_exact(block_bytes)
             .zip(self.requants)
             .enumerate()
         {
-            // SAFETY: `widen_row` initialized the first `depth` int16 values of each row.
-            let (lo, hi) = unsafe { wide_sums::<R>(&wide, depth / KR, w) };
+            // SAFETY: the caller's contract.
+            let (lo, hi) = unsafe { wide_sums::<R>(wide, groups, w) };
             let values = finish_pairs(&lo, &hi, requant);
             let n0 = (self.first + i) * NR;
-            let nr = NR.min(self.outputs - n0);
             for (r, v) in values.iter().enumerate() {
-                out[r * self.outputs + n0..][..nr].copy_from_slice(&v[..nr]);
+                put_channels(&mut out[r * self.outputs + n0..], v, self.outputs - n0);
             }
         }
+    }
+}
+
+/// Writes the first `nr` (at most [`NR`]) of a row's values of one block to `dst`: whole
+/// blocks in one 8-byte store (a copy of variable length is a call to `memmove`).
+#[inline(always)]
+fn put_channels(dst: &mut [i8], values: &[i8; NR], nr: usize) {
+    if nr >= NR {
+        dst[..NR].copy_from_slice(values);
+    } else {
+        dst[..nr].copy_from_slice(&values[..nr]);
     }
 }
 
@@ -1162,13 +1231,33 @@ fn gather_small_avx2(
     {
         return false;
     }
+    // SAFETY: each kernel row's 16-byte load starts at or before the last one, which ends
+    // inside `input` (checked above).
+    let [lo, hi] = unsafe { small_row(small, input.as_ptr(), start) };
+    let (first, second) = row.split_at_mut(row.len().min(16));
+    store_groups(lo, first);
+    store_groups(hi, second);
+    true
+}
+
+/// The im2col row of [`SmallGather`]'s convolution whose kernel row `ky` starts at
+/// `input.add(start(ky))`, as its bytes 0-15 and 16-31 (zeros past the row).
+///
+/// # Safety
+/// 16 bytes from each kernel row's start are readable.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn small_row(
+    small: &SmallGather,
+    input: *const i8,
+    start: impl Fn(usize) -> usize,
+) -> [__m128i; 2] {
     let (mut lo, mut hi) = (_mm_setzero_si128(), _mm_setzero_si128());
     for (ky, [mask_lo, mask_hi]) in small.masks.iter().enumerate().take(small.kernel_h) {
-        // SAFETY: each kernel row's 16-byte load starts at or before the last one, which ends
-        // inside `input` (checked above); the masks are 16 bytes.
+        // SAFETY: the caller's contract; the masks are 16 bytes.
         let (v, mask_lo, mask_hi) = unsafe {
             (
-                _mm_loadu_si128(input.as_ptr().add(start(ky)).cast()),
+                _mm_loadu_si128(input.add(start(ky)).cast()),
                 _mm_loadu_si128(mask_lo.as_ptr().cast()),
                 _mm_loadu_si128(mask_hi.as_ptr().cast()),
             )
@@ -1176,10 +1265,7 @@ fn gather_small_avx2(
         lo = _mm_or_si128(lo, _mm_shuffle_epi8(v, mask_lo));
         hi = _mm_or_si128(hi, _mm_shuffle_epi8(v, mask_hi));
     }
-    let (first, second) = row.split_at_mut(row.len().min(16));
-    store_groups(lo, first);
-    store_groups(hi, second);
-    true
+    [lo, hi]
 }
 
 /// Stores the first `dst.len()` (0, 4, 8, 12 or 16) bytes of `v` in one 16-byte store, or in

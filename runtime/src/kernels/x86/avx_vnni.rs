@@ -6,7 +6,7 @@
 
 use core::arch::x86_64::*;
 
-use super::avx2::{finish_tile, narrow, requant_row, Requant8, KERNELS as AVX2};
+use super::avx2::{dense_in_place, finish_tile, narrow, requant_row, Requant8, KERNELS as AVX2};
 use super::vnni::{block_passes, dot_i4, Dpbusd};
 use crate::kernels::gemm::{block_tables, whole_block, Block, TileOut, MR, NR};
 use crate::kernels::table::{GemmKernels, Kernels, SummedI4, TileKernels};
@@ -18,6 +18,8 @@ pub(crate) static KERNELS: Kernels = Kernels {
     peak_macs_per_cycle: 64,
     available: has_avx_vnni,
     gemm: GemmKernels {
+        // Convolutions through the `vpdpbusd` tiles, not AVX2's `vpmaddwd` gather.
+        in_place: Some(dense_in_place),
         one: TileKernels {
             all_blocks: Some(gemm_rows::<1>),
             i4_summed: Some(SummedI4 {
