@@ -185,6 +185,29 @@ fn narrow_convs_match_the_reference_conv() {
     }
 }
 
+/// Convolutions over inputs too wide for one window of their whole height (AVX2 widens a band
+/// of input rows at a time, 16 KB of int16): several bands per image, down to one output row
+/// each, with strides, vertical dilation and padding at every band's edge.
+#[test]
+fn wide_inputs_match_the_reference_conv() {
+    let isas = isas();
+    let mut rng = fastrand::Rng::with_seed(0x5eed_0007);
+    for case in 0..CASES / 8 {
+        let mut g = random_geometry(&mut rng, false);
+        g.dilation_w = 1;
+        g.in_c = 4 * rng.usize(4..=16);
+        g.in_w = rng.usize(16..=48);
+        g.in_h = rng.usize(4..=16);
+        g.out_c = rng.usize(1..=20);
+        let eff_h = (g.kernel_h - 1) * g.dilation_h + 1;
+        g.pad_top = rng.usize(0..eff_h);
+        g.pad_left = rng.usize(0..g.kernel_w);
+        g.out_h = (g.in_h + g.pad_top).div_ceil(g.stride_h).max(1);
+        g.out_w = (g.in_w + g.pad_left).div_ceil(g.stride_w).max(1);
+        check_conv(&mut rng, &isas, case, &g);
+    }
+}
+
 #[test]
 fn pointwise_conv_reads_rows_in_place() {
     let isas = isas();

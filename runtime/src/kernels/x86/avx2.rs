@@ -467,7 +467,7 @@ unsafe fn wide_tile<const R: usize>(
 /// The first `4 * groups` int16 values of each row of `wide` are initialized.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn wide_sums<const R: usize>(
+pub(super) unsafe fn wide_sums<const R: usize>(
     wide: &[[MaybeUninit<__m256i>; WIDE_VECTORS]; R],
     groups: usize,
     w: &[i8],
@@ -487,7 +487,7 @@ unsafe fn wide_sums<const R: usize>(
 /// row's partial-sum pairs of channels 0-3 and 4-7 (see [`finish_pairs`]).
 #[inline]
 #[target_feature(enable = "avx2")]
-fn pair_sums<const R: usize>(
+pub(super) fn pair_sums<const R: usize>(
     groups: usize,
     w: &[i8],
     x: impl Fn(usize, usize) -> __m256i,
@@ -638,6 +638,7 @@ pub(super) fn for_each_chunk(
             first,
             requants: &requants[..count],
             w: &w[first * block_bytes..][..count * block_bytes],
+            block_bytes,
             outputs,
         });
         first += count;
@@ -651,10 +652,17 @@ pub(super) struct Chunk<'a> {
     requants: &'a [Requant8],
     /// The blocks' packed weights.
     w: &'a [i8],
+    /// Bytes of one block's weights.
+    block_bytes: usize,
     outputs: usize,
 }
 
 impl Chunk<'_> {
+    /// Channels per row of the output.
+    pub(super) fn outputs(&self) -> usize {
+        self.outputs
+    }
+
     /// `R` rows (`a`: one after another, `depth` values each, a multiple of [`KR`]) by every
     /// block of the chunk, into `out` (row `r` at `out[r * outputs]`).
     #[inline]
@@ -665,37 +673,47 @@ impl Chunk<'_> {
         for (row, dst) in a.chunks_exact(depth.max(1)).zip(wide.iter_mut()) {
             widen_row(row, dst);
         }
-        // SAFETY: `widen_row` initialized the first `depth` int16 values of each row.
-        unsafe { self.wide_rows::<R>(&wide, depth / KR, out) };
+        self.each_block::<R>(out, |w| {
+            // SAFETY: `widen_row` initialized the first `depth` int16 values of each row.
+            unsafe { wide_sums::<R>(&wide, depth / KR, w) }
+        });
     }
 
-    /// `R` rows widened to int16 (`groups` groups of [`KR`] values each) by every block of
-    /// the chunk, into `out` (row `r` at `out[r * outputs]`).
-    ///
-    /// # Safety
-    /// The first `KR * groups` int16 values of each row of `wide` are initialized.
+    /// Blocks in the chunk.
+    pub(super) fn blocks(&self) -> usize {
+        self.requants.len()
+    }
+
+    /// `R` rows by every block of the chunk, into `out` (row `r` at `out[r * outputs]`):
+    /// `sums(w)` gives the rows' partial-sum pairs (see [`pair_sums`]) by one block's packed
+    /// weights `w`.
     #[inline]
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn wide_rows<const R: usize>(
+    pub(super) fn each_block<const R: usize>(
         &self,
-        wide: &[[MaybeUninit<__m256i>; WIDE_VECTORS]; R],
-        groups: usize,
         out: &mut [i8],
+        sums: impl Fn(&[i8]) -> ([__m256i; R], [__m256i; R]),
     ) {
-        let block_bytes = (groups * KR * NR).max(1);
-        for (i, (w, requant)) in self
-            .w
-            .chunks_exact(block_bytes)
-            .zip(self.requants)
-            .enumerate()
-        {
-            // SAFETY: the caller's contract.
-            let (lo, hi) = unsafe { wide_sums::<R>(wide, groups, w) };
-            let values = finish_pairs(&lo, &hi, requant);
-            let n0 = (self.first + i) * NR;
-            for (r, v) in values.iter().enumerate() {
-                put_channels(&mut out[r * self.outputs + n0..], v, self.outputs - n0);
-            }
+        for i in 0..self.blocks() {
+            self.block::<R>(i, out, &sums);
+        }
+    }
+
+    /// `R` rows by block `i` of the chunk (see [`Chunk::each_block`]).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn block<const R: usize>(
+        &self,
+        i: usize,
+        out: &mut [i8],
+        sums: impl Fn(&[i8]) -> ([__m256i; R], [__m256i; R]),
+    ) {
+        let w = &self.w[i * self.block_bytes..][..self.block_bytes];
+        let (lo, hi) = sums(w);
+        let values = finish_pairs(&lo, &hi, &self.requants[i]);
+        let n0 = (self.first + i) * NR;
+        for (r, v) in values.iter().enumerate() {
+            put_channels(&mut out[r * self.outputs + n0..], v, self.outputs - n0);
         }
     }
 }

@@ -1,26 +1,33 @@
-//! AVX2 int8 convolution with each output pixel's receptive field gathered straight into
-//! int16, the form the `vpmaddwd` tiles read (`avx2::Chunk::wide_rows`): no int8 im2col rows
-//! in between, no call per row, and each block's requantization constants built once per
-//! call instead of once per tile.
+//! AVX2 int8 convolution with the receptive fields widened to int16 before the `vpmaddwd`
+//! tiles read them (`avx2::Chunk::each_block`): no int8 im2col rows in between, no call per
+//! row, and each block's requantization constants built once per call instead of once per
+//! tile. Taps over the edge read as the input zero point, which the folded bias takes back
+//! out (see `gemm`).
 //!
-//! A kernel row whose taps are all inside the input is one contiguous run of `kernel_w *
-//! in_c` bytes (`dilation_w` 1), widened 16 bytes at a time; taps over the edge read as the
-//! input zero point, which the folded bias takes back out (see `gemm`). Short rows of few
+//! Two ways to widen. When each kernel row's taps are one run of whole groups of 4 values
+//! (`dilation_w` 1, `kernel_w * in_c` a multiple of 4: 3x3 convolutions of 16 channels and
+//! more, KWS's 10x4 first layer), a band of input rows, padding included, is widened once
+//! into a window on the stack, and every pixel of the band's output rows reads its runs
+//! there: each input value is widened about once instead of up to `kernel_w * kernel_h`
+//! times. Otherwise each pixel's im2col row is gathered on its own; short rows of few
 //! kernel rows (first layers: 3x3 RGB) are assembled in registers by `pshufb`
 //! ([`SmallGather`]), so that the tile's loads never straddle two of the gather's stores.
 
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
-use super::avx2::{for_each_chunk, small_row, WIDE_VECTORS};
+use super::avx2::{for_each_chunk, pair_sums, small_row, wide_sums, Chunk, WIDE_VECTORS};
 use crate::kernels::gemm::{padded_depth, SmallGather, KR, MR, NR};
 use crate::kernels::{ConvGeometry, Requant};
 
 /// int16 values of one widened row.
 const WIDE_LEN: usize = 16 * WIDE_VECTORS;
 
-/// One widened row, as `Chunk::wide_rows` reads it.
+/// One widened row, as `avx2::wide_sums` reads it.
 type WideRow = [MaybeUninit<__m256i>; WIDE_VECTORS];
+
+/// Most int16 values of a window of input rows ([`by_bands`]), on the stack (16 KB).
+const WINDOW_LEN: usize = 8192;
 
 /// Convolution `g` of the int8 NHWC `input` (zero point `zero_point`) by the weights `w`
 /// packed as `gemm::pack` does for its im2col depth, into `out` (`outputs` channels per
@@ -67,36 +74,210 @@ fn conv_avx2(
     out: &mut [i8],
 ) {
     let depth = g.kernel_h * g.kernel_w * g.in_c;
-    let groups = padded_depth(depth) / KR;
-    let rows = g.batch * g.out_h * g.out_w;
+    let widen = Widen { input, zero_point };
+    let window = Window::new(g);
     let gather = Gather {
         g,
-        input,
-        zero_point,
+        widen,
         depth,
         small: SmallGather::new(g, padded_depth(depth)),
     };
-    for_each_chunk(outputs, depth, w, q, |chunk| {
-        let mut pixels = Pixels::new(g);
-        let mut wide = [[const { MaybeUninit::<__m256i>::uninit() }; WIDE_VECTORS]; MR];
-        let mut m = 0;
-        while m + MR <= rows {
-            for row in &mut wide {
-                gather.pixel(pixels.next(), row);
-            }
-            // SAFETY: `gather.pixel` initialized the first `KR * groups` values of each row.
-            unsafe { chunk.wide_rows::<MR>(&wide, groups, &mut out[m * outputs..]) };
-            m += MR;
-        }
-        while m < rows {
-            let [row, ..] = &mut wide;
-            gather.pixel(pixels.next(), row);
-            let one = core::array::from_ref(row);
-            // SAFETY: as above, for the one row.
-            unsafe { chunk.wide_rows::<1>(one, groups, &mut out[m * outputs..]) };
-            m += 1;
-        }
+    for_each_chunk(outputs, depth, w, q, |chunk| match &window {
+        Some(window) => by_bands(g, &widen, window, chunk, out),
+        None => by_pixels(&gather, chunk, out),
     });
+}
+
+/// The windows of [`by_bands`]: a band of consecutive input rows, padding included, over the
+/// columns the output pixels reach, for as many output rows as fit the stack.
+struct Window {
+    /// int16 values per window row: `columns * in_c`.
+    row_len: usize,
+    /// Columns per window row: `(out_w - 1) * stride_w + kernel_w`.
+    columns: usize,
+    /// Groups of [`KR`] values per kernel row: `kernel_w * in_c / KR`.
+    groups: usize,
+    /// Output rows per band.
+    out_rows: usize,
+}
+
+impl Window {
+    /// The window of `g`, if its kernel rows are runs of whole groups and one output row's
+    /// fit the stack.
+    fn new(g: &ConvGeometry) -> Option<Self> {
+        let run = g.kernel_w * g.in_c;
+        let columns = (g.out_w.max(1) - 1) * g.stride_w + g.kernel_w;
+        let row_len = columns * g.in_c;
+        let span = (g.kernel_h - 1) * g.dilation_h + 1;
+        // A 16-value store may reach 15 values past the last row.
+        let rows = (WINDOW_LEN - 16) / row_len.max(1);
+        let fits = g.dilation_w == 1 && run.is_multiple_of(KR) && span <= rows;
+        fits.then(|| Self {
+            row_len,
+            columns,
+            groups: run / KR,
+            out_rows: (rows - span) / g.stride_h + 1,
+        })
+    }
+
+    /// Input rows of a band of `out_rows` output rows.
+    fn band_rows(&self, g: &ConvGeometry, out_rows: usize) -> usize {
+        (out_rows - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1
+    }
+}
+
+/// [`conv_avx2`] by bands of output rows: each band's input rows widened once into the
+/// window, then every tile of the band's pixels reading its runs from there.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn by_bands(
+    g: &ConvGeometry,
+    widen: &Widen<'_>,
+    window: &Window,
+    chunk: &Chunk<'_>,
+    out: &mut [i8],
+) {
+    let outputs = chunk.outputs();
+    let mut vectors = [const { MaybeUninit::<__m256i>::uninit() }; WINDOW_LEN / 16];
+    let values = values_of(&mut vectors);
+    let c = g.in_c;
+    // Window columns `inside.0..inside.1` hold input columns `0..`.
+    let inside = (
+        g.pad_left.min(window.columns),
+        (g.pad_left + g.in_w).min(window.columns),
+    );
+    // Kernel row `ky` of a pixel lies `ky * kernel_row` values past its first.
+    let kernel_row = g.dilation_h * window.row_len;
+    for b in 0..g.batch {
+        let mut oy0 = 0;
+        while oy0 < g.out_h {
+            let out_rows = window.out_rows.min(g.out_h - oy0);
+            let first_iy = (oy0 * g.stride_h).wrapping_sub(g.pad_top);
+            for i in 0..window.band_rows(g, out_rows) {
+                let iy = first_iy.wrapping_add(i);
+                let (at, len) = (i * window.row_len, window.row_len);
+                if iy < g.in_h {
+                    let src = ((b * g.in_h + iy) * g.in_w + inside.0)
+                        .wrapping_sub(g.pad_left)
+                        .wrapping_mul(c);
+                    widen.row(values, at, len, (inside.0 * c, inside.1 * c), src);
+                } else {
+                    widen.fill(values, at, len);
+                }
+            }
+            // The band's pixels in order; pixel `(y, x)` of the band starts at `x(y, x)`.
+            let d = values.as_ptr().cast::<i16>();
+            let x = |(y, x): (usize, usize)| {
+                d.wrapping_add(y * g.stride_h * window.row_len + x * g.stride_w * c)
+            };
+            let next = |(y, x): (usize, usize)| {
+                if x + 1 == g.out_w {
+                    (y + 1, 0)
+                } else {
+                    (y, x + 1)
+                }
+            };
+            let pixels = out_rows * g.out_w;
+            let first = (b * g.out_h + oy0) * g.out_w;
+            // Block by block, so that one block's weights and the band stay in L1 (deep
+            // layers' weights do not fit beside the band).
+            for i in 0..chunk.blocks() {
+                let mut pixel = (0, 0);
+                let mut m = 0;
+                while m + MR <= pixels {
+                    let mut starts = [d; MR];
+                    for start in &mut starts {
+                        *start = x(pixel);
+                        pixel = next(pixel);
+                    }
+                    chunk.block::<MR>(i, &mut out[(first + m) * outputs..], |w| {
+                        // SAFETY: the band's rows are written, and hold every kernel row of
+                        // its pixels.
+                        unsafe { window_sums::<MR>(starts, window, kernel_row, g.kernel_h, w) }
+                    });
+                    m += MR;
+                }
+                while m < pixels {
+                    let start = [x(pixel)];
+                    pixel = next(pixel);
+                    chunk.block::<1>(i, &mut out[(first + m) * outputs..], |w| {
+                        // SAFETY: as above.
+                        unsafe { window_sums::<1>(start, window, kernel_row, g.kernel_h, w) }
+                    });
+                    m += 1;
+                }
+            }
+            oy0 += out_rows;
+        }
+    }
+}
+
+/// The partial-sum pairs (see `avx2::pair_sums`) of `R` pixels by one block of packed
+/// weights `w`, pixel `r`'s kernel row `ky` being the `window.groups` groups from
+/// `x[r] + ky * kernel_row`.
+///
+/// # Safety
+/// Those values are initialized int16 of one allocation.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn window_sums<const R: usize>(
+    x: [*const i16; R],
+    window: &Window,
+    kernel_row: usize,
+    kernel_h: usize,
+    w: &[i8],
+) -> ([__m256i; R], [__m256i; R]) {
+    let mut sums = ([_mm256_setzero_si256(); R], [_mm256_setzero_si256(); R]);
+    let block_row = window.groups * KR * NR;
+    for (ky, w) in w.chunks_exact(block_row).take(kernel_h).enumerate() {
+        let (lo, hi) = pair_sums::<R>(window.groups, w, |r, j| {
+            // SAFETY: the caller's contract (`j < groups`); an unaligned read.
+            let x4 = unsafe {
+                x[r].add(ky * kernel_row + KR * j)
+                    .cast::<i64>()
+                    .read_unaligned()
+            };
+            _mm256_set1_epi64x(x4)
+        });
+        for r in 0..R {
+            sums.0[r] = _mm256_add_epi32(sums.0[r], lo[r]);
+            sums.1[r] = _mm256_add_epi32(sums.1[r], hi[r]);
+        }
+    }
+    sums
+}
+
+/// [`conv_avx2`] pixel by pixel: each pixel's im2col row gathered on its own.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn by_pixels(gather: &Gather<'_>, chunk: &Chunk<'_>, out: &mut [i8]) {
+    let g = gather.g;
+    let outputs = chunk.outputs();
+    let groups = padded_depth(gather.depth) / KR;
+    let rows = g.batch * g.out_h * g.out_w;
+    let mut pixels = Pixels::new(g);
+    let mut wide = [[const { MaybeUninit::<__m256i>::uninit() }; WIDE_VECTORS]; MR];
+    let mut m = 0;
+    while m + MR <= rows {
+        for row in &mut wide {
+            gather.pixel(pixels.next(), row);
+        }
+        chunk.each_block::<MR>(&mut out[m * outputs..], |w| {
+            // SAFETY: `gather.pixel` initialized the first `KR * groups` values of each row.
+            unsafe { wide_sums::<MR>(&wide, groups, w) }
+        });
+        m += MR;
+    }
+    while m < rows {
+        let [row, ..] = &mut wide;
+        gather.pixel(pixels.next(), row);
+        let one = core::array::from_ref(row);
+        chunk.each_block::<1>(&mut out[m * outputs..], |w| {
+            // SAFETY: as above, for the one row.
+            unsafe { wide_sums::<1>(one, groups, w) }
+        });
+        m += 1;
+    }
 }
 
 /// The output pixels `(batch, y, x)` in order.
@@ -130,11 +311,105 @@ impl Pixels {
     }
 }
 
-/// A convolution's im2col rows, widened to int16.
-struct Gather<'a> {
-    g: &'a ConvGeometry,
+/// The int16 values of stack vectors, uninitialized until written.
+fn values_of(vectors: &mut [MaybeUninit<__m256i>]) -> &mut [MaybeUninit<i16>] {
+    // SAFETY: the same bytes, 16 int16 per vector; `MaybeUninit` has no invalid values, and
+    // i16's alignment divides __m256i's.
+    unsafe { core::slice::from_raw_parts_mut(vectors.as_mut_ptr().cast(), vectors.len() * 16) }
+}
+
+/// int8 input values widened into int16 buffers, 16 at a time. Each write may run up to 15
+/// values past its range (a later write, or nobody, reads there); a write that the buffer or
+/// the input could not hold writes nothing.
+#[derive(Clone, Copy)]
+struct Widen<'a> {
     input: &'a [i8],
     zero_point: i8,
+}
+
+impl Widen<'_> {
+    /// Values `at..at + len` of `d`: positions `inside.0..inside.1` widened from input values
+    /// `src..`, the zero point elsewhere.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn row(
+        &self,
+        d: &mut [MaybeUninit<i16>],
+        at: usize,
+        len: usize,
+        inside: (usize, usize),
+        src: usize,
+    ) {
+        let (lo, hi) = inside;
+        if lo >= hi {
+            self.fill(d, at, len);
+            return;
+        }
+        // In order: each step's overrun lands where a later one writes.
+        self.fill(d, at, lo);
+        self.copy(src, d, at + lo, hi - lo);
+        self.fill(d, at + hi, len - hi);
+    }
+
+    /// Widens input values `src..src + len` to values `at..at + len` of `d`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn copy(&self, src: usize, d: &mut [MaybeUninit<i16>], at: usize, len: usize) {
+        let input = self.input;
+        if src + len > input.len() || at + len + 15 > d.len() {
+            return;
+        }
+        let dp = d.as_mut_ptr().cast::<i16>();
+        let widen16 = |from: usize, to: usize| {
+            // SAFETY: the callers keep `from + 16 <= input.len()` and `to + 16 <= at + len +
+            // 15 <= d.len()`; unaligned accesses.
+            unsafe {
+                let v = _mm_loadu_si128(input.as_ptr().add(from).cast());
+                _mm256_storeu_si256(dp.add(to).cast(), _mm256_cvtepi8_epi16(v));
+            }
+        };
+        let mut k = 0;
+        while k + 16 <= len {
+            widen16(src + k, at + k);
+            k += 16;
+        }
+        if k < len {
+            if src + k + 16 <= input.len() {
+                widen16(src + k, at + k);
+            } else if len >= 16 {
+                // The run's last 16 values, overlapping what is done.
+                widen16(src + len - 16, at + len - 16);
+            } else {
+                // The input's last values.
+                for (v, &x) in d[at + k..at + len].iter_mut().zip(&input[src + k..]) {
+                    v.write(i16::from(x));
+                }
+            }
+        }
+    }
+
+    /// Sets values `at..at + len` of `d` to the zero point.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn fill(&self, d: &mut [MaybeUninit<i16>], at: usize, len: usize) {
+        if at + len + 15 > d.len() {
+            return;
+        }
+        let zero_points = _mm256_set1_epi16(i16::from(self.zero_point));
+        let dp = d.as_mut_ptr().cast::<i16>();
+        let mut k = 0;
+        while k < len {
+            // SAFETY: `k < len`: the 16 values end by `at + len + 15 <= d.len()`.
+            unsafe { _mm256_storeu_si256(dp.add(at + k).cast(), zero_points) };
+            k += 16;
+        }
+    }
+}
+
+/// A convolution's im2col rows, widened to int16, one pixel at a time.
+struct Gather<'a> {
+    g: &'a ConvGeometry,
+    widen: Widen<'a>,
     /// Values per row (`kernel_h * kernel_w * in_c`), at most `WIDE_LEN - 16`.
     depth: usize,
     small: Option<SmallGather>,
@@ -147,6 +422,7 @@ impl Gather<'_> {
     #[target_feature(enable = "avx2")]
     fn pixel(&self, (b, oy, ox): (usize, usize, usize), dst: &mut WideRow) {
         let g = self.g;
+        let (widen, input) = (&self.widen, self.widen.input);
         let d = dst.as_mut_ptr().cast::<i16>();
         // Out-of-range coordinates wrap to huge values: one compare each.
         let iy0 = (oy * g.stride_h).wrapping_sub(g.pad_top);
@@ -161,13 +437,13 @@ impl Gather<'_> {
             if columns_inside
                 && iy0 < g.in_h
                 && last_y < g.in_h
-                && start(last_y) + 16 <= self.input.len()
+                && start(last_y) + 16 <= input.len()
             {
                 let first = start(iy0);
                 // SAFETY: every kernel row lies inside the input, the last with 16 bytes
                 // readable from its start (checked above).
                 let [lo, hi] =
-                    unsafe { small_row(small, self.input.as_ptr(), |ky| first + ky * row_step) };
+                    unsafe { small_row(small, input.as_ptr(), |ky| first + ky * row_step) };
                 // SAFETY: the row holds `WIDE_LEN >= 32` values; unaligned stores.
                 unsafe {
                     _mm256_storeu_si256(d.cast(), _mm256_cvtepi8_epi16(lo));
@@ -176,6 +452,7 @@ impl Gather<'_> {
                 return;
             }
         }
+        let values = values_of(dst);
         if g.dilation_w == 1 {
             // Kernel columns `lo..hi` lie inside the input, the same in every kernel row.
             let x0 = ix0 as isize; // (wrapped: negative over the left edge)
@@ -185,22 +462,21 @@ impl Gather<'_> {
             let c = g.in_c;
             for ky in 0..g.kernel_h {
                 let iy = iy0.wrapping_add(ky * g.dilation_h);
-                let at = ky * run;
-                if iy >= g.in_h || lo >= hi {
-                    self.fill(d, at, run);
-                    continue;
+                if iy < g.in_h {
+                    // (Meaningless, and unread, when no column is inside.)
+                    let src = ((b * g.in_h + iy) * g.in_w)
+                        .wrapping_add(ix0.wrapping_add(lo))
+                        .wrapping_mul(c);
+                    widen.row(values, ky * run, run, (lo * c, hi * c), src);
+                } else {
+                    widen.fill(values, ky * run, run);
                 }
-                // In order: each step's overrun lands where a later one writes.
-                self.fill(d, at, lo * c);
-                let src = ((b * g.in_h + iy) * g.in_w + ix0.wrapping_add(lo)) * c;
-                self.copy(src, d, at + lo * c, (hi - lo) * c);
-                self.fill(d, at + hi * c, run - hi * c);
             }
         } else {
             for ky in 0..g.kernel_h {
                 let iy = iy0.wrapping_add(ky * g.dilation_h);
                 if iy >= g.in_h {
-                    self.fill(d, ky * run, run);
+                    widen.fill(values, ky * run, run);
                     continue;
                 }
                 let row = (b * g.in_h + iy) * g.in_w;
@@ -208,65 +484,15 @@ impl Gather<'_> {
                     let ix = ix0.wrapping_add(kx * g.dilation_w);
                     let at = ky * run + kx * g.in_c;
                     if ix < g.in_w {
-                        self.copy((row + ix) * g.in_c, d, at, g.in_c);
+                        widen.copy((row + ix) * g.in_c, values, at, g.in_c);
                     } else {
-                        self.fill(d, at, g.in_c);
+                        widen.fill(values, at, g.in_c);
                     }
                 }
             }
         }
-        for k in self.depth..padded_depth(self.depth) {
-            // SAFETY: `k < depth + KR <= WIDE_LEN`.
-            unsafe { d.add(k).write(0) };
-        }
-    }
-
-    /// Widens input bytes `src..src + len` (inside the input) to values `at..at + len` of the
-    /// row `d` (`at + len <= depth`), writing up to 15 values past them.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn copy(&self, src: usize, d: *mut i16, at: usize, len: usize) {
-        let input = self.input;
-        let widen16 = |from: usize, to: usize| {
-            // SAFETY: the callers keep `from + 16 <= input.len()` and `to < depth`, so the
-            // 16 values written end before `depth + 16 <= WIDE_LEN`; unaligned accesses.
-            unsafe {
-                let v = _mm_loadu_si128(input.as_ptr().add(from).cast());
-                _mm256_storeu_si256(d.add(to).cast(), _mm256_cvtepi8_epi16(v));
-            }
-        };
-        let mut k = 0;
-        while k + 16 <= len {
-            widen16(src + k, at + k);
-            k += 16;
-        }
-        if k < len {
-            if src + k + 16 <= input.len() {
-                widen16(src + k, at + k);
-            } else if len >= 16 {
-                // The run's last 16 bytes, overlapping what is done.
-                widen16(src + len - 16, at + len - 16);
-            } else {
-                // The input's last bytes.
-                for (i, &x) in input[src + k..src + len].iter().enumerate() {
-                    // SAFETY: `at + len <= depth <= WIDE_LEN`.
-                    unsafe { d.add(at + k + i).write(i16::from(x)) };
-                }
-            }
-        }
-    }
-
-    /// Sets values `at..at + len` of the row `d` (`at + len <= depth`) to the zero point,
-    /// writing up to 15 values past them.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn fill(&self, d: *mut i16, at: usize, len: usize) {
-        let zero_points = _mm256_set1_epi16(i16::from(self.zero_point));
-        let mut k = 0;
-        while k < len {
-            // SAFETY: `at + k < depth`, so the 16 values end before `depth + 16 <= WIDE_LEN`.
-            unsafe { _mm256_storeu_si256(d.add(at + k).cast(), zero_points) };
-            k += 16;
+        for v in &mut values[self.depth..padded_depth(self.depth)] {
+            v.write(0);
         }
     }
 }
