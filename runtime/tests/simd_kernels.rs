@@ -378,19 +378,46 @@ fn depthwise_matches_the_reference() {
         }
         g.depth_multiplier = if rng.u8(0..4) == 0 { 2 } else { 1 };
         g.out_c = g.in_c * g.depth_multiplier;
-        let x = random_values(&mut rng, g.batch * g.in_h * g.in_w * g.in_c);
-        let w = random_values(&mut rng, g.kernel_h * g.kernel_w * g.out_c);
-        let t = random_tables(&mut rng, g.out_c, g.kernel_h * g.kernel_w);
-        let rounding = random_rounding(&mut rng);
-        let q = requant(&mut rng, &t, rounding);
-        let n = g.batch * g.out_h * g.out_w * g.out_c;
-        let mut expected = vec![0i8; n];
-        scalar::depthwise_conv2d(&g, &q, &x[..], &w[..], &mut expected[..]);
-        for &isa in &isas {
-            let mut out = vec![0i8; n];
-            depthwise::depthwise_conv2d(isa, &g, &q, &x, &w, &mut out);
-            assert_eq!(out, expected, "case {case} isa {isa:?} {g:?}");
-        }
+        check_depthwise(&mut rng, &isas, case, &g);
+    }
+}
+
+/// Depthwise convolutions over inputs whose rows take several windows (AVX2 copies bands of
+/// input rows into 16 KB), or none at all (rows too wide: the per-pixel kernel runs).
+#[test]
+fn wide_depthwise_matches_the_reference() {
+    let isas = isas();
+    let mut rng = fastrand::Rng::with_seed(0x5eed_0008);
+    for case in 0..CASES / 8 {
+        let mut g: ConvGeometry = random_geometry(&mut rng, true);
+        g.in_c = [8, 16, 24, 32, 40, 64][rng.usize(0..6)];
+        g.in_w = rng.usize(40..=200);
+        g.in_h = rng.usize(8..=24);
+        (g.kernel_h, g.kernel_w) = (3, 3);
+        g.pad_top = g.pad_top.min(2 * g.dilation_h);
+        g.pad_left = g.pad_left.min(2 * g.dilation_w);
+        g.out_h = (g.in_h + g.pad_top).div_ceil(g.stride_h).max(1);
+        g.out_w = (g.in_w + g.pad_left).div_ceil(g.stride_w).max(1);
+        g.depth_multiplier = 1;
+        g.out_c = g.in_c;
+        check_depthwise(&mut rng, &isas, case, &g);
+    }
+}
+
+/// Depthwise convolution `g` on random values: every ISA in `isas` against the reference.
+fn check_depthwise(rng: &mut fastrand::Rng, isas: &[Isa], case: usize, g: &ConvGeometry) {
+    let x = random_values(rng, g.batch * g.in_h * g.in_w * g.in_c);
+    let w = random_values(rng, g.kernel_h * g.kernel_w * g.out_c);
+    let t = random_tables(rng, g.out_c, g.kernel_h * g.kernel_w);
+    let rounding = random_rounding(rng);
+    let q = requant(rng, &t, rounding);
+    let n = g.batch * g.out_h * g.out_w * g.out_c;
+    let mut expected = vec![0i8; n];
+    scalar::depthwise_conv2d(g, &q, &x[..], &w[..], &mut expected[..]);
+    for &isa in isas {
+        let mut out = vec![0i8; n];
+        depthwise::depthwise_conv2d(isa, g, &q, &x, &w, &mut out);
+        assert_eq!(out, expected, "case {case} isa {isa:?} {g:?}");
     }
 }
 

@@ -78,6 +78,8 @@ pub(super) fn has_avx2() -> bool {
 pub(super) struct Requant8 {
     bias: __m256i,
     multiplier: __m256i,
+    /// The multipliers of the odd lanes in the even ones (see [`odd_lanes`]).
+    multiplier_odd: __m256i,
     /// Clamp bounds with the output zero point taken out: `act - zp`.
     lo: __m256i,
     hi: __m256i,
@@ -109,10 +111,12 @@ impl Requant8 {
             unsafe { _mm256_loadu_si256(t.as_ptr().cast()) }
         };
         let shift = load(block.shift);
+        let multiplier = load(block.multiplier);
         let zero = _mm256_setzero_si256();
         let mut r = Self {
             bias: load(block.bias),
-            multiplier: load(block.multiplier),
+            multiplier,
+            multiplier_odd: odd_lanes(multiplier),
             lo: _mm256_set1_epi32(q.act_min - q.output_zero_point),
             hi: _mm256_set1_epi32(q.act_max - q.output_zero_point),
             zero_point: _mm256_set1_epi32(q.output_zero_point),
@@ -164,7 +168,7 @@ impl Requant8 {
                     Some(left) => _mm256_sllv_epi32(x, left),
                     None => x,
                 };
-                let high = doubling_high_mul(x, self.multiplier);
+                let high = doubling_high_mul(x, self.multiplier, self.multiplier_odd);
                 rounding_divide_by_pot_masked(high, self.right, self.mask, self.half_mask)
             }
             Rounding::Single => single_rounding(x, self),
@@ -202,10 +206,7 @@ pub(super) fn requant_row(acc: __m256i, block: &Block<'_>, q: &Requant<'_>) -> _
     let round = |t: __m256i| _mm256_sllv_epi64(one64, _mm256_sub_epi64(t, one64));
     let t_even = _mm256_and_si256(total, _mm256_set1_epi64x(0xffff_ffff));
     let even = _mm256_add_epi64(_mm256_mul_epi32(x, multiplier), round(t_even));
-    let odd = _mm256_mul_epi32(
-        _mm256_srli_epi64::<32>(x),
-        _mm256_srli_epi64::<32>(multiplier),
-    );
+    let odd = _mm256_mul_epi32(odd_lanes(x), odd_lanes(multiplier));
     let odd = _mm256_add_epi64(odd, round(_mm256_srli_epi64::<32>(total)));
     let high = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(even), odd);
     let scaled = _mm256_srav_epi32(high, _mm256_sub_epi32(total, _mm256_set1_epi32(32)));
@@ -219,18 +220,24 @@ pub(super) fn requant_row(acc: __m256i, block: &Block<'_>, q: &Requant<'_>) -> _
     )
 }
 
+/// The odd int32 lanes of `v` moved to the even ones (the low halves of the 64-bit lanes that
+/// `vpmuldq` reads). A shuffle, not a 64-bit shift: from a shift, LLVM rebuilt the product
+/// as a full 64-bit multiply, three `vpmuludq` and their fixes where one `vpmuldq` does.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn odd_lanes(v: __m256i) -> __m256i {
+    _mm256_shuffle_epi32::<0b11_11_01_01>(v)
+}
+
 /// gemmlowp's `SaturatingRoundingDoublingHighMul` for `b >= 0` (the loader rejects negative
 /// multipliers, so its one saturating case never occurs). Its round-half-away-from-zero of
 /// `a*b / 2^31` equals `floor((a*b + 2^30) / 2^31)` for every product.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn doubling_high_mul(a: __m256i, b: __m256i) -> __m256i {
+fn doubling_high_mul(a: __m256i, b: __m256i, b_odd: __m256i) -> __m256i {
     let nudge = _mm256_set1_epi64x(1 << 30);
     let even = _mm256_add_epi64(_mm256_mul_epi32(a, b), nudge);
-    let odd = _mm256_add_epi64(
-        _mm256_mul_epi32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(b, 32)),
-        nudge,
-    );
+    let odd = _mm256_add_epi64(_mm256_mul_epi32(odd_lanes(a), b_odd), nudge);
     // Bits 31..62 of each 64-bit sum are the result: shift them into the lane's dword.
     _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1))
 }
@@ -278,13 +285,7 @@ fn single_rounding(x: __m256i, r: &Requant8) -> __m256i {
         _mm256_blendv_epi8(r, hi, _mm256_cmpgt_epi64(r, hi))
     };
     let even = shift64(_mm256_mul_epi32(x, r.multiplier), 0);
-    let odd = shift64(
-        _mm256_mul_epi32(
-            _mm256_srli_epi64(x, 32),
-            _mm256_srli_epi64(r.multiplier, 32),
-        ),
-        1,
-    );
+    let odd = shift64(_mm256_mul_epi32(odd_lanes(x), r.multiplier_odd), 1);
     _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64(odd, 32))
 }
 
@@ -1618,7 +1619,8 @@ fn multiply_by_quantized_multiplier(x: __m256i, multiplier: i32, shift: i32) -> 
     let left = _mm256_set1_epi32(shift.max(0));
     let right = _mm256_set1_epi32((-shift).max(0));
     let x = _mm256_sllv_epi32(x, left);
-    rounding_divide_by_pot(doubling_high_mul(x, _mm256_set1_epi32(multiplier)), right)
+    let multiplier = _mm256_set1_epi32(multiplier);
+    rounding_divide_by_pot(doubling_high_mul(x, multiplier, multiplier), right)
 }
 
 /// Element-wise int8 ADD, 8 elements per step (the scalar kernel does the tail).

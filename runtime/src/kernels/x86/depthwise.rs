@@ -1,6 +1,8 @@
 //! int8 depthwise convolution (depth multiplier 1): 32, 16 or 8 channels per block, two taps
-//! per multiply-add. AVX2 widens each pair to `vpmaddwd`; the AVX-512 VNNI tier uses
-//! `vpdpwssd` on 32 lanes and packs several output pixels of a narrow layer into one pass.
+//! per multiply-add. AVX2 widens each pair to `vpmaddwd`, reading each band of input rows
+//! from a window padded with the zero point ([`windowed_avx2`]; rows too wide for it take
+//! the per-pixel kernel, edges tested tap by tap); the AVX-512 VNNI tier uses `vpdpwssd` on
+//! 32 lanes. Both pack several output pixels of a narrow layer into one pass.
 //!
 //! The input zero point is folded into the bias once per channel block:
 //! `sum((x - zp) * w) = sum(x * w) - zp * sum(w)`. A tap over the edge, which the reference
@@ -11,6 +13,7 @@
 //! fits int32 with room to spare).
 
 use core::arch::x86_64::*;
+use core::mem::MaybeUninit;
 
 use super::avx2::{narrow4, Requant8};
 use super::vnni::Requant16;
@@ -33,6 +36,11 @@ pub(crate) fn depthwise_conv2d<const AVX512: bool>(
 ) {
     if g.kernel_h * g.kernel_w > MAX_TAPS {
         return crate::kernels::scalar::depthwise_conv2d(g, q, input, filter, output);
+    }
+    // SAFETY: reached only through the AVX2 table (see `Isa::kernels`); the caller checked
+    // the slice lengths.
+    if !AVX512 && unsafe { windowed_avx2(g, q, input, filter, output) } {
+        return;
     }
     let c = g.in_c;
     let mut c0 = 0;
@@ -69,6 +77,343 @@ pub(crate) fn depthwise_conv2d<const AVX512: bool>(
             output[at] = depthwise_channel(g, q, input, filter, pixel, ch);
         }
     });
+}
+
+/// Bytes of the AVX2 kernel's window of padded input rows, on the stack.
+const WINDOW: usize = 16 * 1024;
+/// Bytes past a window's last row that a short pass's loads may read.
+const SLACK: usize = 32;
+
+/// The AVX2 depthwise kernel over windows: for each band of output rows and block of up to
+/// 32 channels, the band's input rows are copied with their padding (the zero point) into a
+/// window, `C` bytes per column. Every tap then lies inside the window: no pixel needs edge
+/// tests, and a block of fewer than 32 channels (`C` 8 or 16) at stride 1 runs `32 / C`
+/// neighbouring pixels per pass, their bytes side by side. Returns `false`, having done
+/// nothing, when a window of the kernel's height does not fit.
+///
+/// # Safety
+/// The CPU has AVX2; the slices hold the geometry's elements.
+#[target_feature(enable = "avx2")]
+unsafe fn windowed_avx2(
+    g: &ConvGeometry,
+    q: &Requant<'_>,
+    input: &[i8],
+    filter: &[i8],
+    output: &mut [i8],
+) -> bool {
+    let c = g.in_c;
+    let columns = (g.out_w.max(1) - 1) * g.stride_w + (g.kernel_w - 1) * g.dilation_w + 1;
+    let span = (g.kernel_h - 1) * g.dilation_h + 1;
+    // Window rows of the widest block (32 bytes per column).
+    if (WINDOW - SLACK) / (columns * 32) < span || c < 8 {
+        return false;
+    }
+    let mut window = [const { MaybeUninit::<i8>::uninit() }; WINDOW];
+    let square3 = g.kernel_h == 3 && g.kernel_w == 3;
+    let mut c0 = 0;
+    while c0 + 8 <= c {
+        let lanes = match c - c0 {
+            32.. => 32,
+            16.. => 16,
+            _ => 8,
+        };
+        // Fewer than 32 channels at stride 1: several pixels per pass.
+        let several = lanes < 32 && g.stride_w == 1;
+        let rows = (WINDOW - SLACK) / (columns * lanes);
+        let band = Band {
+            g,
+            columns,
+            out_rows: (rows - span) / g.stride_h + 1,
+        };
+        let block = match (lanes, several, square3) {
+            (32, _, true) => windowed_block::<32, 32, 9>,
+            (16, false, true) => windowed_block::<16, 16, 9>,
+            (16, true, true) => windowed_block::<32, 16, 9>,
+            (_, false, true) => windowed_block::<8, 8, 9>,
+            (_, true, true) => windowed_block::<32, 8, 9>,
+            (32, _, false) => windowed_block::<32, 32, 0>,
+            (16, false, false) => windowed_block::<16, 16, 0>,
+            (16, true, false) => windowed_block::<32, 16, 0>,
+            (_, false, false) => windowed_block::<8, 8, 0>,
+            (_, true, false) => windowed_block::<32, 8, 0>,
+        };
+        for b in 0..g.batch {
+            let mut oy0 = 0;
+            while oy0 < g.out_h {
+                let out_rows = band.out_rows.min(g.out_h - oy0);
+                let bytes = band.fill(
+                    &mut window,
+                    input,
+                    q.input_zero_point as i8,
+                    (b, oy0, out_rows),
+                    (c0, lanes),
+                );
+                // SAFETY: `fill` initialized the window's first `bytes` bytes.
+                let written =
+                    unsafe { core::slice::from_raw_parts(window.as_ptr().cast::<i8>(), bytes) };
+                block(&band, written, q, (b, oy0, out_rows), c0, filter, output);
+                oy0 += out_rows;
+            }
+        }
+        c0 += lanes;
+    }
+    for_each_pixel(g, |pixel| {
+        for ch in c0..c {
+            let at = ((pixel.0 * g.out_h + pixel.1) * g.out_w + pixel.2) * c + ch;
+            output[at] = depthwise_channel(g, q, input, filter, pixel, ch);
+        }
+    });
+    true
+}
+
+/// The windows of [`windowed_avx2`]: bands of `out_rows` output rows (the last may have
+/// fewer), each window row `columns` pixels wide, padding included.
+struct Band<'a> {
+    g: &'a ConvGeometry,
+    columns: usize,
+    out_rows: usize,
+}
+
+impl Band<'_> {
+    /// Copies channels `c0..c0 + lanes` of the input rows under output rows `oy0..oy0 +
+    /// out_rows` of image `b` into `window`, `lanes` bytes per column and the zero point
+    /// outside the input, then [`SLACK`] bytes of the zero point. Returns the bytes written.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn fill(
+        &self,
+        window: &mut [MaybeUninit<i8>; WINDOW],
+        input: &[i8],
+        zero_point: i8,
+        (b, oy0, out_rows): (usize, usize, usize),
+        (c0, lanes): (usize, usize),
+    ) -> usize {
+        let g = self.g;
+        let row_bytes = self.columns * lanes;
+        let rows = (out_rows - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1;
+        let bytes = rows * row_bytes + SLACK;
+        // Window columns `inside.0..inside.1` hold input columns `0..`.
+        let inside = (
+            g.pad_left.min(self.columns),
+            (g.pad_left + g.in_w).min(self.columns),
+        );
+        let first_iy = (oy0 * g.stride_h).wrapping_sub(g.pad_top);
+        for (i, row) in window[..rows * row_bytes]
+            .chunks_exact_mut(row_bytes)
+            .enumerate()
+        {
+            let iy = first_iy.wrapping_add(i);
+            if iy >= g.in_h || inside.0 >= inside.1 {
+                row.fill(MaybeUninit::new(zero_point));
+                continue;
+            }
+            let (left, rest) = row.split_at_mut(inside.0 * lanes);
+            let (middle, right) = rest.split_at_mut((inside.1 - inside.0) * lanes);
+            left.fill(MaybeUninit::new(zero_point));
+            right.fill(MaybeUninit::new(zero_point));
+            let first = ((b * g.in_h + iy) * g.in_w + inside.0 - g.pad_left) * g.in_c + c0;
+            match lanes {
+                32 => copy_pixels::<32>(middle, &input[first..], g.in_c),
+                16 => copy_pixels::<16>(middle, &input[first..], g.in_c),
+                _ => copy_pixels::<8>(middle, &input[first..], g.in_c),
+            }
+        }
+        window[rows * row_bytes..bytes].fill(MaybeUninit::new(zero_point));
+        bytes
+    }
+}
+
+/// Fills `dst` with the first `L` bytes of each pixel of `src` (`stride` bytes apart): a
+/// fixed-size copy each, not a call to `memmove`.
+#[inline]
+fn copy_pixels<const L: usize>(dst: &mut [MaybeUninit<i8>], src: &[i8], stride: usize) {
+    for (dst, src) in dst.chunks_exact_mut(L).zip(src.chunks(stride)) {
+        if let (Ok(dst), Some(src)) = (
+            <&mut [MaybeUninit<i8>; L]>::try_from(dst),
+            src.first_chunk::<L>(),
+        ) {
+            *dst = src.map(MaybeUninit::new);
+        }
+    }
+}
+
+/// Channels `c0..c0 + C` of output rows `oy0..oy0 + out_rows` of image `b` from their
+/// `window` (see [`Band::fill`]), `LANES / C` pixels per pass: byte lane `i` of a pass is
+/// pixel `i / C`, channel `c0 + i % C` (`LANES > C` only at stride 1). `TAPS`: the kernel's
+/// tap count when known at compile time (9 for 3x3), else 0.
+#[target_feature(enable = "avx2")]
+fn windowed_block<const LANES: usize, const C: usize, const TAPS: usize>(
+    band: &Band<'_>,
+    window: &[i8],
+    q: &Requant<'_>,
+    (b, oy0, out_rows): (usize, usize, usize),
+    c0: usize,
+    filter: &[i8],
+    output: &mut [i8],
+) {
+    let g = band.g;
+    let c = g.in_c;
+    let taps = if TAPS > 0 {
+        TAPS
+    } else {
+        g.kernel_h * g.kernel_w
+    };
+    let pairs = taps.div_ceil(2);
+    let pixels = LANES / C;
+    // 16-byte loads per tap (one 8-byte load for 8 lanes).
+    let loads = LANES.div_ceil(16);
+    let load = |data: *const i8| -> [__m128i; 2] {
+        // SAFETY: callers pass a tap's first byte in the window, with `LANES` readable bytes
+        // behind it (a pass's pixels, then at most `SLACK` bytes past the last row).
+        unsafe {
+            match LANES {
+                8 => [_mm_loadl_epi64(data.cast()), _mm_setzero_si128()],
+                16 => [_mm_loadu_si128(data.cast()), _mm_setzero_si128()],
+                _ => [
+                    _mm_loadu_si128(data.cast()),
+                    _mm_loadu_si128(data.add(16).cast()),
+                ],
+            }
+        }
+    };
+    // Each tap's weights by byte lane: its `C` channels, repeated across the pass's pixels.
+    let fp = filter.as_ptr().wrapping_add(c0);
+    let tap_weights = |t: usize| -> [__m128i; 2] {
+        if t >= taps {
+            return [_mm_setzero_si128(); 2];
+        }
+        let w = fp.wrapping_add(t * c);
+        // SAFETY: tap `t`'s row of the filter holds channels `c0..c0 + C` (the caller checked
+        // that the filter holds `taps * in_c` values).
+        unsafe {
+            match C {
+                _ if C == LANES => load(w),
+                8 => [_mm_set1_epi64x(w.cast::<i64>().read_unaligned()); 2],
+                _ => [_mm_loadu_si128(w.cast()); 2],
+            }
+        }
+    };
+    // Each tap pair's weights, interleaved and widened as the inputs will be.
+    let mut weights = [[_mm256_setzero_si256(); 4]; MAX_TAPS / 2];
+    for (p, pair) in weights.iter_mut().enumerate().take(pairs) {
+        let (wa, wb) = (tap_weights(2 * p), tap_weights(2 * p + 1));
+        for v in 0..loads {
+            pair[2 * v] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(wa[v], wb[v]));
+            pair[2 * v + 1] = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(wa[v], wb[v]));
+        }
+    }
+    let requant = lane_requant::<LANES>(q, &weights[..pairs], |lane| c0 + lane % C);
+
+    let row_bytes = band.columns * C;
+    // Each tap's offset from its pixel's window position.
+    let mut tap_offset = [0usize; MAX_TAPS];
+    for (t, offset) in tap_offset.iter_mut().enumerate().take(taps) {
+        let (ky, kx) = (t / g.kernel_w, t % g.kernel_w);
+        *offset = ky * g.dilation_h * row_bytes + kx * g.dilation_w * C;
+    }
+    let wp = window.as_ptr();
+    for oy in 0..out_rows {
+        let row = wp.wrapping_add(oy * g.stride_h * row_bytes);
+        let out_row = ((b * g.out_h + oy0 + oy) * g.out_w) * c + c0;
+        let mut ox = 0;
+        while ox < g.out_w {
+            let origin = row.wrapping_add(ox * g.stride_w * C);
+            let mut acc = [_mm256_setzero_si256(); 4];
+            for (p, w) in weights.iter().enumerate().take(pairs) {
+                let xa = load(origin.wrapping_add(tap_offset[2 * p]));
+                // A missing last tap: any inputs times zero weights.
+                let xb = if 2 * p + 1 < taps {
+                    load(origin.wrapping_add(tap_offset[2 * p + 1]))
+                } else {
+                    xa
+                };
+                for v in 0..loads {
+                    let lo = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(xa[v], xb[v]));
+                    acc[2 * v] = _mm256_add_epi32(acc[2 * v], _mm256_madd_epi16(lo, w[2 * v]));
+                    if LANES >= 16 {
+                        let hi = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(xa[v], xb[v]));
+                        acc[2 * v + 1] =
+                            _mm256_add_epi32(acc[2 * v + 1], _mm256_madd_epi16(hi, w[2 * v + 1]));
+                    }
+                }
+            }
+            // Written out, not looped: LLVM kept a loop, the accumulators in memory.
+            let zero = _mm256_setzero_si256();
+            let values = [
+                requant[0].apply(acc[0]),
+                if LANES >= 16 {
+                    requant[1].apply(acc[1])
+                } else {
+                    zero
+                },
+                if LANES >= 32 {
+                    requant[2].apply(acc[2])
+                } else {
+                    zero
+                },
+                if LANES >= 32 {
+                    requant[3].apply(acc[3])
+                } else {
+                    zero
+                },
+            ];
+            let bytes = narrow4(&values);
+            let count = pixels.min(g.out_w - ox);
+            let at = out_row + ox * c;
+            if count == pixels && (pixels == 1 || C == c) {
+                // The pass's pixels side by side: one store.
+                if let Some(dst) = output.get_mut(at..at + LANES) {
+                    dst.copy_from_slice(&bytes[..LANES]);
+                }
+            } else {
+                for (p, src) in bytes.chunks_exact(C).take(count).enumerate() {
+                    if let Some(dst) = output.get_mut(at + p * c..at + p * c + C) {
+                        dst.copy_from_slice(src);
+                    }
+                }
+            }
+            ox += pixels;
+        }
+    }
+}
+
+/// The requantization of a pass's `LANES` byte lanes in blocks of 8, lane `i` being channel
+/// `channel(i)`, the bias folded with the input zero point: `bias - zp * sum(w)`, the filter
+/// sums taken from the interleaved tap pairs `weights` (a zero weight pads an odd tap count).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn lane_requant<const LANES: usize>(
+    q: &Requant<'_>,
+    weights: &[[__m256i; 4]],
+    channel: impl Fn(usize) -> usize,
+) -> [Requant8; 4] {
+    core::array::from_fn(|k| {
+        let mut sums = [0i32; NR];
+        if 8 * k < LANES {
+            let mut sum = _mm256_setzero_si256();
+            for pair in weights {
+                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(pair[k], _mm256_set1_epi16(1)));
+            }
+            // SAFETY: `sums` is 8 i32 = 32 writable bytes; storeu has no alignment need.
+            unsafe { _mm256_storeu_si256(sums.as_mut_ptr().cast(), sum) };
+        }
+        let lane = |j: usize| channel((8 * k + j).min(LANES - 1));
+        let bias: [i32; NR] = core::array::from_fn(|j| {
+            q.bias
+                .map_or(0, |b| b[lane(j)])
+                .wrapping_sub(q.input_zero_point.wrapping_mul(sums[j]))
+        });
+        let multiplier = core::array::from_fn(|j| q.multiplier[lane(j)]);
+        let shift = core::array::from_fn(|j| q.shift[lane(j)]);
+        Requant8::new(
+            &Block {
+                bias: &bias,
+                multiplier: &multiplier,
+                shift: &shift,
+            },
+            q,
+        )
+    })
 }
 
 /// The requantization tables of channels `c0..c0 + LANES` as 4 blocks of 8, the bias folded:
