@@ -420,38 +420,60 @@ impl Gather<'_> {
     /// multiple of [`KR`].
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn pixel(&self, (b, oy, ox): (usize, usize, usize), dst: &mut WideRow) {
+    fn pixel(&self, pixel: (usize, usize, usize), dst: &mut WideRow) {
+        if !self.pixel_in_registers(pixel, dst) {
+            self.pixel_in_runs(pixel, dst);
+        }
+    }
+
+    /// [`Gather::pixel`] by [`SmallGather`]'s `pshufb`, if the convolution has one and the
+    /// pixel's window lies inside the input (with 16 readable bytes from each kernel row);
+    /// else `false`, having written nothing.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn pixel_in_registers(&self, (b, oy, ox): (usize, usize, usize), dst: &mut WideRow) -> bool {
+        let Some(small) = &self.small else {
+            return false;
+        };
         let g = self.g;
-        let (widen, input) = (&self.widen, self.widen.input);
-        let d = dst.as_mut_ptr().cast::<i16>();
+        let input = self.widen.input;
         // Out-of-range coordinates wrap to huge values: one compare each.
         let iy0 = (oy * g.stride_h).wrapping_sub(g.pad_top);
         let ix0 = (ox * g.stride_w).wrapping_sub(g.pad_left);
         let last_y = iy0.wrapping_add((g.kernel_h - 1) * g.dilation_h);
-        let last_x = ix0.wrapping_add((g.kernel_w - 1) * g.dilation_w);
-        let columns_inside = ix0 < g.in_w && last_x < g.in_w;
-        let run = g.kernel_w * g.in_c;
         let row_step = g.dilation_h * g.in_w * g.in_c;
-        let start = |iy: usize| ((b * g.in_h + iy) * g.in_w + ix0) * g.in_c;
-        if let Some(small) = &self.small {
-            if columns_inside
-                && iy0 < g.in_h
-                && last_y < g.in_h
-                && start(last_y) + 16 <= input.len()
-            {
-                let first = start(iy0);
-                // SAFETY: every kernel row lies inside the input, the last with 16 bytes
-                // readable from its start (checked above).
-                let [lo, hi] =
-                    unsafe { small_row(small, input.as_ptr(), |ky| first + ky * row_step) };
-                // SAFETY: the row holds `WIDE_LEN >= 32` values; unaligned stores.
-                unsafe {
-                    _mm256_storeu_si256(d.cast(), _mm256_cvtepi8_epi16(lo));
-                    _mm256_storeu_si256(d.add(16).cast(), _mm256_cvtepi8_epi16(hi));
-                }
-                return;
+        let first = (b * g.in_h)
+            .wrapping_add(iy0)
+            .wrapping_mul(g.in_w)
+            .wrapping_add(ix0)
+            .wrapping_mul(g.in_c);
+        let inside = ix0 < g.in_w
+            && ix0 + g.kernel_w <= g.in_w
+            && iy0 < g.in_h
+            && last_y < g.in_h
+            && first + (g.kernel_h - 1) * row_step + 16 <= input.len();
+        if inside {
+            // SAFETY: every kernel row lies inside the input, the last with 16 bytes
+            // readable from its start (checked above).
+            let [lo, hi] = unsafe { small_row(small, input.as_ptr(), |ky| first + ky * row_step) };
+            let d = dst.as_mut_ptr().cast::<i16>();
+            // SAFETY: the row holds `WIDE_LEN >= 32` values; unaligned stores.
+            unsafe {
+                _mm256_storeu_si256(d.cast(), _mm256_cvtepi8_epi16(lo));
+                _mm256_storeu_si256(d.add(16).cast(), _mm256_cvtepi8_epi16(hi));
             }
         }
+        inside
+    }
+
+    /// [`Gather::pixel`] run by run, kernel row by kernel row.
+    #[target_feature(enable = "avx2")]
+    fn pixel_in_runs(&self, (b, oy, ox): (usize, usize, usize), dst: &mut WideRow) {
+        let g = self.g;
+        let widen = &self.widen;
+        let iy0 = (oy * g.stride_h).wrapping_sub(g.pad_top);
+        let ix0 = (ox * g.stride_w).wrapping_sub(g.pad_left);
+        let run = g.kernel_w * g.in_c;
         let values = values_of(dst);
         if g.dilation_w == 1 {
             // Kernel columns `lo..hi` lie inside the input, the same in every kernel row.
