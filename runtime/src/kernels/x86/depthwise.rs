@@ -15,7 +15,7 @@
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
-use super::avx2::{narrow4, Requant8};
+use super::avx2::{requant4, Requant8};
 use super::vnni::Requant16;
 use crate::kernels::depthwise::{depthwise_channel, for_each_pixel};
 use crate::kernels::gemm::{Block, NR};
@@ -337,27 +337,8 @@ fn windowed_block<const LANES: usize, const C: usize, const TAPS: usize>(
                     }
                 }
             }
-            // Written out, not looped: LLVM kept a loop, the accumulators in memory.
-            let zero = _mm256_setzero_si256();
-            let values = [
-                requant[0].apply(acc[0]),
-                if LANES >= 16 {
-                    requant[1].apply(acc[1])
-                } else {
-                    zero
-                },
-                if LANES >= 32 {
-                    requant[2].apply(acc[2])
-                } else {
-                    zero
-                },
-                if LANES >= 32 {
-                    requant[3].apply(acc[3])
-                } else {
-                    zero
-                },
-            ];
-            let bytes = narrow4(&values);
+            // SAFETY: this function runs on AVX2.
+            let bytes = unsafe { requant4(requant.each_ref(), &acc, LANES / 8) };
             let count = pixels.min(g.out_w - ox);
             let at = out_row + ox * c;
             if count == pixels && (pixels == 1 || C == c) {
@@ -591,11 +572,9 @@ depthwise_block!(
     "avx2",
     |tables: &[[[i32; NR]; 3]; 4], q| tables.each_ref().map(|t| Requant8::new(&block_of(t), q)),
     |requant: &[Requant8; 4], acc: &[__m256i; 4], out: &mut [i8]| {
-        let mut values = [_mm256_setzero_si256(); 4];
-        for (k, v) in values.iter_mut().enumerate().take(out.len() / 8) {
-            *v = requant[k].apply(acc[k]);
-        }
-        out.copy_from_slice(&narrow4(&values)[..out.len()]);
+        // SAFETY: the kernel runs on AVX2.
+        let bytes = unsafe { requant4(requant.each_ref(), acc, out.len() / 8) };
+        out.copy_from_slice(&bytes[..out.len()]);
     }
 );
 
