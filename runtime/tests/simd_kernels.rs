@@ -382,8 +382,8 @@ fn depthwise_matches_the_reference() {
     }
 }
 
-/// Depthwise convolutions over inputs whose rows take several windows (AVX2 copies bands of
-/// input rows into 16 KB), or none at all (rows too wide: the per-pixel kernel runs).
+/// Depthwise convolutions over inputs that take several windows (AVX2 copies the input
+/// under bands of output rows, and strips of output columns when rows are wide, into 16 KB).
 #[test]
 fn wide_depthwise_matches_the_reference() {
     let isas = isas();

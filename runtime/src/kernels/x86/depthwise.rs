@@ -1,8 +1,8 @@
 //! int8 depthwise convolution (depth multiplier 1): 32, 16 or 8 channels per block, two taps
-//! per multiply-add. AVX2 widens each pair to `vpmaddwd`, reading each band of input rows
-//! from a window padded with the zero point ([`windowed_avx2`]; rows too wide for it take
-//! the per-pixel kernel, edges tested tap by tap); the AVX-512 VNNI tier uses `vpdpwssd` on
-//! 32 lanes. Both pack several output pixels of a narrow layer into one pass.
+//! per multiply-add. AVX2 widens each pair to `vpmaddwd`, reading the input from windows
+//! padded with the zero point ([`windowed_avx2`]); the AVX-512 VNNI tier uses `vpdpwssd` on
+//! 32 lanes and tests the edges with masked loads. Both pack several output pixels of a
+//! narrow layer into one pass.
 //!
 //! The input zero point is folded into the bias once per channel block:
 //! `sum((x - zp) * w) = sum(x * w) - zp * sum(w)`. A tap over the edge, which the reference
@@ -37,9 +37,12 @@ pub(crate) fn depthwise_conv2d<const AVX512: bool>(
     if g.kernel_h * g.kernel_w > MAX_TAPS {
         return crate::kernels::scalar::depthwise_conv2d(g, q, input, filter, output);
     }
-    // SAFETY: reached only through the AVX2 table (see `Isa::kernels`); the caller checked
-    // the slice lengths.
-    if !AVX512 && unsafe { windowed_avx2(g, q, input, filter, output) } {
+    if !AVX512 {
+        // SAFETY: reached only through the AVX2 table (see `Isa::kernels`); the caller
+        // checked the slice lengths.
+        if !unsafe { windowed_avx2(g, q, input, filter, output) } {
+            crate::kernels::scalar::depthwise_conv2d(g, q, input, filter, output);
+        }
         return;
     }
     let c = g.in_c;
@@ -50,27 +53,34 @@ pub(crate) fn depthwise_conv2d<const AVX512: bool>(
             16.. => 16,
             _ => 8,
         };
-        // SAFETY: reached only through the table of the tier `AVX512` names (see
-        // `Isa::kernels`); the caller checked the slice lengths; `c0 + lanes <= c`.
+        // SAFETY: reached only through the AVX-512 VNNI table (see `Isa::kernels`); the
+        // caller checked the slice lengths; `c0 + lanes <= c`.
         unsafe {
-            let square3 = g.kernel_h == 3 && g.kernel_w == 3;
-            match (AVX512, lanes, square3) {
-                (true, 32, true) => block_vnni::<32, 9>(g, q, c0, input, filter, output),
-                (true, 16, true) => block_vnni::<16, 9>(g, q, c0, input, filter, output),
-                (true, _, true) => block_vnni::<8, 9>(g, q, c0, input, filter, output),
-                (true, 32, false) => block_vnni::<32, 0>(g, q, c0, input, filter, output),
-                (true, 16, false) => block_vnni::<16, 0>(g, q, c0, input, filter, output),
-                (true, _, false) => block_vnni::<8, 0>(g, q, c0, input, filter, output),
-                (false, 32, true) => block_avx2::<32, 9>(g, q, c0, input, filter, output),
-                (false, 16, true) => block_avx2::<16, 9>(g, q, c0, input, filter, output),
-                (false, _, true) => block_avx2::<8, 9>(g, q, c0, input, filter, output),
-                (false, 32, false) => block_avx2::<32, 0>(g, q, c0, input, filter, output),
-                (false, 16, false) => block_avx2::<16, 0>(g, q, c0, input, filter, output),
-                (false, _, false) => block_avx2::<8, 0>(g, q, c0, input, filter, output),
+            match (lanes, g.kernel_h == 3 && g.kernel_w == 3) {
+                (32, true) => block_vnni::<32, 9>(g, q, c0, input, filter, output),
+                (16, true) => block_vnni::<16, 9>(g, q, c0, input, filter, output),
+                (_, true) => block_vnni::<8, 9>(g, q, c0, input, filter, output),
+                (32, false) => block_vnni::<32, 0>(g, q, c0, input, filter, output),
+                (16, false) => block_vnni::<16, 0>(g, q, c0, input, filter, output),
+                (_, false) => block_vnni::<8, 0>(g, q, c0, input, filter, output),
             }
         }
         c0 += lanes;
     }
+    channels_left(g, q, input, filter, output, c0);
+}
+
+/// Channels `c0..` of every pixel, by the reference kernel (fewer than 8 left after the
+/// blocks).
+fn channels_left(
+    g: &ConvGeometry,
+    q: &Requant<'_>,
+    input: &[i8],
+    filter: &[i8],
+    output: &mut [i8],
+    c0: usize,
+) {
+    let c = g.in_c;
     for_each_pixel(g, |pixel| {
         for ch in c0..c {
             let at = ((pixel.0 * g.out_h + pixel.1) * g.out_w + pixel.2) * c + ch;
@@ -79,17 +89,27 @@ pub(crate) fn depthwise_conv2d<const AVX512: bool>(
     });
 }
 
+/// The kernel's taps: `TAPS` when known at compile time (9 for 3x3), else from `g`.
+#[inline(always)]
+fn tap_count<const TAPS: usize>(g: &ConvGeometry) -> usize {
+    if TAPS > 0 {
+        TAPS
+    } else {
+        g.kernel_h * g.kernel_w
+    }
+}
+
 /// Bytes of the AVX2 kernel's window of padded input rows, on the stack.
 const WINDOW: usize = 16 * 1024;
 /// Bytes past a window's last row that a short pass's loads may read.
 const SLACK: usize = 32;
 
-/// The AVX2 depthwise kernel over windows: for each band of output rows and block of up to
-/// 32 channels, the band's input rows are copied with their padding (the zero point) into a
-/// window, `C` bytes per column. Every tap then lies inside the window: no pixel needs edge
-/// tests, and a block of fewer than 32 channels (`C` 8 or 16) at stride 1 runs `32 / C`
-/// neighbouring pixels per pass, their bytes side by side. Returns `false`, having done
-/// nothing, when a window of the kernel's height does not fit.
+/// The AVX2 depthwise kernel over windows: for each band of output rows, strip of output
+/// columns and block of up to 32 channels, the input they read is copied with its padding
+/// (the zero point) into a window, `C` bytes per column. Every tap then lies inside the
+/// window: no pixel needs edge tests, and a block of fewer than 32 channels (`C` 8 or 16) at
+/// stride 1 runs `32 / C` neighbouring pixels per pass, their bytes side by side. Returns
+/// `false`, having done nothing, when not even one output pixel's window fits.
 ///
 /// # Safety
 /// The CPU has AVX2; the slices hold the geometry's elements.
@@ -102,12 +122,15 @@ unsafe fn windowed_avx2(
     output: &mut [i8],
 ) -> bool {
     let c = g.in_c;
-    let columns = (g.out_w.max(1) - 1) * g.stride_w + (g.kernel_w - 1) * g.dilation_w + 1;
     let span = (g.kernel_h - 1) * g.dilation_h + 1;
-    // Window rows of the widest block (32 bytes per column).
-    if (WINDOW - SLACK) / (columns * 32) < span || c < 8 {
+    let span_w = (g.kernel_w - 1) * g.dilation_w + 1;
+    // Window columns that fit the kernel's height at the widest block (32 bytes per column),
+    // then output columns per strip.
+    let columns = (WINDOW - SLACK) / (span * 32);
+    if columns < span_w {
         return false;
     }
+    let strip = ((columns - span_w) / g.stride_w + 1).min(g.out_w.max(1));
     let mut window = [const { MaybeUninit::<i8>::uninit() }; WINDOW];
     let square3 = g.kernel_h == 3 && g.kernel_w == 3;
     let mut c0 = 0;
@@ -119,12 +142,6 @@ unsafe fn windowed_avx2(
         };
         // Fewer than 32 channels at stride 1: several pixels per pass.
         let several = lanes < 32 && g.stride_w == 1;
-        let rows = (WINDOW - SLACK) / (columns * lanes);
-        let band = Band {
-            g,
-            columns,
-            out_rows: (rows - span) / g.stride_h + 1,
-        };
         let block = match (lanes, several, square3) {
             (32, _, true) => windowed_block::<32, 32, 9>,
             (16, false, true) => windowed_block::<16, 16, 9>,
@@ -137,37 +154,52 @@ unsafe fn windowed_avx2(
             (_, false, false) => windowed_block::<8, 8, 0>,
             (_, true, false) => windowed_block::<32, 8, 0>,
         };
-        for b in 0..g.batch {
-            let mut oy0 = 0;
-            while oy0 < g.out_h {
-                let out_rows = band.out_rows.min(g.out_h - oy0);
-                let bytes = band.fill(
-                    &mut window,
-                    input,
-                    q.input_zero_point as i8,
-                    (b, oy0, out_rows),
-                    (c0, lanes),
-                );
-                // SAFETY: `fill` initialized the window's first `bytes` bytes.
-                let written =
-                    unsafe { core::slice::from_raw_parts(window.as_ptr().cast::<i8>(), bytes) };
-                block(&band, written, q, (b, oy0, out_rows), c0, filter, output);
-                oy0 += out_rows;
+        let mut ox0 = 0;
+        while ox0 < g.out_w {
+            let out_cols = strip.min(g.out_w - ox0);
+            let columns = (out_cols - 1) * g.stride_w + span_w;
+            let rows = (WINDOW - SLACK) / (columns * lanes);
+            let band = Band {
+                g,
+                columns,
+                out_rows: (rows - span) / g.stride_h + 1,
+            };
+            for b in 0..g.batch {
+                let mut oy0 = 0;
+                while oy0 < g.out_h {
+                    let out_rows = band.out_rows.min(g.out_h - oy0);
+                    let pixels = Pixels {
+                        b,
+                        first: (oy0, ox0),
+                        count: (out_rows, out_cols),
+                    };
+                    let zero_point = q.input_zero_point as i8;
+                    let bytes = band.fill(&mut window, input, zero_point, &pixels, (c0, lanes));
+                    // SAFETY: `fill` initialized the window's first `bytes` bytes.
+                    let written =
+                        unsafe { core::slice::from_raw_parts(window.as_ptr().cast::<i8>(), bytes) };
+                    block(&band, written, q, &pixels, c0, filter, output);
+                    oy0 += out_rows;
+                }
             }
+            ox0 += out_cols;
         }
         c0 += lanes;
     }
-    for_each_pixel(g, |pixel| {
-        for ch in c0..c {
-            let at = ((pixel.0 * g.out_h + pixel.1) * g.out_w + pixel.2) * c + ch;
-            output[at] = depthwise_channel(g, q, input, filter, pixel, ch);
-        }
-    });
+    channels_left(g, q, input, filter, output, c0);
     true
 }
 
-/// The windows of [`windowed_avx2`]: bands of `out_rows` output rows (the last may have
-/// fewer), each window row `columns` pixels wide, padding included.
+/// The output pixels of one window: rows `first.0..first.0 + count.0` and columns
+/// `first.1..first.1 + count.1` of image `b`.
+struct Pixels {
+    b: usize,
+    first: (usize, usize),
+    count: (usize, usize),
+}
+
+/// The windows of [`windowed_avx2`]: `columns` pixels wide, padding included, for bands of
+/// `out_rows` output rows (the last may have fewer).
 struct Band<'a> {
     g: &'a ConvGeometry,
     columns: usize,
@@ -175,9 +207,9 @@ struct Band<'a> {
 }
 
 impl Band<'_> {
-    /// Copies channels `c0..c0 + lanes` of the input rows under output rows `oy0..oy0 +
-    /// out_rows` of image `b` into `window`, `lanes` bytes per column and the zero point
-    /// outside the input, then [`SLACK`] bytes of the zero point. Returns the bytes written.
+    /// Copies channels `c0..c0 + lanes` of the input `pixels` read into `window`, `lanes`
+    /// bytes per column and the zero point outside the input, then [`SLACK`] bytes of the
+    /// zero point. Returns the bytes written.
     #[inline]
     #[target_feature(enable = "avx2")]
     fn fill(
@@ -185,19 +217,20 @@ impl Band<'_> {
         window: &mut [MaybeUninit<i8>; WINDOW],
         input: &[i8],
         zero_point: i8,
-        (b, oy0, out_rows): (usize, usize, usize),
+        pixels: &Pixels,
         (c0, lanes): (usize, usize),
     ) -> usize {
         let g = self.g;
         let row_bytes = self.columns * lanes;
-        let rows = (out_rows - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1;
+        let rows = (pixels.count.0 - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1;
         let bytes = rows * row_bytes + SLACK;
-        // Window columns `inside.0..inside.1` hold input columns `0..`.
+        // Window columns `inside.0..inside.1` hold input columns `x0 + inside.0..`.
+        let x0 = (pixels.first.1 * g.stride_w) as isize - g.pad_left as isize;
         let inside = (
-            g.pad_left.min(self.columns),
-            (g.pad_left + g.in_w).min(self.columns),
+            (-x0).clamp(0, self.columns as isize) as usize,
+            (g.in_w as isize - x0).clamp(0, self.columns as isize) as usize,
         );
-        let first_iy = (oy0 * g.stride_h).wrapping_sub(g.pad_top);
+        let first_iy = (pixels.first.0 * g.stride_h).wrapping_sub(g.pad_top);
         for (i, row) in window[..rows * row_bytes]
             .chunks_exact_mut(row_bytes)
             .enumerate()
@@ -211,7 +244,8 @@ impl Band<'_> {
             let (middle, right) = rest.split_at_mut((inside.1 - inside.0) * lanes);
             left.fill(MaybeUninit::new(zero_point));
             right.fill(MaybeUninit::new(zero_point));
-            let first = ((b * g.in_h + iy) * g.in_w + inside.0 - g.pad_left) * g.in_c + c0;
+            let ix = (x0 + inside.0 as isize) as usize;
+            let first = ((pixels.b * g.in_h + iy) * g.in_w + ix) * g.in_c + c0;
             match lanes {
                 32 => copy_pixels::<32>(middle, &input[first..], g.in_c),
                 16 => copy_pixels::<16>(middle, &input[first..], g.in_c),
@@ -232,7 +266,9 @@ fn copy_pixels<const L: usize>(dst: &mut [MaybeUninit<i8>], src: &[i8], stride: 
             <&mut [MaybeUninit<i8>; L]>::try_from(dst),
             src.first_chunk::<L>(),
         ) {
-            *dst = src.map(MaybeUninit::new);
+            for (d, &x) in dst.iter_mut().zip(src) {
+                d.write(x);
+            }
         }
     }
 }
@@ -246,20 +282,16 @@ fn windowed_block<const LANES: usize, const C: usize, const TAPS: usize>(
     band: &Band<'_>,
     window: &[i8],
     q: &Requant<'_>,
-    (b, oy0, out_rows): (usize, usize, usize),
+    pixels: &Pixels,
     c0: usize,
     filter: &[i8],
     output: &mut [i8],
 ) {
     let g = band.g;
     let c = g.in_c;
-    let taps = if TAPS > 0 {
-        TAPS
-    } else {
-        g.kernel_h * g.kernel_w
-    };
+    let taps = tap_count::<TAPS>(g);
     let pairs = taps.div_ceil(2);
-    let pixels = LANES / C;
+    let per_pass = LANES / C;
     // 16-byte loads per tap (one 8-byte load for 8 lanes).
     let loads = LANES.div_ceil(16);
     let load = |data: *const i8| -> [__m128i; 2] {
@@ -312,11 +344,12 @@ fn windowed_block<const LANES: usize, const C: usize, const TAPS: usize>(
         *offset = ky * g.dilation_h * row_bytes + kx * g.dilation_w * C;
     }
     let wp = window.as_ptr();
+    let ((oy0, ox0), (out_rows, out_cols)) = (pixels.first, pixels.count);
     for oy in 0..out_rows {
         let row = wp.wrapping_add(oy * g.stride_h * row_bytes);
-        let out_row = ((b * g.out_h + oy0 + oy) * g.out_w) * c + c0;
+        let out_row = ((pixels.b * g.out_h + oy0 + oy) * g.out_w + ox0) * c + c0;
         let mut ox = 0;
-        while ox < g.out_w {
+        while ox < out_cols {
             let origin = row.wrapping_add(ox * g.stride_w * C);
             let mut acc = [_mm256_setzero_si256(); 4];
             for (p, w) in weights.iter().enumerate().take(pairs) {
@@ -339,9 +372,9 @@ fn windowed_block<const LANES: usize, const C: usize, const TAPS: usize>(
             }
             // SAFETY: this function runs on AVX2.
             let bytes = unsafe { requant4(requant.each_ref(), &acc, LANES / 8) };
-            let count = pixels.min(g.out_w - ox);
+            let count = per_pass.min(out_cols - ox);
             let at = out_row + ox * c;
-            if count == pixels && (pixels == 1 || C == c) {
+            if count == per_pass && (per_pass == 1 || C == c) {
                 // The pass's pixels side by side: one store.
                 if let Some(dst) = output.get_mut(at..at + LANES) {
                     dst.copy_from_slice(&bytes[..LANES]);
@@ -353,7 +386,7 @@ fn windowed_block<const LANES: usize, const C: usize, const TAPS: usize>(
                     }
                 }
             }
-            ox += pixels;
+            ox += per_pass;
         }
     }
 }
@@ -397,187 +430,6 @@ fn lane_requant<const LANES: usize>(
     })
 }
 
-/// The requantization tables of channels `c0..c0 + LANES` as 4 blocks of 8, the bias folded:
-/// `bias - zp * sum(w)`, with `weight_sums` the blocks' filter sums; lanes past `LANES` zero.
-fn folded_tables<const LANES: usize>(
-    q: &Requant<'_>,
-    c0: usize,
-    weight_sums: &[[i32; NR]; 4],
-) -> [[[i32; NR]; 3]; 4] {
-    core::array::from_fn(|k| {
-        let lane = |j: usize| c0 + 8 * k + j;
-        let valid = |j: usize| 8 * k + j < LANES;
-        let bias = core::array::from_fn(|j| {
-            if !valid(j) {
-                return 0;
-            }
-            q.bias
-                .map_or(0, |b| b[lane(j)])
-                .wrapping_sub(q.input_zero_point.wrapping_mul(weight_sums[k][j]))
-        });
-        let table = |t: &[i32]| core::array::from_fn(|j| if valid(j) { t[lane(j)] } else { 0 });
-        [bias, table(q.multiplier), table(q.shift)]
-    })
-}
-
-/// One table triple as a [`Block`].
-fn block_of(t: &[[i32; NR]; 3]) -> Block<'_> {
-    Block {
-        bias: &t[0],
-        multiplier: &t[1],
-        shift: &t[2],
-    }
-}
-
-/// Defines `$name::<LANES, TAPS>`: channels `c0..c0 + LANES` (`LANES` 8, 16 or 32,
-/// `c0 + LANES <= in_c`) of every pixel, compiled for `$features`; `TAPS` is the kernel's tap
-/// count when known at compile time (9 for 3x3: the tap loop unrolls and the accumulators
-/// stay in registers), else 0. `$requant(tables, q)` makes
-/// the block's requantization state; `$store(state, acc, out)` requantizes the `LANES / 8`
-/// accumulators and writes the `LANES` bytes at `out`.
-macro_rules! depthwise_block {
-    ($name:ident, $features:literal, $requant:expr, $store:expr) => {
-        /// # Safety
-        /// The CPU runs the tier's features; the slices hold the geometry's elements.
-        #[target_feature(enable = $features)]
-        unsafe fn $name<const LANES: usize, const TAPS: usize>(
-            g: &ConvGeometry,
-            q: &Requant<'_>,
-            c0: usize,
-            input: &[i8],
-            filter: &[i8],
-            output: &mut [i8],
-        ) {
-            // 16-byte loads per tap (one 8-byte load for 8 lanes).
-            let loads = LANES.div_ceil(16);
-            let c = g.in_c;
-            let taps = if TAPS > 0 {
-                TAPS
-            } else {
-                g.kernel_h * g.kernel_w
-            };
-            let pairs = taps.div_ceil(2);
-            let zp_row = [q.input_zero_point as i8; 32];
-            let load = |data: *const i8| -> [__m128i; 2] {
-                // SAFETY: callers pass a pixel's (or tap's) channel `c0`, with
-                // `c0 + LANES <= c` elements behind it, or `zp_row`.
-                unsafe {
-                    match LANES {
-                        8 => [_mm_loadl_epi64(data.cast()), _mm_setzero_si128()],
-                        16 => [_mm_loadu_si128(data.cast()), _mm_setzero_si128()],
-                        _ => [
-                            _mm_loadu_si128(data.cast()),
-                            _mm_loadu_si128(data.add(16).cast()),
-                        ],
-                    }
-                }
-            };
-            let mut weights = [[_mm256_setzero_si256(); 4]; MAX_TAPS / 2];
-            let fp = filter.as_ptr().wrapping_add(c0);
-            for (p, pair) in weights.iter_mut().enumerate().take(pairs) {
-                let wa = load(fp.wrapping_add(2 * p * c));
-                let wb = if 2 * p + 1 < taps {
-                    load(fp.wrapping_add((2 * p + 1) * c))
-                } else {
-                    [_mm_setzero_si128(); 2]
-                };
-                for v in 0..loads {
-                    pair[2 * v] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(wa[v], wb[v]));
-                    pair[2 * v + 1] = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(wa[v], wb[v]));
-                }
-            }
-            // Each channel's filter sum, from the interleaved pairs (a zero weight pads an
-            // odd tap count).
-            let mut weight_sums = [[0i32; NR]; 4];
-            for (k, sums) in weight_sums.iter_mut().enumerate().take(LANES / 8) {
-                let mut sum = _mm256_setzero_si256();
-                for pair in weights.iter().take(pairs) {
-                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(pair[k], _mm256_set1_epi16(1)));
-                }
-                // SAFETY: `sums` is 8 i32 = 32 writable bytes; storeu has no alignment need.
-                unsafe { _mm256_storeu_si256(sums.as_mut_ptr().cast(), sum) };
-            }
-            let tables = folded_tables::<LANES>(q, c0, &weight_sums);
-            let requant = $requant(&tables, q);
-            // Each tap's input offset from the window's first pixel, in elements.
-            let mut tap_offset = [0usize; MAX_TAPS];
-            for (t, offset) in tap_offset.iter_mut().enumerate().take(taps) {
-                let (ky, kx) = (t / g.kernel_w, t % g.kernel_w);
-                *offset = (ky * g.dilation_h * g.in_w + kx * g.dilation_w) * c;
-            }
-            let ip = input.as_ptr().wrapping_add(c0);
-            let mut border = [zp_row.as_ptr(); MAX_TAPS];
-            let (last_y, last_x) = (
-                (g.kernel_h - 1) * g.dilation_h,
-                (g.kernel_w - 1) * g.dilation_w,
-            );
-            for_each_pixel(g, |(b, oy, ox)| {
-                // Out-of-range coordinates wrap to huge values: one compare each.
-                let iy0 = (oy * g.stride_h).wrapping_sub(g.pad_top);
-                let ix0 = (ox * g.stride_w).wrapping_sub(g.pad_left);
-                let inside = iy0 < g.in_h
-                    && iy0.wrapping_add(last_y) < g.in_h
-                    && ix0 < g.in_w
-                    && ix0.wrapping_add(last_x) < g.in_w;
-                let origin = if inside {
-                    ip.wrapping_add(((b * g.in_h + iy0) * g.in_w + ix0) * c)
-                } else {
-                    // Each tap's first value, or the zero point's row where it is outside.
-                    for ky in 0..g.kernel_h {
-                        let iy = iy0.wrapping_add(ky * g.dilation_h);
-                        for kx in 0..g.kernel_w {
-                            let ix = ix0.wrapping_add(kx * g.dilation_w);
-                            border[ky * g.kernel_w + kx] = if iy < g.in_h && ix < g.in_w {
-                                ip.wrapping_add(((b * g.in_h + iy) * g.in_w + ix) * c)
-                            } else {
-                                zp_row.as_ptr()
-                            };
-                        }
-                    }
-                    core::ptr::null()
-                };
-                let tap = |t: usize| {
-                    if inside {
-                        load(origin.wrapping_add(tap_offset[t]))
-                    } else {
-                        load(border[t])
-                    }
-                };
-                let mut acc = [_mm256_setzero_si256(); 4];
-                for (p, w) in weights.iter().enumerate().take(pairs) {
-                    let xa = tap(2 * p);
-                    // A missing last tap: any inputs times zero weights.
-                    let xb = if 2 * p + 1 < taps { tap(2 * p + 1) } else { xa };
-                    for v in 0..loads {
-                        let lo = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(xa[v], xb[v]));
-                        acc[2 * v] = _mm256_add_epi32(acc[2 * v], _mm256_madd_epi16(lo, w[2 * v]));
-                        if LANES >= 16 {
-                            let hi = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(xa[v], xb[v]));
-                            acc[2 * v + 1] = _mm256_add_epi32(
-                                acc[2 * v + 1],
-                                _mm256_madd_epi16(hi, w[2 * v + 1]),
-                            );
-                        }
-                    }
-                }
-                let base = ((b * g.out_h + oy) * g.out_w + ox) * c + c0;
-                $store(&requant, &acc, &mut output[base..base + LANES]);
-            });
-        }
-    };
-}
-
-depthwise_block!(
-    block_avx2,
-    "avx2",
-    |tables: &[[[i32; NR]; 3]; 4], q| tables.each_ref().map(|t| Requant8::new(&block_of(t), q)),
-    |requant: &[Requant8; 4], acc: &[__m256i; 4], out: &mut [i8]| {
-        // SAFETY: the kernel runs on AVX2.
-        let bytes = unsafe { requant4(requant.each_ref(), acc, out.len() / 8) };
-        out.copy_from_slice(&bytes[..out.len()]);
-    }
-);
-
 /// The AVX-512 VNNI tier: channels `c0..c0 + C` (`C` 8, 16 or 32, `c0 + C <= in_c`) of
 /// `32 / C` neighbouring output pixels per pass, so narrow layers fill the register too.
 /// Byte lane `i` of a pass is pixel `i / C`, channel `c0 + i % C`. Each tap pair's 32
@@ -600,11 +452,7 @@ unsafe fn block_vnni<const C: usize, const TAPS: usize>(
 ) {
     let pixels = 32 / C;
     let c = g.in_c;
-    let taps = if TAPS > 0 {
-        TAPS
-    } else {
-        g.kernel_h * g.kernel_w
-    };
+    let taps = tap_count::<TAPS>(g);
     let pairs = taps.div_ceil(2);
 
     // Each tap pair's weights, interleaved as the inputs will be, widened to int16.
