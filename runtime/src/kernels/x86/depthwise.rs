@@ -142,17 +142,24 @@ unsafe fn windowed_avx2(
         };
         // Fewer than 32 channels at stride 1: several pixels per pass.
         let several = lanes < 32 && g.stride_w == 1;
-        let block = match (lanes, several, square3) {
-            (32, _, true) => windowed_block::<32, 32, 9>,
-            (16, false, true) => windowed_block::<16, 16, 9>,
-            (16, true, true) => windowed_block::<32, 16, 9>,
-            (_, false, true) => windowed_block::<8, 8, 9>,
-            (_, true, true) => windowed_block::<32, 8, 9>,
-            (32, _, false) => windowed_block::<32, 32, 0>,
-            (16, false, false) => windowed_block::<16, 16, 0>,
-            (16, true, false) => windowed_block::<32, 16, 0>,
-            (_, false, false) => windowed_block::<8, 8, 0>,
-            (_, true, false) => windowed_block::<32, 8, 0>,
+        let block = |band: &Band<'_>, window: &[i8], pixels: &Pixels, output: &mut [i8]| {
+            macro_rules! run {
+                ($lanes:literal, $c:literal, $taps:literal) => {
+                    windowed_block::<$lanes, $c, $taps>(band, window, q, pixels, c0, filter, output)
+                };
+            }
+            match (lanes, several, square3) {
+                (32, _, true) => run!(32, 32, 9),
+                (16, false, true) => run!(16, 16, 9),
+                (16, true, true) => run!(32, 16, 9),
+                (_, false, true) => run!(8, 8, 9),
+                (_, true, true) => run!(32, 8, 9),
+                (32, _, false) => run!(32, 32, 0),
+                (16, false, false) => run!(16, 16, 0),
+                (16, true, false) => run!(32, 16, 0),
+                (_, false, false) => run!(8, 8, 0),
+                (_, true, false) => run!(32, 8, 0),
+            }
         };
         let mut ox0 = 0;
         while ox0 < g.out_w {
@@ -178,7 +185,7 @@ unsafe fn windowed_avx2(
                     // SAFETY: `fill` initialized the window's first `bytes` bytes.
                     let written =
                         unsafe { core::slice::from_raw_parts(window.as_ptr().cast::<i8>(), bytes) };
-                    block(&band, written, q, &pixels, c0, filter, output);
+                    block(&band, written, &pixels, output);
                     oy0 += out_rows;
                 }
             }
