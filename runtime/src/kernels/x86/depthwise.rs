@@ -48,11 +48,7 @@ pub(crate) fn depthwise_conv2d<const AVX512: bool>(
     let c = g.in_c;
     let mut c0 = 0;
     while c0 + 8 <= c {
-        let lanes = match c - c0 {
-            32.. => 32,
-            16.. => 16,
-            _ => 8,
-        };
+        let lanes = block_lanes(c - c0);
         // SAFETY: reached only through the AVX-512 VNNI table (see `Isa::kernels`); the
         // caller checked the slice lengths; `c0 + lanes <= c`.
         unsafe {
@@ -68,6 +64,15 @@ pub(crate) fn depthwise_conv2d<const AVX512: bool>(
         c0 += lanes;
     }
     channels_left(g, q, input, filter, output, c0);
+}
+
+/// Channels of the next block, `left` (at least 8) channels being left: 32, 16 or 8.
+fn block_lanes(left: usize) -> usize {
+    match left {
+        32.. => 32,
+        16.. => 16,
+        _ => 8,
+    }
 }
 
 /// Channels `c0..` of every pixel, by the reference kernel (fewer than 8 left after the
@@ -135,11 +140,7 @@ unsafe fn windowed_avx2(
     let square3 = g.kernel_h == 3 && g.kernel_w == 3;
     let mut c0 = 0;
     while c0 + 8 <= c {
-        let lanes = match c - c0 {
-            32.. => 32,
-            16.. => 16,
-            _ => 8,
-        };
+        let lanes = block_lanes(c - c0);
         // Fewer than 32 channels at stride 1: several pixels per pass.
         let several = lanes < 32 && g.stride_w == 1;
         let block = |band: &Band<'_>, window: &[i8], pixels: &Pixels, output: &mut [i8]| {
