@@ -768,7 +768,7 @@ impl Chunk<'_> {
 /// Writes the first `nr` (at most [`NR`]) of a row's values of one block to `dst`: whole
 /// blocks in one 8-byte store (a copy of variable length is a call to `memmove`).
 #[inline(always)]
-fn put_channels(dst: &mut [i8], values: &[i8; NR], nr: usize) {
+pub(super) fn put_channels(dst: &mut [i8], values: &[i8; NR], nr: usize) {
     if nr >= NR {
         dst[..NR].copy_from_slice(values);
     } else {

@@ -165,31 +165,20 @@ fn by_bands(
                     widen.fill(values, at, len);
                 }
             }
-            // The band's pixels in order; pixel `(y, x)` of the band starts at `x(y, x)`.
+            // The band's pixels in order; output pixel `(oy, ox)` starts at `x(oy, ox)`.
             let d = values.as_ptr().cast::<i16>();
-            let x = |(y, x): (usize, usize)| {
-                d.wrapping_add(y * g.stride_h * window.row_len + x * g.stride_w * c)
-            };
-            let next = |(y, x): (usize, usize)| {
-                if x + 1 == g.out_w {
-                    (y + 1, 0)
-                } else {
-                    (y, x + 1)
-                }
+            let x = |(_, oy, ox): (usize, usize, usize)| {
+                d.wrapping_add((oy - oy0) * g.stride_h * window.row_len + ox * g.stride_w * c)
             };
             let pixels = out_rows * g.out_w;
             let first = (b * g.out_h + oy0) * g.out_w;
             // Block by block, so that one block's weights and the band stay in L1 (deep
             // layers' weights do not fit beside the band).
             for i in 0..chunk.blocks() {
-                let mut pixel = (0, 0);
+                let mut pixel = Pixels::at(g, (b, oy0, 0));
                 let mut m = 0;
                 while m + MR <= pixels {
-                    let mut starts = [d; MR];
-                    for start in &mut starts {
-                        *start = x(pixel);
-                        pixel = next(pixel);
-                    }
+                    let starts = core::array::from_fn(|_| x(pixel.next()));
                     chunk.block::<MR>(i, &mut out[(first + m) * outputs..], |w| {
                         // SAFETY: the band's rows are written, and hold every kernel row of
                         // its pixels.
@@ -198,8 +187,7 @@ fn by_bands(
                     m += MR;
                 }
                 while m < pixels {
-                    let start = [x(pixel)];
-                    pixel = next(pixel);
+                    let start = [x(pixel.next())];
                     chunk.block::<1>(i, &mut out[(first + m) * outputs..], |w| {
                         // SAFETY: as above.
                         unsafe { window_sums::<1>(start, window, kernel_row, g.kernel_h, w) }
@@ -255,7 +243,7 @@ fn by_pixels(gather: &Gather<'_>, chunk: &Chunk<'_>, out: &mut [i8]) {
     let outputs = chunk.outputs();
     let groups = padded_depth(gather.depth) / KR;
     let rows = g.batch * g.out_h * g.out_w;
-    let mut pixels = Pixels::new(g);
+    let mut pixels = Pixels::at(g, (0, 0, 0));
     let mut wide = [[const { MaybeUninit::<__m256i>::uninit() }; WIDE_VECTORS]; MR];
     let mut m = 0;
     while m + MR <= rows {
@@ -288,9 +276,10 @@ struct Pixels {
 }
 
 impl Pixels {
-    fn new(g: &ConvGeometry) -> Self {
+    /// From pixel `at` of `g`'s output on.
+    fn at(g: &ConvGeometry, at: (usize, usize, usize)) -> Self {
         Self {
-            at: (0, 0, 0),
+            at,
             out_h: g.out_h,
             out_w: g.out_w,
         }

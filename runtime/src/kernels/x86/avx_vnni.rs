@@ -6,7 +6,9 @@
 
 use core::arch::x86_64::*;
 
-use super::avx2::{dense_in_place, finish_tile, narrow, requant_row, Requant8, KERNELS as AVX2};
+use super::avx2::{
+    dense_in_place, finish_tile, narrow, put_channels, requant_row, Requant8, KERNELS as AVX2,
+};
 use super::vnni::{block_passes, dot_i4, Dpbusd};
 use crate::kernels::gemm::{block_tables, whole_block, Block, TileOut, MR, NR};
 use crate::kernels::table::{GemmKernels, Kernels, SummedI4, TileKernels};
@@ -138,14 +140,14 @@ fn store_block<const R: usize>(
             &block,
             q,
         ));
-        out[n0..][..nr].copy_from_slice(&values[..nr]);
+        put_channels(&mut out[n0..], &values, nr);
         return;
     }
     let requant = Requant8::new(&block, q);
     // A plain loop, not a `from_fn` closure, so that the epilogue inlines (see `avx2.rs`).
     for r in 0..R {
         let values = narrow(requant.apply(_mm256_add_epi32(acc[r], correction[r])));
-        out[r * outputs + n0..][..nr].copy_from_slice(&values[..nr]);
+        put_channels(&mut out[r * outputs + n0..], &values, nr);
     }
 }
 
