@@ -17,8 +17,10 @@ use common::{isas, random_geometry, random_i8, requant, tables, Tables};
 
 const CASES: usize = 400;
 
-/// Tables that also hit the edges: full-range multipliers and shifts, huge biases.
+/// Tables that also hit the edges: full-range multipliers and shifts, huge biases. Half of
+/// them shift every channel right (the kernels' one-rounding path for double rounding).
 fn extreme_tables(rng: &mut fastrand::Rng, channels: usize) -> Tables {
+    let shifts = if rng.bool() { -31..=-1 } else { -31..=30 };
     Tables {
         bias: (0..channels).map(|_| rng.i32(..)).collect(),
         mult: (0..channels)
@@ -29,7 +31,7 @@ fn extreme_tables(rng: &mut fastrand::Rng, channels: usize) -> Tables {
                 _ => rng.i32(0..=i32::MAX),
             })
             .collect(),
-        shift: (0..channels).map(|_| rng.i32(-31..=30)).collect(),
+        shift: (0..channels).map(|_| rng.i32(shifts.clone())).collect(),
     }
 }
 
@@ -323,12 +325,20 @@ fn requantization_at_the_int32_edge() {
     let isas = isas();
     let (units, depth) = (24, 8);
     let bias: Vec<i32> = (0..units as i32).map(|i| i32::MAX - 16 * i).collect();
-    let t = Tables {
-        bias: bias.clone(),
-        mult: vec![i32::MAX; units],
-        shift: (0..units as i32).map(|i| -(i % 3)).collect(),
-    };
     let w = vec![1i8; units * depth];
+    // Shifts of 0 in some channels, and right shifts in all.
+    for first_shift in [0, 1] {
+        let t = Tables {
+            bias: bias.clone(),
+            mult: vec![i32::MAX; units],
+            shift: (0..units as i32).map(|i| -(first_shift + i % 3)).collect(),
+        };
+        requantize_at_the_int32_edge(&isas, &t, &w, depth);
+    }
+}
+
+fn requantize_at_the_int32_edge(isas: &[Isa], t: &Tables, w: &[i8], depth: usize) {
+    let units = t.bias.len();
     for rows in [1, 5, 20] {
         for (act_min, act_max) in [(-128, 127), (-100, 100)] {
             for rounding in [Rounding::Double, Rounding::Single] {
@@ -349,8 +359,8 @@ fn requantization_at_the_int32_edge() {
                     units,
                     weight_zero_point: 0,
                 };
-                let label = format!("{act_min}..={act_max} {rounding:?}");
-                check_fully_connected(&isas, &g, &q, &x, &w, &label);
+                let label = format!("{act_min}..={act_max} {rounding:?} {:?}", &t.shift[..3]);
+                check_fully_connected(isas, &g, &q, &x, w, &label);
             }
         }
     }

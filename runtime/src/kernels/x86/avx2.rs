@@ -88,23 +88,134 @@ pub(super) struct Requant8 {
     zero_point16: __m256i,
     min8: __m256i,
     max8: __m256i,
-    rounding: Rounding,
-    /// Double rounding: left shift (if any lane has one), right shift, its remainder mask
-    /// and half that mask.
-    left: Option<__m256i>,
-    right: __m256i,
-    mask: __m256i,
-    half_mask: __m256i,
+    scaling: Scaling,
+}
+
+/// How values are scaled by their multipliers and shifts, as `quant.rs` rounds them, with
+/// the constants that depend only on the shifts worked out once.
+#[derive(Clone, Copy)]
+enum Scaling {
+    /// Double rounding where every lane shifts right by `e >= 1` (almost every layer): both
+    /// roundings in one 64-bit sum, see [`double_rounding_right`]. The nudges of the even and
+    /// odd lanes (64-bit), for non-negative and for negative products, and `e - 1`.
+    DoubleRight {
+        nudge: [__m256i; 2],
+        nudge_negative: [__m256i; 2],
+        shift: __m256i,
+    },
+    /// Double rounding, any shifts: gemmlowp's two steps. The left shift (if any lane has
+    /// one), the right shift, its remainder mask and half that mask.
+    Double {
+        left: Option<__m256i>,
+        right: __m256i,
+        mask: __m256i,
+        half_mask: __m256i,
+    },
     /// Single rounding: the total right shift `31 - shift` of the even and odd lanes (as
     /// 64-bit lanes), its rounding term, and `2^62` shifted by it.
-    total: [__m256i; 2],
-    round: [__m256i; 2],
-    offset_shifted: [__m256i; 2],
+    Single {
+        total: [__m256i; 2],
+        round: [__m256i; 2],
+        offset_shifted: [__m256i; 2],
+    },
 }
 
 /// `2^62`: added before the single-rounding shift so that a logical shift serves (see
 /// [`single_rounding`]).
 const OFFSET_62: i64 = 1 << 62;
+
+/// The 64-bit lanes of the even and of the odd 32-bit lanes of `v`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn halves(v: __m256i) -> [__m256i; 2] {
+    [
+        _mm256_and_si256(v, _mm256_set1_epi64x(0xffff_ffff)),
+        _mm256_srli_epi64::<32>(v),
+    ]
+}
+
+impl Scaling {
+    /// The scaling by shifts `shift` (per 32-bit lane) under `rounding`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn new(shift: __m256i, rounding: Rounding) -> Self {
+        let zero = _mm256_setzero_si256();
+        let one64 = _mm256_set1_epi64x(1);
+        match rounding {
+            Rounding::Double => {
+                let right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+                let every_right = _mm256_movemask_epi8(_mm256_cmpgt_epi32(right, zero)) == -1;
+                if every_right {
+                    // 2^30 + 2^(30 + e): the first rounding's nudge and the second's half.
+                    let nudge = halves(right).map(|e| {
+                        let e30 = _mm256_add_epi64(e, _mm256_set1_epi64x(30));
+                        _mm256_add_epi64(_mm256_sllv_epi64(one64, e30), _mm256_set1_epi64x(1 << 30))
+                    });
+                    let minus_2_31 = _mm256_set1_epi64x(-(1 << 31));
+                    Scaling::DoubleRight {
+                        nudge,
+                        nudge_negative: nudge.map(|n| _mm256_add_epi64(n, minus_2_31)),
+                        shift: _mm256_sub_epi32(right, _mm256_set1_epi32(1)),
+                    }
+                } else {
+                    let one = _mm256_set1_epi32(1);
+                    let left = _mm256_max_epi32(shift, zero);
+                    // Multipliers below 1 (the usual case) have no left shift to apply.
+                    let any_left = _mm256_movemask_epi8(_mm256_cmpgt_epi32(left, zero)) != 0;
+                    let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
+                    Scaling::Double {
+                        left: any_left.then_some(left),
+                        right,
+                        mask,
+                        half_mask: _mm256_srli_epi32::<1>(mask),
+                    }
+                }
+            }
+            Rounding::Single => {
+                let total = halves(_mm256_sub_epi32(_mm256_set1_epi32(31), shift)); // 1..=62
+                let offset = _mm256_set1_epi64x(OFFSET_62);
+                Scaling::Single {
+                    total,
+                    round: total.map(|t| _mm256_sllv_epi64(one64, _mm256_sub_epi64(t, one64))),
+                    offset_shifted: total.map(|t| _mm256_srlv_epi64(offset, t)),
+                }
+            }
+        }
+    }
+
+    /// `x` scaled by the multipliers `[m, m_odd]` (`m_odd`: the odd lanes of `m` in the even
+    /// ones, see [`odd_lanes`]). Single rounding clamps to `[lo, hi]` on the way (its 64-bit
+    /// result need not fit 32 bits); the other ways leave the clamp to the caller.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn apply(&self, x: __m256i, multiplier: [__m256i; 2], lo: __m256i, hi: __m256i) -> __m256i {
+        match self {
+            Scaling::DoubleRight {
+                nudge,
+                nudge_negative,
+                shift,
+            } => double_rounding_right(x, multiplier, nudge, nudge_negative, *shift),
+            Scaling::Double {
+                left,
+                right,
+                mask,
+                half_mask,
+            } => {
+                let x = match left {
+                    Some(left) => _mm256_sllv_epi32(x, *left),
+                    None => x,
+                };
+                let high = doubling_high_mul(x, multiplier[0], multiplier[1]);
+                rounding_divide_by_pot(high, *right, *mask, *half_mask)
+            }
+            Scaling::Single {
+                total,
+                round,
+                offset_shifted,
+            } => single_rounding(x, multiplier, [lo, hi], total, round, offset_shifted),
+        }
+    }
+}
 
 impl Requant8 {
     #[inline]
@@ -114,10 +225,8 @@ impl Requant8 {
             // SAFETY: `t` is 8 i32 = 32 readable bytes; loadu has no alignment need.
             unsafe { _mm256_loadu_si256(t.as_ptr().cast()) }
         };
-        let shift = load(block.shift);
         let multiplier = load(block.multiplier);
-        let zero = _mm256_setzero_si256();
-        let mut r = Self {
+        Self {
             bias: load(block.bias),
             multiplier,
             multiplier_odd: odd_lanes(multiplier),
@@ -127,41 +236,8 @@ impl Requant8 {
             zero_point16: _mm256_set1_epi16(q.output_zero_point.clamp(-128, 127) as i16),
             min8: _mm256_set1_epi8(q.act_min.clamp(-128, 127) as i8),
             max8: _mm256_set1_epi8(q.act_max.clamp(-128, 127) as i8),
-            rounding: q.rounding,
-            left: None,
-            right: zero,
-            mask: zero,
-            half_mask: zero,
-            total: [zero; 2],
-            round: [zero; 2],
-            offset_shifted: [zero; 2],
-        };
-        match q.rounding {
-            Rounding::Double => {
-                let one = _mm256_set1_epi32(1);
-                let left = _mm256_max_epi32(shift, zero);
-                // Multipliers below 1 (the usual case) have no left shift to apply.
-                let any_left = _mm256_movemask_epi8(_mm256_cmpgt_epi32(left, zero)) != 0;
-                r.left = any_left.then_some(left);
-                r.right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
-                r.mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, r.right), one);
-                r.half_mask = _mm256_srli_epi32::<1>(r.mask);
-            }
-            Rounding::Single => {
-                let total = _mm256_sub_epi32(_mm256_set1_epi32(31), shift); // 1..=62
-                r.total = [
-                    _mm256_and_si256(total, _mm256_set1_epi64x(0xffff_ffff)),
-                    _mm256_srli_epi64::<32>(total),
-                ];
-                let one64 = _mm256_set1_epi64x(1);
-                let offset = _mm256_set1_epi64x(OFFSET_62);
-                r.round = r
-                    .total
-                    .map(|t| _mm256_sllv_epi64(one64, _mm256_sub_epi64(t, one64)));
-                r.offset_shifted = r.total.map(|t| _mm256_srlv_epi64(offset, t));
-            }
+            scaling: Scaling::new(load(block.shift), q.rounding),
         }
-        r
     }
 
     /// int32 accumulators to int8 values (still in int32 lanes).
@@ -180,17 +256,8 @@ impl Requant8 {
     #[target_feature(enable = "avx2")]
     fn scale(&self, acc: __m256i) -> __m256i {
         let x = _mm256_add_epi32(acc, self.bias); // wrapping, as the reference
-        match self.rounding {
-            Rounding::Double => {
-                let x = match self.left {
-                    Some(left) => _mm256_sllv_epi32(x, left),
-                    None => x,
-                };
-                let high = doubling_high_mul(x, self.multiplier, self.multiplier_odd);
-                rounding_divide_by_pot_masked(high, self.right, self.mask, self.half_mask)
-            }
-            Rounding::Single => single_rounding(x, self),
-        }
+        let multiplier = [self.multiplier, self.multiplier_odd];
+        self.scaling.apply(x, multiplier, self.lo, self.hi)
     }
 }
 
@@ -280,6 +347,39 @@ fn odd_lanes(v: __m256i) -> __m256i {
     _mm256_shuffle_epi32::<0b11_11_01_01>(v)
 }
 
+/// gemmlowp's `RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x, m), e)` for a right
+/// shift `e >= 1`, in one rounding. With `p = x * m`, the first step is
+/// `h = floor((p + 2^30) / 2^31)` and the second `floor((h + 2^(e-1) - [h < 0]) / 2^e)`;
+/// nested floor divisions with integer offsets compose, so the result is
+/// `floor((p + 2^30 + 2^(30+e) - [h < 0] * 2^31) / 2^(31+e))`. `[p < 0]` serves for
+/// `[h < 0]`: they differ only for `-2^30 <= p < 0`, where `h = 0` and both give 0. As
+/// `e >= 1`, the division is the sum's high dword (|sum| < 2^63) shifted right by `e - 1`.
+/// 11 instructions per 8 values where the two steps take 15.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn double_rounding_right(
+    x: __m256i,
+    multiplier: [__m256i; 2],
+    nudge: &[__m256i; 2],
+    nudge_negative: &[__m256i; 2],
+    shift: __m256i,
+) -> __m256i {
+    // The nudge for `p`'s sign (bit 63 of the product), added to `p`.
+    let sum = |p: __m256i, half: usize| {
+        let n = _mm256_blendv_pd(
+            _mm256_castsi256_pd(nudge[half]),
+            _mm256_castsi256_pd(nudge_negative[half]),
+            _mm256_castsi256_pd(p),
+        );
+        _mm256_add_epi64(p, _mm256_castpd_si256(n))
+    };
+    let even = sum(_mm256_mul_epi32(x, multiplier[0]), 0);
+    let odd = sum(_mm256_mul_epi32(odd_lanes(x), multiplier[1]), 1);
+    // The high dwords: the even lanes' moved down, the odd lanes' in place.
+    let high = _mm256_blend_epi32::<0b1010_1010>(odd_lanes(even), odd);
+    _mm256_srav_epi32(high, shift)
+}
+
 /// gemmlowp's `SaturatingRoundingDoublingHighMul` for `b >= 0` (the loader rejects negative
 /// multipliers, so its one saturating case never occurs). Its round-half-away-from-zero of
 /// `a*b / 2^31` equals `floor((a*b + 2^30) / 2^31)` for every product.
@@ -293,19 +393,11 @@ fn doubling_high_mul(a: __m256i, b: __m256i, b_odd: __m256i) -> __m256i {
     _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1))
 }
 
-/// gemmlowp's `RoundingDivideByPOT` with per-lane exponents in `0..=31`.
+/// gemmlowp's `RoundingDivideByPOT` with per-lane exponents in `0..=31`, given the remainder
+/// mask `2^exponent - 1` and half of it.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn rounding_divide_by_pot(x: __m256i, exponent: __m256i) -> __m256i {
-    let one = _mm256_set1_epi32(1);
-    let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, exponent), one);
-    rounding_divide_by_pot_masked(x, exponent, mask, _mm256_srli_epi32::<1>(mask))
-}
-
-/// [`rounding_divide_by_pot`] with the remainder mask `2^exponent - 1` and half of it given.
-#[inline]
-#[target_feature(enable = "avx2")]
-fn rounding_divide_by_pot_masked(
+fn rounding_divide_by_pot(
     x: __m256i,
     exponent: __m256i,
     mask: __m256i,
@@ -323,20 +415,27 @@ fn rounding_divide_by_pot_masked(
 /// logical shift of it, minus `2^62 >> s`, is the arithmetic shift of `v`.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn single_rounding(x: __m256i, r: &Requant8) -> __m256i {
+fn single_rounding(
+    x: __m256i,
+    multiplier: [__m256i; 2],
+    [lo, hi]: [__m256i; 2],
+    total: &[__m256i; 2],
+    round: &[__m256i; 2],
+    offset_shifted: &[__m256i; 2],
+) -> __m256i {
     let (lo, hi) = (
-        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(r.lo)),
-        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(r.hi)),
+        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(lo)),
+        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(hi)),
     );
     let offset = _mm256_set1_epi64x(OFFSET_62);
     let shift64 = |product: __m256i, half: usize| {
-        let v = _mm256_add_epi64(_mm256_add_epi64(product, r.round[half]), offset);
-        let r = _mm256_sub_epi64(_mm256_srlv_epi64(v, r.total[half]), r.offset_shifted[half]);
+        let v = _mm256_add_epi64(_mm256_add_epi64(product, round[half]), offset);
+        let r = _mm256_sub_epi64(_mm256_srlv_epi64(v, total[half]), offset_shifted[half]);
         let r = _mm256_blendv_epi8(r, lo, _mm256_cmpgt_epi64(lo, r));
         _mm256_blendv_epi8(r, hi, _mm256_cmpgt_epi64(r, hi))
     };
-    let even = shift64(_mm256_mul_epi32(x, r.multiplier), 0);
-    let odd = shift64(_mm256_mul_epi32(odd_lanes(x), r.multiplier_odd), 1);
+    let even = shift64(_mm256_mul_epi32(x, multiplier[0]), 0);
+    let odd = shift64(_mm256_mul_epi32(odd_lanes(x), multiplier[1]), 1);
     _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64(odd, 32))
 }
 
@@ -1659,18 +1758,6 @@ fn depthwise_u4_runs(
     }
 }
 
-/// `MultiplyByQuantizedMultiplier` (double rounding) with one multiplier and shift for all
-/// lanes.
-#[inline]
-#[target_feature(enable = "avx2")]
-fn multiply_by_quantized_multiplier(x: __m256i, multiplier: i32, shift: i32) -> __m256i {
-    let left = _mm256_set1_epi32(shift.max(0));
-    let right = _mm256_set1_epi32((-shift).max(0));
-    let x = _mm256_sllv_epi32(x, left);
-    let multiplier = _mm256_set1_epi32(multiplier);
-    rounding_divide_by_pot(doubling_high_mul(x, multiplier, multiplier), right)
-}
-
 /// Element-wise int8 ADD, 8 elements per step (the scalar kernel does the tail).
 fn add(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> usize {
     // SAFETY: reached only through a table of a tier with AVX2 (see `Isa::kernels`).
@@ -1753,13 +1840,20 @@ fn add_avx2(p: &AddParams, a: &[i8], b: &[i8], output: &mut [i8]) -> usize {
         // SAFETY: `i + 8 <= n <= s.len()`.
         _mm256_cvtepi8_epi32(unsafe { _mm_loadl_epi64(s.as_ptr().add(i).cast()) })
     };
+    // `MultiplyByQuantizedMultiplier` (double rounding) by one multiplier and shift.
+    let scaling = |multiplier: i32, shift: i32| {
+        let multiplier = _mm256_set1_epi32(multiplier);
+        let scaling = Scaling::new(_mm256_set1_epi32(shift), Rounding::Double);
+        move |x| scaling.apply(x, [multiplier; 2], lo, hi)
+    };
+    let scale1 = scaling(p.input1_multiplier, p.input1_shift);
+    let scale2 = scaling(p.input2_multiplier, p.input2_shift);
+    let scale_out = scaling(p.output_multiplier, p.output_shift);
     for i in (0..n).step_by(8) {
         let x = _mm256_sllv_epi32(_mm256_sub_epi32(load(a, i), zp1), left);
         let y = _mm256_sllv_epi32(_mm256_sub_epi32(load(b, i), zp2), left);
-        let x = multiply_by_quantized_multiplier(x, p.input1_multiplier, p.input1_shift);
-        let y = multiply_by_quantized_multiplier(y, p.input2_multiplier, p.input2_shift);
-        let sum = _mm256_add_epi32(x, y);
-        let sum = multiply_by_quantized_multiplier(sum, p.output_multiplier, p.output_shift);
+        let sum = _mm256_add_epi32(scale1(x), scale2(y));
+        let sum = scale_out(sum);
         let clamped = _mm256_min_epi32(_mm256_max_epi32(sum, lo), hi);
         let bytes = narrow(_mm256_add_epi32(clamped, zp_out));
         output[i..i + 8].copy_from_slice(&bytes);
