@@ -235,29 +235,80 @@ fn conv_gemm_matches_the_oracle_for_every_4bit_combination() {
         let mut g = random_geometry(&mut rng, false);
         g.in_c = rng.usize(1..=21);
         g.out_c = rng.usize(1..=21);
-        let k = g.kernel_h * g.kernel_w * g.in_c;
-        let x = values(&mut rng, t.input, g.batch * g.in_h * g.in_w * g.in_c);
-        let w = values(&mut rng, t.weights, g.out_c * k);
-        let tb = tables(&mut rng, t, g.out_c, k);
-        let q = requant(&mut rng, &tb, t);
-        let rows = g.batch * g.out_h * g.out_w;
-        let (xb, wb) = (bytes(t.input, &x), bytes(t.weights, &w));
-        let want = expected(
-            t,
-            rows * g.out_c,
-            |x, w, o| scalar::conv2d(&g, &q, x, w, o),
-            (&xb, &wb),
-        );
-        let folded = folded_bias(&q, &w, g.out_c, k);
-        let qp = Requant {
-            bias: Some(&folded),
-            ..q
+        check_conv(&isas, &mut rng, t, &g, &format!("case {case}"));
+    }
+}
+
+/// W4A4 convolutions over inputs wider and deeper than one window of input rows holds (the
+/// AVX2 kernel unpacks bands of rows), more blocks of channels than one run of requantization
+/// constants, kernel rows of more groups than int16 sums may hold, a last block of 2
+/// channels, strides and a row dilation.
+#[test]
+fn wide_4bit_convs_match_the_oracle() {
+    let isas = isas();
+    let mut rng = fastrand::Rng::with_seed(0x4b17_0003);
+    let w4a4 = COMBOS[0];
+    // (in_h, in_w, in_c, out_c, kernel, stride, dilation_h, pad)
+    let shapes = [
+        (40, 40, 16, 24, (3, 3), (1, 1), 1, (1, 1)),
+        (37, 45, 8, 138, (3, 2), (2, 2), 2, (2, 0)),
+        (5, 9, 200, 18, (2, 3), (1, 1), 1, (0, 1)),
+        (30, 30, 4, 10, (1, 1), (1, 1), 1, (0, 0)),
+    ];
+    for (i, (in_h, in_w, in_c, out_c, (kh, kw), (sh, sw), dh, (pt, pl))) in
+        shapes.into_iter().enumerate()
+    {
+        let out_h = (in_h + 2 * pt - (kh - 1) * dh - 1) / sh + 1;
+        let out_w = (in_w + 2 * pl - kw) / sw + 1;
+        let g = ConvGeometry {
+            batch: 2,
+            in_h,
+            in_w,
+            in_c,
+            out_h,
+            out_w,
+            out_c,
+            kernel_h: kh,
+            kernel_w: kw,
+            stride_h: sh,
+            stride_w: sw,
+            dilation_h: dh,
+            dilation_w: 1,
+            pad_top: pt,
+            pad_left: pl,
+            depth_multiplier: 1,
         };
-        let wp = packed_weights(t, &w, g.out_c, k);
-        for &isa in &isas {
-            let got = run_gemm(isa, t, (rows, g.out_c, k), Some(&g), &xb, &wp, &qp);
-            assert_eq!(got, want, "case {case} {t:?} isa {isa:?} {g:?}");
+        for t in [w4a4, COMBOS[1]] {
+            check_conv(&isas, &mut rng, t, &g, &format!("shape {i}"));
         }
+    }
+}
+
+/// Conv `g` with types `t` on random values through the packed GEMM of every ISA, against the
+/// oracle.
+fn check_conv(isas: &[Isa], rng: &mut fastrand::Rng, t: Types, g: &ConvGeometry, case: &str) {
+    let k = g.kernel_h * g.kernel_w * g.in_c;
+    let x = values(rng, t.input, g.batch * g.in_h * g.in_w * g.in_c);
+    let w = values(rng, t.weights, g.out_c * k);
+    let tb = tables(rng, t, g.out_c, k);
+    let q = requant(rng, &tb, t);
+    let rows = g.batch * g.out_h * g.out_w;
+    let (xb, wb) = (bytes(t.input, &x), bytes(t.weights, &w));
+    let want = expected(
+        t,
+        rows * g.out_c,
+        |x, w, o| scalar::conv2d(g, &q, x, w, o),
+        (&xb, &wb),
+    );
+    let folded = folded_bias(&q, &w, g.out_c, k);
+    let qp = Requant {
+        bias: Some(&folded),
+        ..q
+    };
+    let wp = packed_weights(t, &w, g.out_c, k);
+    for &isa in isas {
+        let got = run_gemm(isa, t, (rows, g.out_c, k), Some(g), &xb, &wp, &qp);
+        assert_eq!(got, want, "{case} {t:?} isa {isa:?} {g:?}");
     }
 }
 
@@ -417,12 +468,21 @@ fn average_pool_matches_the_oracle() {
 #[test]
 fn extreme_deep_products_stay_exact() {
     let isas = isas();
-    let shapes = [(1, 1100), (1, 1101), (4, 1100), (5, 1103)];
+    // 1024 and 1020 deep over 8 and more rows: the AVX2 uint4 kernel's deepest rows.
+    let shapes = [
+        (1, 1100),
+        (1, 1101),
+        (4, 1100),
+        (5, 1103),
+        (8, 1024),
+        (9, 1020),
+    ];
     for t in COMBOS {
         // Both weight extremes: kernels that offset the weights to `w + 8` peak at the top.
         let (w_lo, w_hi) = t.weights.int_range();
         for ((rows, depth), w_extreme) in shapes.into_iter().flat_map(|s| [(s, w_lo), (s, w_hi)]) {
-            let units = 19;
+            // Even over 8 rows: the AVX2 uint4 kernel packs whole pixels.
+            let units = if rows >= 8 { 20 } else { 19 };
             let (in_lo, in_hi) = t.input.int_range();
             let x_extreme = if t.input == DType::U4 { in_hi } else { in_lo };
             let x = vec![x_extreme as i8; rows * depth];

@@ -238,6 +238,21 @@ pub fn gemm(
             return Ok(());
         }
     }
+    if let (
+        Some(conv_u4),
+        Rows::Conv {
+            geometry,
+            input: Values::U4(input),
+            zero_point,
+        },
+        Weights::I4(w),
+        ValuesMut::U4(out),
+    ) = (kernels.gemm.conv_u4, a, w, &mut out)
+    {
+        if conv_u4(geometry, input, zero_point, outputs, w, q, out) {
+            return Ok(());
+        }
+    }
     let rows_u4 = match a {
         Rows::Dense(data) | Rows::Conv { input: data, .. } => matches!(data, Values::U4(_)),
     };

@@ -47,6 +47,9 @@ pub(crate) struct GemmKernels {
     /// The whole int8 GEMM with its rows read in place (no gather); `false` if the shape is
     /// not one it takes.
     pub in_place: Option<InPlaceFn>,
+    /// A whole uint4 x int4 convolution into packed uint4 outputs, its receptive fields read
+    /// from the input without im2col; `false` if the shape is not one it takes.
+    pub conv_u4: Option<ConvU4Fn>,
     /// Builds short im2col rows in registers; `false` if the row is not one it takes.
     pub gather_small: Option<GatherSmallFn>,
     /// Every whole block of one row, int8 or int4 weights; returns the blocks done.
@@ -87,6 +90,10 @@ pub(crate) struct SummedI4<const R: usize> {
 /// out)`.
 pub(crate) type InPlaceFn =
     fn(usize, usize, usize, bool, Rows<'_>, &[i8], &Requant<'_>, &mut [i8], &mut [i8]) -> bool;
+/// See [`GemmKernels::conv_u4`]: `(geometry, packed uint4 input, its zero point, outputs,
+/// int4 weights, q, packed uint4 output)`.
+pub(crate) type ConvU4Fn =
+    fn(&ConvGeometry, &[u8], i8, usize, &[u8], &Requant<'_>, &mut [u8]) -> bool;
 /// See [`GemmKernels::gather_small`]: `(masks, geometry, input, row index, row)`.
 pub(crate) type GatherSmallFn = fn(&SmallGather, &ConvGeometry, &[i8], usize, &mut [i8]) -> bool;
 /// See [`GemmKernels::single_row`]: `(row, weights, rows_u4, row sum, q, out)`.
@@ -122,6 +129,7 @@ pub(crate) static SCALAR: Kernels = Kernels {
     available: || true,
     gemm: GemmKernels {
         in_place: None,
+        conv_u4: None,
         gather_small: None,
         single_row: None,
         one: TileKernels {

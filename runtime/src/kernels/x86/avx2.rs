@@ -34,6 +34,7 @@ pub(crate) static KERNELS: Kernels = Kernels {
     available: has_avx2,
     gemm: GemmKernels {
         in_place: Some(gemm_in_place),
+        conv_u4: Some(super::avx2_conv_u4::conv_u4),
         gather_small: Some(gather_small),
         single_row: Some(gemm_row),
         one: TileKernels {
@@ -443,7 +444,7 @@ fn single_rounding(
 /// bytes, two per byte, low nibble first.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn pack_u4_32(v: [__m256i; 4]) -> __m128i {
+pub(super) fn pack_u4_32(v: [__m256i; 4]) -> __m128i {
     // Lane 0 gets channels 0-3, 8-11, 16-19, 24-27; lane 1 the other fours.
     let bytes = _mm256_packus_epi16(
         _mm256_packs_epi32(v[0], v[1]),
@@ -765,8 +766,28 @@ pub(super) fn for_each_chunk(
     q: &Requant<'_>,
     mut f: impl FnMut(&Chunk<'_>),
 ) {
-    let blocks = outputs.div_ceil(NR);
     let block_bytes = padded_depth(depth) * NR;
+    for_each_requants(outputs, q, |first, requants| {
+        f(&Chunk {
+            first,
+            requants,
+            w: &w[first * block_bytes..][..requants.len() * block_bytes],
+            block_bytes,
+            outputs,
+        })
+    });
+}
+
+/// Calls `f(first, requants)` with the requantization constants of each run of up to
+/// [`CHUNK_BLOCKS`] blocks of the `outputs` channels, `first` the run's first block, in order.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) fn for_each_requants(
+    outputs: usize,
+    q: &Requant<'_>,
+    mut f: impl FnMut(usize, &[Requant8]),
+) {
+    let blocks = outputs.div_ceil(NR);
     let requant = |b: usize| {
         let n0 = b * NR;
         let copies;
@@ -780,13 +801,7 @@ pub(super) fn for_each_chunk(
         for (i, r) in requants.iter_mut().enumerate().take(count).skip(1) {
             *r = requant(first + i);
         }
-        f(&Chunk {
-            first,
-            requants: &requants[..count],
-            w: &w[first * block_bytes..][..count * block_bytes],
-            block_bytes,
-            outputs,
-        });
+        f(first, &requants[..count]);
         first += count;
     }
 }

@@ -75,7 +75,7 @@ fn conv_avx2(
 ) {
     let depth = g.kernel_h * g.kernel_w * g.in_c;
     let widen = Widen { input, zero_point };
-    let window = Window::new(g);
+    let window = Window::new(g, WINDOW_LEN);
     let gather = Gather {
         g,
         widen,
@@ -90,27 +90,27 @@ fn conv_avx2(
 
 /// The windows of [`by_bands`]: a band of consecutive input rows, padding included, over the
 /// columns the output pixels reach, for as many output rows as fit the stack.
-struct Window {
-    /// int16 values per window row: `columns * in_c`.
-    row_len: usize,
+pub(super) struct Window {
+    /// Values per window row: `columns * in_c`.
+    pub row_len: usize,
     /// Columns per window row: `(out_w - 1) * stride_w + kernel_w`.
-    columns: usize,
+    pub columns: usize,
     /// Groups of [`KR`] values per kernel row: `kernel_w * in_c / KR`.
-    groups: usize,
+    pub groups: usize,
     /// Output rows per band.
-    out_rows: usize,
+    pub out_rows: usize,
 }
 
 impl Window {
-    /// The window of `g`, if its kernel rows are runs of whole groups and one output row's
-    /// fit the stack.
-    fn new(g: &ConvGeometry) -> Option<Self> {
+    /// The window of `g` in a buffer of `capacity` values, if its kernel rows are runs of
+    /// whole groups and one output row's fit.
+    pub(super) fn new(g: &ConvGeometry, capacity: usize) -> Option<Self> {
         let run = g.kernel_w * g.in_c;
         let columns = (g.out_w.max(1) - 1) * g.stride_w + g.kernel_w;
         let row_len = columns * g.in_c;
         let span = (g.kernel_h - 1) * g.dilation_h + 1;
         // A 16-value store may reach 15 values past the last row.
-        let rows = (WINDOW_LEN - 16) / row_len.max(1);
+        let rows = (capacity - 16) / row_len.max(1);
         let fits = g.dilation_w == 1 && run.is_multiple_of(KR) && span <= rows;
         fits.then(|| Self {
             row_len,
@@ -121,7 +121,7 @@ impl Window {
     }
 
     /// Input rows of a band of `out_rows` output rows.
-    fn band_rows(&self, g: &ConvGeometry, out_rows: usize) -> usize {
+    pub(super) fn band_rows(&self, g: &ConvGeometry, out_rows: usize) -> usize {
         (out_rows - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1
     }
 }
@@ -269,7 +269,7 @@ fn by_pixels(gather: &Gather<'_>, chunk: &Chunk<'_>, out: &mut [i8]) {
 }
 
 /// The output pixels `(batch, y, x)` in order.
-struct Pixels {
+pub(super) struct Pixels {
     at: (usize, usize, usize),
     out_h: usize,
     out_w: usize,
@@ -277,7 +277,7 @@ struct Pixels {
 
 impl Pixels {
     /// From pixel `at` of `g`'s output on.
-    fn at(g: &ConvGeometry, at: (usize, usize, usize)) -> Self {
+    pub(super) fn at(g: &ConvGeometry, at: (usize, usize, usize)) -> Self {
         Self {
             at,
             out_h: g.out_h,
@@ -286,7 +286,7 @@ impl Pixels {
     }
 
     /// The next pixel (wrapping to the first after the last).
-    fn next(&mut self) -> (usize, usize, usize) {
+    pub(super) fn next(&mut self) -> (usize, usize, usize) {
         let at = self.at;
         let (b, y, x) = &mut self.at;
         *x += 1;

@@ -22,6 +22,8 @@ pub(crate) static KERNELS: Kernels = Kernels {
     gemm: GemmKernels {
         // Convolutions through the `vpdpbusd` tiles, not AVX2's `vpmaddwd` gather.
         in_place: Some(dense_in_place),
+        // uint4 convolutions keep this tier's tiles (AVX2's `conv_u4` is not measured here).
+        conv_u4: None,
         one: TileKernels {
             all_blocks: Some(gemm_rows::<1>),
             i4_summed: Some(SummedI4 {

@@ -8,6 +8,7 @@
 
 mod avx2;
 mod avx2_conv;
+mod avx2_conv_u4;
 mod avx_vnni;
 mod conv_narrow;
 mod depthwise;

@@ -31,6 +31,8 @@ pub(crate) static KERNELS: Kernels = Kernels {
     available: has_avx512_vnni,
     gemm: GemmKernels {
         in_place: Some(super::igemm::gemm_in_place),
+        // uint4 convolutions keep this tier's tiles (AVX2's `conv_u4` is not measured here).
+        conv_u4: None,
         one: TileKernels {
             all_blocks: Some(gemm_rows::<1>),
             i4_summed: Some(SummedI4 {
