@@ -253,7 +253,7 @@ fn wide_4bit_convs_match_the_oracle() {
         (40, 40, 16, 24, (3, 3), (1, 1), 1, (1, 1)),
         (37, 45, 8, 138, (3, 2), (2, 2), 2, (2, 0)),
         (5, 9, 200, 18, (2, 3), (1, 1), 1, (0, 1)),
-        (30, 30, 4, 10, (1, 1), (1, 1), 1, (0, 0)),
+        (30, 30, 24, 10, (1, 1), (1, 1), 1, (0, 0)),
     ];
     for (i, (in_h, in_w, in_c, out_c, (kh, kw), (sh, sw), dh, (pt, pl))) in
         shapes.into_iter().enumerate()
@@ -319,33 +319,68 @@ fn fully_connected_gemm_matches_the_oracle_for_every_4bit_combination() {
     for case in 0..CASES {
         let t = COMBOS[case % COMBOS.len()];
         let (rows, depth, units) = (rng.usize(1..=9), rng.usize(1..=300), rng.usize(1..=35));
-        let g = FullyConnectedGeometry {
-            rows,
-            depth,
-            units,
-            weight_zero_point: 0,
-        };
-        let x = values(&mut rng, t.input, rows * depth);
-        let w = values(&mut rng, t.weights, units * depth);
-        let tb = tables(&mut rng, t, units, depth);
-        let q = requant(&mut rng, &tb, t);
-        let (xb, wb) = (bytes(t.input, &x), bytes(t.weights, &w));
-        let want = expected(
+        check_fully_connected(
+            &isas,
+            &mut rng,
             t,
-            rows * units,
-            |x, w, o| scalar::fully_connected(&g, &q, x, w, o),
-            (&xb, &wb),
+            (rows, depth, units),
+            &format!("case {case}"),
         );
-        let folded = folded_bias(&q, &w, units, depth);
-        let qp = Requant {
-            bias: Some(&folded),
-            ..q
-        };
-        let wp = packed_weights(t, &w, units, depth);
-        for &isa in &isas {
-            let got = run_gemm(isa, t, (rows, units, depth), None, &xb, &wp, &qp);
-            assert_eq!(got, want, "case {case} {t:?} isa {isa:?} {g:?}");
+    }
+}
+
+/// W4A4 over many dense rows (the AVX2 uint4 kernel takes them as the pixels of a 1x1
+/// convolution): depths around its limits, one and several pairs of blocks, a last block
+/// of 2 channels.
+#[test]
+fn dense_4bit_rows_match_the_oracle() {
+    let isas = isas();
+    let mut rng = fastrand::Rng::with_seed(0x4b17_0004);
+    for rows in [8, 13, 64] {
+        for depth in [12, 16, 20, 300] {
+            for units in [2, 18, 40] {
+                let case = format!("rows {rows} depth {depth} units {units}");
+                check_fully_connected(&isas, &mut rng, COMBOS[0], (rows, depth, units), &case);
+            }
         }
+    }
+}
+
+/// Fully connected `(rows, depth, units)` with types `t` on random values through the packed
+/// GEMM of every ISA, against the oracle.
+fn check_fully_connected(
+    isas: &[Isa],
+    rng: &mut fastrand::Rng,
+    t: Types,
+    (rows, depth, units): (usize, usize, usize),
+    case: &str,
+) {
+    let g = FullyConnectedGeometry {
+        rows,
+        depth,
+        units,
+        weight_zero_point: 0,
+    };
+    let x = values(rng, t.input, rows * depth);
+    let w = values(rng, t.weights, units * depth);
+    let tb = tables(rng, t, units, depth);
+    let q = requant(rng, &tb, t);
+    let (xb, wb) = (bytes(t.input, &x), bytes(t.weights, &w));
+    let want = expected(
+        t,
+        rows * units,
+        |x, w, o| scalar::fully_connected(&g, &q, x, w, o),
+        (&xb, &wb),
+    );
+    let folded = folded_bias(&q, &w, units, depth);
+    let qp = Requant {
+        bias: Some(&folded),
+        ..q
+    };
+    let wp = packed_weights(t, &w, units, depth);
+    for &isa in isas {
+        let got = run_gemm(isa, t, (rows, units, depth), None, &xb, &wp, &qp);
+        assert_eq!(got, want, "{case} {t:?} isa {isa:?} {g:?}");
     }
 }
 

@@ -238,19 +238,25 @@ pub fn gemm(
             return Ok(());
         }
     }
-    if let (
-        Some(conv_u4),
-        Rows::Conv {
-            geometry,
-            input: Values::U4(input),
-            zero_point,
-        },
-        Weights::I4(w),
-        ValuesMut::U4(out),
-    ) = (kernels.gemm.conv_u4, a, w, &mut out)
+    if let (Some(conv_u4), Weights::I4(w), ValuesMut::U4(out)) = (kernels.gemm.conv_u4, w, &mut out)
     {
-        if conv_u4(geometry, input, zero_point, outputs, w, q, out) {
-            return Ok(());
+        let pixels;
+        let conv = match a {
+            Rows::Conv {
+                geometry,
+                input: Values::U4(input),
+                zero_point,
+            } => Some((geometry, input, zero_point)),
+            Rows::Dense(Values::U4(input)) => {
+                pixels = ConvGeometry::pixels(rows, depth, outputs);
+                Some((&pixels, input, 0))
+            }
+            _ => None,
+        };
+        if let Some((g, input, zero_point)) = conv {
+            if conv_u4(g, input, zero_point, outputs, w, q, out) {
+                return Ok(());
+            }
         }
     }
     let rows_u4 = match a {

@@ -59,6 +59,29 @@ pub struct ConvGeometry {
 }
 
 impl ConvGeometry {
+    /// `rows` dense rows of `depth` values as the pixels of a 1x1 convolution to `outputs`
+    /// channels (one column of `rows` pixels; no padding, so no zero point is read).
+    pub fn pixels(rows: usize, depth: usize, outputs: usize) -> Self {
+        Self {
+            batch: 1,
+            in_h: rows,
+            in_w: 1,
+            in_c: depth,
+            out_h: rows,
+            out_w: 1,
+            out_c: outputs,
+            kernel_h: 1,
+            kernel_w: 1,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+            depth_multiplier: 1,
+        }
+    }
+
     /// From NHWC input and output dims, the kernel size and the op's parameters.
     pub fn from_params(
         input: [usize; 4],

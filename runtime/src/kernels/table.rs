@@ -48,7 +48,8 @@ pub(crate) struct GemmKernels {
     /// not one it takes.
     pub in_place: Option<InPlaceFn>,
     /// A whole uint4 x int4 convolution into packed uint4 outputs, its receptive fields read
-    /// from the input without im2col; `false` if the shape is not one it takes.
+    /// from the input without im2col (dense rows as the pixels of a 1x1 convolution); `false`
+    /// if the shape is not one it takes.
     pub conv_u4: Option<ConvU4Fn>,
     /// Builds short im2col rows in registers; `false` if the row is not one it takes.
     pub gather_small: Option<GatherSmallFn>,
