@@ -52,8 +52,7 @@ pub(super) fn conv_u4(
     let Some(window) = Window::new(g, WINDOW_BYTES) else {
         return false;
     };
-    let takes = depth >= MIN_DEPTH
-        && depth <= MAX_DEPTH
+    let takes = (MIN_DEPTH..=MAX_DEPTH).contains(&depth)
         && pixels >= MIN_PIXELS
         && outputs.is_multiple_of(2)
         && (0..16).contains(&zero_point)
