@@ -2,6 +2,10 @@
 """Time edgeq against LiteRT (XNNPACK on and off) and ONNX Runtime on the MLPerf Tiny int8
 models, single thread, batch 1, in one run, and print the ratios.
 
+edgeq also runs a W4A4 model of each architecture (`edgeq-convert synth --bits w4a4`: random
+but valid parameters, every layer at 4 bits) in the same turn, against the peers' int8 time
+of the corresponding MLPerf model (--no-w4a4 skips it).
+
 Usage (from the repository root, after `cargo build --release -p edgeq-convert -p edgeq-bench`):
 
     pip install ai-edge-litert onnxruntime numpy
@@ -27,12 +31,12 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODELS = os.path.join(ROOT, "examples/data/mlperf-tiny/models")
-# name -> (tflite file, onnx file)
+# name -> (tflite file, onnx file, `edgeq-convert synth` architecture)
 CASES = {
-    "IC (ResNet-8)": ("pretrainedResnet_quant.tflite", "pretrainedResnet_quant.onnx"),
-    "KWS (DS-CNN)": ("kws_ref_model.tflite", "kws_ref_model.onnx"),
-    "VWW (MobileNetV1 0.25)": ("vww_96_int8.tflite", "vww_96_int8.onnx"),
-    "AD (FC autoencoder)": ("ad01_int8.tflite", "ad01_int8.onnx"),
+    "IC (ResNet-8)": ("pretrainedResnet_quant.tflite", "pretrainedResnet_quant.onnx", "resnet8"),
+    "KWS (DS-CNN)": ("kws_ref_model.tflite", "kws_ref_model.onnx", "ds-cnn"),
+    "VWW (MobileNetV1 0.25)": ("vww_96_int8.tflite", "vww_96_int8.onnx", "mobilenet-v1"),
+    "AD (FC autoencoder)": ("ad01_int8.tflite", "ad01_int8.onnx", "autoencoder"),
 }
 
 
@@ -87,12 +91,23 @@ def onnxruntime(path, runs, warmup):
 
 def edgeq(tflite, runs, warmup, tmp):
     eqm = os.path.join(tmp, os.path.basename(tflite) + ".eqm")
+    convert(["import", tflite, "-o", eqm])
+    return edgeq_bench(eqm, runs, warmup, tmp)
+
+
+def edgeq_w4a4(arch, runs, warmup, tmp):
+    eqm = os.path.join(tmp, arch + "-w4a4.eqm")
+    convert(["synth", "--arch", arch, "--bits", "w4a4", "-o", eqm])
+    return edgeq_bench(eqm, runs, warmup, tmp)
+
+
+def convert(args):
+    tool = os.path.join(ROOT, "target/release/edgeq-convert")
+    subprocess.run([tool, *args], check=True, capture_output=True)
+
+
+def edgeq_bench(eqm, runs, warmup, tmp):
     report = os.path.join(tmp, "report.json")
-    subprocess.run(
-        [os.path.join(ROOT, "target/release/edgeq-convert"), "import", tflite, "-o", eqm],
-        check=True,
-        capture_output=True,
-    )
     subprocess.run(
         [
             os.path.join(ROOT, "target/release/edgeq-bench"),
@@ -114,19 +129,24 @@ def main():
         "--onnx-dir", default=os.path.join(ROOT, "../shared/models/mlperf-tiny/onnx")
     )
     ap.add_argument("--json", help="also write all timings here")
+    ap.add_argument(
+        "--no-w4a4", action="store_true", help="skip the W4A4 models of the same architectures"
+    )
     args = ap.parse_args()
     if args.runs < 200:
         sys.exit("--runs must be at least 200 (the comparison reports min over >= 200 runs)")
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (tfl, onnx) in CASES.items():
+        for name, (tfl, onnx, arch) in CASES.items():
             tflite = os.path.join(MODELS, tfl)
             row = {
                 "edgeq": edgeq(tflite, args.runs, args.warmup, tmp),
                 "litert_xnnpack": litert(tflite, args.runs, args.warmup, True),
                 "litert_no_xnnpack": litert(tflite, args.runs, args.warmup, False),
             }
+            if not args.no_w4a4:
+                row["edgeq_w4a4"] = edgeq_w4a4(arch, args.runs, args.warmup, tmp)
             onnx_path = os.path.join(args.onnx_dir, onnx)
             if os.path.exists(onnx_path):
                 row["onnxruntime"] = onnxruntime(onnx_path, args.runs, args.warmup)
@@ -136,9 +156,14 @@ def main():
             print(f"done: {name}", file=sys.stderr)
 
     cols = ["edgeq", "litert_xnnpack", "litert_no_xnnpack", "onnxruntime"]
-    print(f"single thread, batch 1, min (p50) us over {args.runs} runs after {args.warmup} warm-up")
-    print(f"| model | {' | '.join(cols)} | edgeq / best peer |")
-    print("|---|" + "---:|" * (len(cols) + 1))
+    if not args.no_w4a4:
+        cols.append("edgeq_w4a4")
+    isa = next(iter(results.values()))["edgeq"]["isa"]
+    print(f"single thread, batch 1, min (p50) us over {args.runs} runs after {args.warmup} warm-up;")
+    print(f"edgeq kernels: {isa}; edgeq_w4a4: a W4A4 model of the same architecture (synth)")
+    ratios = "edgeq / best peer" + (" | W4A4 / best peer's int8" if not args.no_w4a4 else "")
+    print(f"| model | {' | '.join(cols)} | {ratios} |")
+    print("|---|" + "---:|" * (len(cols) + 1 + (not args.no_w4a4)))
     for name, row in results.items():
         cells = []
         for c in cols:
@@ -146,8 +171,10 @@ def main():
             cells.append(f"{t['min']:.1f} ({t['p50']:.1f})" if t else "-")
         peers = [row[c]["min"] for c in ("litert_xnnpack", "onnxruntime") if c in row]
         best = min(peers)
-        ratio = row["edgeq"]["min"] / best
-        print(f"| {name} | {' | '.join(cells)} | {ratio:.2f}x |")
+        ratio = f"{row['edgeq']['min'] / best:.2f}x"
+        if "edgeq_w4a4" in row:
+            ratio += f" | {row['edgeq_w4a4']['min'] / best:.2f}x"
+        print(f"| {name} | {' | '.join(cells)} | {ratio} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
