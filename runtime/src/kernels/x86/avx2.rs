@@ -1498,6 +1498,9 @@ fn depthwise_u4(
     // caller checked the buffer lengths and the shape (channels a multiple of 8, at most
     // `U4_MAX_TAPS` taps).
     unsafe {
+        if super::depthwise::windowed_u4(g, q, input, filter, output) {
+            return;
+        }
         if matches!(g.in_c, 8 | 16) && g.stride_w == 1 {
             return depthwise_u4_runs(g, q, input, filter, output);
         }

@@ -19,6 +19,7 @@ use super::avx2::{requant4, Requant8};
 use super::vnni::Requant16;
 use crate::kernels::depthwise::{depthwise_channel, for_each_pixel};
 use crate::kernels::gemm::{Block, NR};
+use crate::kernels::int4::{Values, ValuesMut};
 use crate::kernels::{ConvGeometry, Requant};
 
 /// Most taps (`kernel_h * kernel_w`) the kernels take: the interleaved filter of one channel
@@ -38,9 +39,10 @@ pub(crate) fn depthwise_conv2d<const AVX512: bool>(
         return crate::kernels::scalar::depthwise_conv2d(g, q, input, filter, output);
     }
     if !AVX512 {
+        let mut out = ValuesMut::I8(&mut *output);
         // SAFETY: reached only through the AVX2 table (see `Isa::kernels`); the caller
         // checked the slice lengths.
-        if !unsafe { windowed_avx2(g, q, input, filter, output) } {
+        if !unsafe { windowed_avx2(g, q, Values::I8(input), filter, &mut out) } {
             crate::kernels::scalar::depthwise_conv2d(g, q, input, filter, output);
         }
         return;
@@ -104,6 +106,44 @@ fn tap_count<const TAPS: usize>(g: &ConvGeometry) -> usize {
     }
 }
 
+/// Most filter values (`taps * channels`) of a uint4 x int4 depthwise layer that
+/// [`windowed_u4`] unpacks to int8 on the stack.
+const MAX_U4_FILTER: usize = 8192;
+
+/// uint4 x int4 depthwise convolution by the AVX2 windowed kernel ([`windowed_avx2`]): the
+/// packed inputs unpacked to bytes as the windows are filled, the filter to int8 once, the
+/// outputs (uint4 or int8) packed as they are stored. Returns `false`, having done nothing,
+/// for shapes it does not take (channels not a multiple of 8, more than [`MAX_TAPS`] taps or
+/// [`MAX_U4_FILTER`] filter values) or short buffers.
+///
+/// # Safety
+/// The CPU has AVX2.
+pub(super) unsafe fn windowed_u4(
+    g: &ConvGeometry,
+    q: &Requant<'_>,
+    input: &[u8],
+    filter: &[u8],
+    output: &mut ValuesMut<'_>,
+) -> bool {
+    let (c, taps) = (g.in_c, g.kernel_h * g.kernel_w);
+    let pixels = g.batch * g.out_h * g.out_w;
+    let takes = c.is_multiple_of(8)
+        && taps <= MAX_TAPS
+        && taps * c <= MAX_U4_FILTER
+        && g.depth_multiplier == 1
+        && input.len() * 2 >= g.batch * g.in_h * g.in_w * c
+        && filter.len() * 2 >= taps * c
+        && output.len() >= pixels * c;
+    if !takes {
+        return false;
+    }
+    let mut unpacked = [0i8; MAX_U4_FILTER];
+    let filter8 = &mut unpacked[..taps * c];
+    Values::I4(filter).copy_to(0, filter8);
+    // SAFETY: the caller's contract; the lengths are checked above.
+    unsafe { windowed_avx2(g, q, Values::U4(input), filter8, output) }
+}
+
 /// Bytes of the AVX2 kernel's window of padded input rows, on the stack.
 const WINDOW: usize = 16 * 1024;
 /// Bytes past a window's last row that a short pass's loads may read.
@@ -111,7 +151,8 @@ const SLACK: usize = 32;
 
 /// The AVX2 depthwise kernel over windows: for each band of output rows, strip of output
 /// columns and block of up to 32 channels, the input they read is copied with its padding
-/// (the zero point) into a window, `C` bytes per column. Every tap then lies inside the
+/// (the zero point) into a window, `C` bytes per column (uint4 inputs unpacked to a byte
+/// each; they need channels in multiples of 8, as do uint4 outputs). Every tap then lies inside the
 /// window: no pixel needs edge tests, and a block of fewer than 32 channels (`C` 8 or 16) at
 /// stride 1 runs `32 / C` neighbouring pixels per pass, their bytes side by side. Returns
 /// `false`, having done nothing, when not even one output pixel's window fits.
@@ -122,9 +163,9 @@ const SLACK: usize = 32;
 unsafe fn windowed_avx2(
     g: &ConvGeometry,
     q: &Requant<'_>,
-    input: &[i8],
+    input: Values<'_>,
     filter: &[i8],
-    output: &mut [i8],
+    output: &mut ValuesMut<'_>,
 ) -> bool {
     let c = g.in_c;
     let span = (g.kernel_h - 1) * g.dilation_h + 1;
@@ -143,7 +184,10 @@ unsafe fn windowed_avx2(
         let lanes = block_lanes(c - c0);
         // Fewer than 32 channels at stride 1: several pixels per pass.
         let several = lanes < 32 && g.stride_w == 1;
-        let block = |band: &Band<'_>, window: &[i8], pixels: &Pixels, output: &mut [i8]| {
+        let block = |band: &Band<'_>,
+                     window: &[i8],
+                     pixels: &Pixels,
+                     output: &mut ValuesMut<'_>| {
             macro_rules! run {
                 ($lanes:literal, $c:literal, $taps:literal) => {
                     windowed_block::<$lanes, $c, $taps>(band, window, q, pixels, c0, filter, output)
@@ -186,7 +230,7 @@ unsafe fn windowed_avx2(
                     // SAFETY: `fill` initialized the window's first `bytes` bytes.
                     let written =
                         unsafe { core::slice::from_raw_parts(window.as_ptr().cast::<i8>(), bytes) };
-                    block(&band, written, &pixels, output);
+                    block(&band, written, &pixels, &mut *output);
                     oy0 += out_rows;
                 }
             }
@@ -194,7 +238,10 @@ unsafe fn windowed_avx2(
         }
         c0 += lanes;
     }
-    channels_left(g, q, input, filter, output, c0);
+    // (uint4 inputs and outputs come in whole blocks.)
+    if let (Values::I8(input), ValuesMut::I8(output)) = (input, output) {
+        channels_left(g, q, input, filter, output, c0);
+    }
     true
 }
 
@@ -223,7 +270,7 @@ impl Band<'_> {
     fn fill(
         &self,
         window: &mut [MaybeUninit<i8>; WINDOW],
-        input: &[i8],
+        input: Values<'_>,
         zero_point: i8,
         pixels: &Pixels,
         (c0, lanes): (usize, usize),
@@ -254,10 +301,13 @@ impl Band<'_> {
             right.fill(MaybeUninit::new(zero_point));
             let ix = (x0 + inside.0 as isize) as usize;
             let first = ((pixels.b * g.in_h + iy) * g.in_w + ix) * g.in_c + c0;
-            match lanes {
-                32 => copy_pixels::<32>(middle, &input[first..], g.in_c),
-                16 => copy_pixels::<16>(middle, &input[first..], g.in_c),
-                _ => copy_pixels::<8>(middle, &input[first..], g.in_c),
+            match (input, lanes) {
+                (Values::I8(input), 32) => copy_pixels::<32>(middle, &input[first..], g.in_c),
+                (Values::I8(input), 16) => copy_pixels::<16>(middle, &input[first..], g.in_c),
+                (Values::I8(input), _) => copy_pixels::<8>(middle, &input[first..], g.in_c),
+                (_, 32) => unpack_pixels::<32>(middle, input, first, g.in_c),
+                (_, 16) => unpack_pixels::<16>(middle, input, first, g.in_c),
+                _ => unpack_pixels::<8>(middle, input, first, g.in_c),
             }
         }
         window[rows * row_bytes..bytes].fill(MaybeUninit::new(zero_point));
@@ -281,6 +331,33 @@ fn copy_pixels<const L: usize>(dst: &mut [MaybeUninit<i8>], src: &[i8], stride: 
     }
 }
 
+/// As [`copy_pixels`] from uint4 values (`Values::U4`): pixel `j`'s first `L` values from
+/// value `first + j * stride`, both even (so each pixel starts on a byte). A pixel past the
+/// input's end reads as zeros.
+#[inline]
+fn unpack_pixels<const L: usize>(
+    dst: &mut [MaybeUninit<i8>],
+    src: Values<'_>,
+    first: usize,
+    stride: usize,
+) {
+    let Values::U4(src) = src else {
+        return dst.fill(MaybeUninit::new(0));
+    };
+    for (j, dst) in dst.chunks_exact_mut(L).enumerate() {
+        let at = (first + j * stride) / 2;
+        match src.get(at..at + L / 2) {
+            Some(bytes) => {
+                for (pair, &b) in dst.chunks_exact_mut(2).zip(bytes) {
+                    pair[0].write((b & 0x0F) as i8);
+                    pair[1].write((b >> 4) as i8);
+                }
+            }
+            None => dst.fill(MaybeUninit::new(0)),
+        }
+    }
+}
+
 /// Channels `c0..c0 + C` of output rows `oy0..oy0 + out_rows` of image `b` from their
 /// `window` (see [`Band::fill`]), `LANES / C` pixels per pass: byte lane `i` of a pass is
 /// pixel `i / C`, channel `c0 + i % C` (`LANES > C` only at stride 1). `TAPS`: the kernel's
@@ -293,7 +370,7 @@ fn windowed_block<const LANES: usize, const C: usize, const TAPS: usize>(
     pixels: &Pixels,
     c0: usize,
     filter: &[i8],
-    output: &mut [i8],
+    output: &mut ValuesMut<'_>,
 ) {
     let g = band.g;
     let c = g.in_c;
@@ -384,14 +461,12 @@ fn windowed_block<const LANES: usize, const C: usize, const TAPS: usize>(
             let at = out_row + ox * c;
             if count == per_pass && (per_pass == 1 || C == c) {
                 // The pass's pixels side by side: one store.
-                if let Some(dst) = output.get_mut(at..at + LANES) {
-                    dst.copy_from_slice(&bytes[..LANES]);
+                if let Some(values) = bytes.first_chunk::<LANES>() {
+                    put(output, at, values);
                 }
             } else {
-                for (p, src) in bytes.chunks_exact(C).take(count).enumerate() {
-                    if let Some(dst) = output.get_mut(at + p * c..at + p * c + C) {
-                        dst.copy_from_slice(src);
-                    }
+                for (p, values) in bytes.as_chunks::<C>().0.iter().take(count).enumerate() {
+                    put(output, at + p * c, values);
                 }
             }
             ox += per_pass;
@@ -698,6 +773,27 @@ unsafe fn load_pixels_masked<const C: usize>(
         _mm_unpacklo_epi64(part(0), part(1)),
         _mm_unpacklo_epi64(part(2), part(3)),
     )
+}
+
+/// Writes `N` values of a pass from element `at` of `output` (even for uint4 outputs, which
+/// come in whole blocks of 8 channels), packing uint4 values two per byte; values that do not
+/// fit are not written.
+#[inline(always)]
+fn put<const N: usize>(output: &mut ValuesMut<'_>, at: usize, values: &[i8; N]) {
+    match output {
+        ValuesMut::I8(d) => {
+            if let Some(dst) = d.get_mut(at..at + N) {
+                dst.copy_from_slice(values);
+            }
+        }
+        ValuesMut::U4(d) => {
+            if let Some(dst) = d.get_mut(at / 2..at / 2 + N / 2) {
+                for (b, pair) in dst.iter_mut().zip(values.chunks_exact(2)) {
+                    *b = pair[0] as u8 | (pair[1] as u8) << 4;
+                }
+            }
+        }
+    }
 }
 
 /// Writes the first `count` pixels of a pass (`halves`: byte lanes 0..16 and 16..32) at
