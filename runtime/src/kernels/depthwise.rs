@@ -148,20 +148,14 @@ fn native_u4(
         && q.shift.len() >= g.out_c
         && q.bias.is_none_or(|b| b.len() >= g.out_c);
     match isa.kernels().depthwise_u4 {
-        Some(kernel) if fits => {
-            kernel(g, q, input, filter, output);
-            true
-        }
+        Some(kernel) if fits => kernel(g, q, input, filter, output),
         _ => false,
     }
 }
 
 /// Where the native uint4 kernels read each tap of an output pixel: raw pointers into the
 /// packed input, or to bytes holding the zero point in both nibbles for taps over the edge.
-#[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
-    allow(dead_code)
-)] // SIMD helpers
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))] // NEON helpers
 pub(crate) struct U4Taps<'a> {
     g: &'a ConvGeometry,
     input: &'a [u8],
@@ -171,10 +165,7 @@ pub(crate) struct U4Taps<'a> {
     deltas: [usize; U4_MAX_TAPS],
 }
 
-#[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
-    allow(dead_code)
-)] // SIMD helpers
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))] // NEON helpers
 impl<'a> U4Taps<'a> {
     /// For conv `g` (channels a multiple of 8, at most [`U4_MAX_TAPS`] taps) over the packed
     /// `input` with input zero point `zero_point` (0..=15).
@@ -286,10 +277,7 @@ pub(crate) fn folded_bias_u4(q: &Requant<'_>, split: &[[i8; 32]], c0: usize, out
 /// Requantization tables `[bias, multiplier, shift]` of lanes `first..first + 8` of a native
 /// uint4 block whose lane `l` holds channel `c0 + l % period`; `folded` is the block's folded
 /// bias by channel (from [`folded_bias_u4`]).
-#[cfg_attr(
-    not(any(target_arch = "x86_64", target_arch = "aarch64")),
-    allow(dead_code)
-)] // SIMD helpers
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))] // NEON helpers
 #[inline]
 pub(crate) fn lane_tables(
     q: &Requant<'_>,

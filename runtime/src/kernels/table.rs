@@ -33,7 +33,8 @@ pub struct Kernels {
     pub(crate) gemm: GemmKernels,
     /// int8 depthwise convolution, depth multiplier 1, lengths checked by the caller.
     pub(crate) depthwise: DepthwiseFn,
-    /// uint4 x int4 depthwise convolution (see `depthwise::runs_native_u4`).
+    /// uint4 x int4 depthwise convolution (see `depthwise::runs_native_u4`); `false`, having
+    /// done nothing, for a shape it does not take.
     pub(crate) depthwise_u4: Option<DepthwiseU4Fn>,
     /// int8 ADD of a prefix of the inputs; returns how many elements it wrote.
     pub(crate) add: Option<AddFn>,
@@ -117,7 +118,8 @@ pub(crate) type TileI4SumsFn<const R: usize> =
 /// See [`Kernels::depthwise`].
 pub(crate) type DepthwiseFn = fn(&ConvGeometry, &Requant<'_>, &[i8], &[i8], &mut [i8]);
 /// See [`Kernels::depthwise_u4`].
-pub(crate) type DepthwiseU4Fn = fn(&ConvGeometry, &Requant<'_>, &[u8], &[u8], &mut ValuesMut<'_>);
+pub(crate) type DepthwiseU4Fn =
+    fn(&ConvGeometry, &Requant<'_>, &[u8], &[u8], &mut ValuesMut<'_>) -> bool;
 /// See [`Kernels::add`].
 pub(crate) type AddFn = fn(&AddParams, &[i8], &[i8], &mut [i8]) -> usize;
 /// See [`Kernels::add_u4`].

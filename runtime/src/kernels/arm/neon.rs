@@ -410,14 +410,15 @@ fn depthwise_conv2d(
 /// straight from the packed nibbles, in blocks of 32 channels (then 16, then 8): a tap's 16
 /// bytes split into even and odd channels (`and`, `ushr`), and `smlal` accumulates their
 /// products in int16, exact because each is at most 15 * 8 and there are at most 32 taps.
-/// Taps over the edge read the zero point, which the folded bias takes back out.
+/// Taps over the edge read the zero point, which the folded bias takes back out. Takes every
+/// such shape (returns `true`).
 fn depthwise_u4(
     g: &ConvGeometry,
     q: &Requant<'_>,
     input: &[u8],
     filter: &[u8],
     output: &mut ValuesMut<'_>,
-) {
+) -> bool {
     let mut c0 = 0;
     while c0 < g.in_c {
         c0 += match g.in_c - c0 {
@@ -426,6 +427,7 @@ fn depthwise_u4(
             _ => depthwise_u4_block::<8>(g, q, input, filter, output, c0),
         };
     }
+    true
 }
 
 /// Channels `c0..c0 + W` (`W` 8, 16 or 32) of [`depthwise_u4`]; returns `W`.

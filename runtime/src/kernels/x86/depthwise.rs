@@ -42,7 +42,7 @@ pub(crate) fn depthwise_conv2d<const AVX512: bool>(
         let mut out = ValuesMut::I8(&mut *output);
         // SAFETY: reached only through the AVX2 table (see `Isa::kernels`); the caller
         // checked the slice lengths.
-        if !unsafe { windowed_avx2(g, q, Values::I8(input), filter, &mut out) } {
+        if !unsafe { windowed_avx2(g, q, Values::I8(input), Values::I8(filter), &mut out) } {
             crate::kernels::scalar::depthwise_conv2d(g, q, input, filter, output);
         }
         return;
@@ -106,15 +106,11 @@ fn tap_count<const TAPS: usize>(g: &ConvGeometry) -> usize {
     }
 }
 
-/// Most filter values (`taps * channels`) of a uint4 x int4 depthwise layer that
-/// [`windowed_u4`] unpacks to int8 on the stack.
-const MAX_U4_FILTER: usize = 8192;
-
 /// uint4 x int4 depthwise convolution by the AVX2 windowed kernel ([`windowed_avx2`]): the
-/// packed inputs unpacked to bytes as the windows are filled, the filter to int8 once, the
-/// outputs (uint4 or int8) packed as they are stored. Returns `false`, having done nothing,
-/// for shapes it does not take (channels not a multiple of 8, more than [`MAX_TAPS`] taps or
-/// [`MAX_U4_FILTER`] filter values) or short buffers.
+/// packed inputs unpacked to bytes as the windows are filled, each block's filter as its
+/// weights are interleaved, the outputs (uint4 or int8) packed as they are stored. Returns
+/// `false`, having done nothing, for shapes it does not take (channels not a multiple of 8,
+/// more than [`MAX_TAPS`] taps, no output pixel's window fits) or short buffers.
 ///
 /// # Safety
 /// The CPU has AVX2.
@@ -129,19 +125,12 @@ pub(super) unsafe fn windowed_u4(
     let pixels = g.batch * g.out_h * g.out_w;
     let takes = c.is_multiple_of(8)
         && taps <= MAX_TAPS
-        && taps * c <= MAX_U4_FILTER
         && g.depth_multiplier == 1
         && input.len() * 2 >= g.batch * g.in_h * g.in_w * c
         && filter.len() * 2 >= taps * c
         && output.len() >= pixels * c;
-    if !takes {
-        return false;
-    }
-    let mut unpacked = [0i8; MAX_U4_FILTER];
-    let filter8 = &mut unpacked[..taps * c];
-    Values::I4(filter).copy_to(0, filter8);
     // SAFETY: the caller's contract; the lengths are checked above.
-    unsafe { windowed_avx2(g, q, Values::U4(input), filter8, output) }
+    takes && unsafe { windowed_avx2(g, q, Values::U4(input), Values::I4(filter), output) }
 }
 
 /// Bytes of the AVX2 kernel's window of padded input rows, on the stack.
@@ -164,7 +153,7 @@ unsafe fn windowed_avx2(
     g: &ConvGeometry,
     q: &Requant<'_>,
     input: Values<'_>,
-    filter: &[i8],
+    filter: Values<'_>,
     output: &mut ValuesMut<'_>,
 ) -> bool {
     let c = g.in_c;
@@ -239,7 +228,8 @@ unsafe fn windowed_avx2(
         c0 += lanes;
     }
     // (uint4 inputs and outputs come in whole blocks.)
-    if let (Values::I8(input), ValuesMut::I8(output)) = (input, output) {
+    if let (Values::I8(input), Values::I8(filter), ValuesMut::I8(output)) = (input, filter, output)
+    {
         channels_left(g, q, input, filter, output, c0);
     }
     true
@@ -369,7 +359,7 @@ fn windowed_block<const LANES: usize, const C: usize, const TAPS: usize>(
     q: &Requant<'_>,
     pixels: &Pixels,
     c0: usize,
-    filter: &[i8],
+    filter: Values<'_>,
     output: &mut ValuesMut<'_>,
 ) {
     let g = band.g;
@@ -394,14 +384,27 @@ fn windowed_block<const LANES: usize, const C: usize, const TAPS: usize>(
         }
     };
     // Each tap's weights by byte lane: its `C` channels, repeated across the pass's pixels.
-    let fp = filter.as_ptr().wrapping_add(c0);
     let tap_weights = |t: usize| -> [__m128i; 2] {
         if t >= taps {
             return [_mm_setzero_si128(); 2];
         }
-        let w = fp.wrapping_add(t * c);
-        // SAFETY: tap `t`'s row of the filter holds channels `c0..c0 + C` (the caller checked
-        // that the filter holds `taps * in_c` values).
+        let mut unpacked = [0i8; 32];
+        let at = t * c + c0;
+        let w = match filter {
+            Values::I8(f) => f.as_ptr().wrapping_add(at),
+            // int4, two per byte (`at` is even: channels come in whole blocks of 8).
+            Values::I4(f) => {
+                let bytes = f.get(at / 2..at / 2 + C / 2).unwrap_or_default();
+                for (pair, &b) in unpacked.chunks_exact_mut(2).zip(bytes) {
+                    pair[0] = ((b << 4) as i8) >> 4;
+                    pair[1] = (b as i8) >> 4;
+                }
+                unpacked.as_ptr()
+            }
+            Values::U4(_) => unpacked.as_ptr(),
+        };
+        // SAFETY: `w` holds channels `c0..c0 + C` of tap `t` (the caller checked that the
+        // filter holds `taps * in_c` values; `unpacked` holds 32).
         unsafe {
             match C {
                 _ if C == LANES => load(w),
