@@ -27,16 +27,11 @@ const WIDEN_EVERY: usize = 128;
 /// Fewer pixels go tile by tile: the window and the constants would cost more than they save.
 const MIN_PIXELS: usize = 8;
 
-/// Shallower rows go tile by tile too: with so few groups per pixel the epilogue outweighs
-/// the loop, and the tiles measured faster (MobileNet's 1x1 convolution of 8 channels).
-const MIN_DEPTH: usize = 16;
-
 /// Convolution `g` of the packed uint4 NHWC `input` (zero point `zero_point`) by the int4
 /// weights `w` packed as `int4::pack_gemm_i4` does for its im2col depth, into the packed uint4
 /// `out` (`outputs` channels per pixel, an even number). Returns `false`, having done
 /// nothing, for shapes it does not take (kernel rows that are not runs of whole groups of 4,
-/// rows shallower than [`MIN_DEPTH`] or deeper than [`MAX_DEPTH`], too few pixels) or short
-/// buffers.
+/// rows deeper than [`MAX_DEPTH`], too few pixels) or short buffers.
 pub(super) fn conv_u4(
     g: &ConvGeometry,
     input: &[u8],
@@ -52,7 +47,7 @@ pub(super) fn conv_u4(
     let Some(window) = Window::new(g, WINDOW_BYTES) else {
         return false;
     };
-    let takes = (MIN_DEPTH..=MAX_DEPTH).contains(&depth)
+    let takes = (1..=MAX_DEPTH).contains(&depth)
         && pixels >= MIN_PIXELS
         && outputs.is_multiple_of(2)
         && (0..16).contains(&zero_point)
@@ -100,9 +95,26 @@ fn conv_u4_avx2(
             while oy0 < g.out_h {
                 let out_rows = window.out_rows.min(g.out_h - oy0);
                 let first_iy = (oy0 * g.stride_h).wrapping_sub(g.pad_top);
-                for i in 0..window.band_rows(g, out_rows) {
+                let band_rows = window.band_rows(g, out_rows);
+                // Window rows that are whole input rows lie one after another in the input
+                // too: one unpack for all of them (a call per row costs more than the row
+                // when rows are short, as dense rows are).
+                let mut whole = 0..0;
+                if inside == (0, g.in_w) && window.columns == g.in_w {
+                    let rows = (0..band_rows).filter(|&i| first_iy.wrapping_add(i) < g.in_h);
+                    if let (Some(lo), Some(hi)) = (rows.clone().min(), rows.max()) {
+                        whole = lo..hi + 1;
+                        let src = (b * g.in_h + first_iy.wrapping_add(lo)) * window.row_len;
+                        let dst = &mut values[lo * window.row_len..(hi + 1) * window.row_len];
+                        int4::unpack_u4(input, src, dst);
+                    }
+                }
+                for i in 0..band_rows {
                     let iy = first_iy.wrapping_add(i);
                     let row = &mut values[i * window.row_len..][..window.row_len];
+                    if whole.contains(&i) {
+                        continue;
+                    }
                     if iy < g.in_h && inside.0 < inside.1 {
                         let src = ((b * g.in_h + iy) * g.in_w + inside.0 - g.pad_left) * c;
                         let (before, rest) = row.split_at_mut(inside.0 * c);
