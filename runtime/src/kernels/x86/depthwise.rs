@@ -39,10 +39,9 @@ pub(crate) fn depthwise_conv2d<const AVX512: bool>(
         return crate::kernels::scalar::depthwise_conv2d(g, q, input, filter, output);
     }
     if !AVX512 {
-        let mut out = ValuesMut::I8(&mut *output);
         // SAFETY: reached only through the AVX2 table (see `Isa::kernels`); the caller
         // checked the slice lengths.
-        if !unsafe { windowed_avx2(g, q, Values::I8(input), Values::I8(filter), &mut out) } {
+        if !unsafe { windowed_avx2(g, q, input, Values::I8(filter), &mut *output) } {
             crate::kernels::scalar::depthwise_conv2d(g, q, input, filter, output);
         }
         return;
@@ -129,8 +128,15 @@ pub(super) unsafe fn windowed_u4(
         && input.len() * 2 >= g.batch * g.in_h * g.in_w * c
         && filter.len() * 2 >= taps * c
         && output.len() >= pixels * c;
+    let (input, filter) = (&PackedU4In(input), Values::I4(filter));
     // SAFETY: the caller's contract; the lengths are checked above.
-    takes && unsafe { windowed_avx2(g, q, Values::U4(input), Values::I4(filter), output) }
+    takes
+        && unsafe {
+            match output {
+                ValuesMut::I8(out) => windowed_avx2(g, q, input, filter, &mut **out),
+                ValuesMut::U4(out) => windowed_avx2(g, q, input, filter, &mut PackedU4Out(out)),
+            }
+        }
 }
 
 /// Bytes of the AVX2 kernel's window of padded input rows, on the stack.
@@ -149,12 +155,12 @@ const SLACK: usize = 32;
 /// # Safety
 /// The CPU has AVX2; the slices hold the geometry's elements.
 #[target_feature(enable = "avx2")]
-unsafe fn windowed_avx2(
+unsafe fn windowed_avx2<I: Input + ?Sized, O: Passes + ?Sized>(
     g: &ConvGeometry,
     q: &Requant<'_>,
-    input: Values<'_>,
+    input: &I,
     filter: Values<'_>,
-    output: &mut ValuesMut<'_>,
+    output: &mut O,
 ) -> bool {
     let c = g.in_c;
     let span = (g.kernel_h - 1) * g.dilation_h + 1;
@@ -173,13 +179,12 @@ unsafe fn windowed_avx2(
         let lanes = block_lanes(c - c0);
         // Fewer than 32 channels at stride 1: several pixels per pass.
         let several = lanes < 32 && g.stride_w == 1;
-        let block = |band: &Band<'_>,
-                     window: &[i8],
-                     pixels: &Pixels,
-                     output: &mut ValuesMut<'_>| {
+        let block = |band: &Band<'_>, window: &[i8], pixels: &Pixels, output: &mut O| {
             macro_rules! run {
                 ($lanes:literal, $c:literal, $taps:literal) => {
-                    windowed_block::<$lanes, $c, $taps>(band, window, q, pixels, c0, filter, output)
+                    windowed_block::<$lanes, $c, $taps, O>(
+                        band, window, q, pixels, c0, filter, output,
+                    )
                 };
             }
             match (lanes, several, square3) {
@@ -228,8 +233,7 @@ unsafe fn windowed_avx2(
         c0 += lanes;
     }
     // (uint4 inputs and outputs come in whole blocks.)
-    if let (Values::I8(input), Values::I8(filter), ValuesMut::I8(output)) = (input, filter, output)
-    {
+    if let (Some(input), Values::I8(filter), Some(output)) = (input.int8(), filter, output.int8()) {
         channels_left(g, q, input, filter, output, c0);
     }
     true
@@ -257,10 +261,10 @@ impl Band<'_> {
     /// zero point. Returns the bytes written.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn fill(
+    fn fill<I: Input + ?Sized>(
         &self,
         window: &mut [MaybeUninit<i8>; WINDOW],
-        input: Values<'_>,
+        input: &I,
         zero_point: i8,
         pixels: &Pixels,
         (c0, lanes): (usize, usize),
@@ -291,13 +295,10 @@ impl Band<'_> {
             right.fill(MaybeUninit::new(zero_point));
             let ix = (x0 + inside.0 as isize) as usize;
             let first = ((pixels.b * g.in_h + iy) * g.in_w + ix) * g.in_c + c0;
-            match (input, lanes) {
-                (Values::I8(input), 32) => copy_pixels::<32>(middle, &input[first..], g.in_c),
-                (Values::I8(input), 16) => copy_pixels::<16>(middle, &input[first..], g.in_c),
-                (Values::I8(input), _) => copy_pixels::<8>(middle, &input[first..], g.in_c),
-                (_, 32) => unpack_pixels::<32>(middle, input, first, g.in_c),
-                (_, 16) => unpack_pixels::<16>(middle, input, first, g.in_c),
-                _ => unpack_pixels::<8>(middle, input, first, g.in_c),
+            match lanes {
+                32 => input.copy::<32>(middle, first, g.in_c),
+                16 => input.copy::<16>(middle, first, g.in_c),
+                _ => input.copy::<8>(middle, first, g.in_c),
             }
         }
         window[rows * row_bytes..bytes].fill(MaybeUninit::new(zero_point));
@@ -321,29 +322,76 @@ fn copy_pixels<const L: usize>(dst: &mut [MaybeUninit<i8>], src: &[i8], stride: 
     }
 }
 
-/// As [`copy_pixels`] from uint4 values (`Values::U4`): pixel `j`'s first `L` values from
-/// value `first + j * stride`, both even (so each pixel starts on a byte). A pixel past the
-/// input's end reads as zeros.
-#[inline]
-fn unpack_pixels<const L: usize>(
-    dst: &mut [MaybeUninit<i8>],
-    src: Values<'_>,
-    first: usize,
-    stride: usize,
-) {
-    let Values::U4(src) = src else {
-        return dst.fill(MaybeUninit::new(0));
-    };
-    for (j, dst) in dst.chunks_exact_mut(L).enumerate() {
-        let at = (first + j * stride) / 2;
-        match src.get(at..at + L / 2) {
-            Some(bytes) => {
-                for (pair, &b) in dst.chunks_exact_mut(2).zip(bytes) {
-                    pair[0].write((b & 0x0F) as i8);
-                    pair[1].write((b >> 4) as i8);
-                }
+/// What the windows are filled from: int8 values, or uint4 values packed two per byte
+/// ([`PackedU4In`]). Generic rather than an enum, so that each kind's fill is small enough
+/// to inline.
+trait Input {
+    /// Fills `dst` with the first `L` values of each pixel from value `first` on, `stride`
+    /// values apart.
+    fn copy<const L: usize>(&self, dst: &mut [MaybeUninit<i8>], first: usize, stride: usize);
+    /// The int8 values, for the reference kernel's last channels.
+    fn int8(&self) -> Option<&[i8]>;
+}
+
+impl Input for [i8] {
+    #[inline(always)]
+    fn copy<const L: usize>(&self, dst: &mut [MaybeUninit<i8>], first: usize, stride: usize) {
+        copy_pixels::<L>(dst, &self[first..], stride);
+    }
+
+    fn int8(&self) -> Option<&[i8]> {
+        Some(self)
+    }
+}
+
+/// uint4 inputs, two per byte, low nibble first.
+struct PackedU4In<'a>(&'a [u8]);
+
+impl Input for PackedU4In<'_> {
+    /// `first` and `stride` are even (channels come in whole blocks of 8), so each pixel
+    /// starts on a byte. A pixel past the input's end reads as zeros.
+    #[inline(always)]
+    fn copy<const L: usize>(&self, dst: &mut [MaybeUninit<i8>], first: usize, stride: usize) {
+        for (j, dst) in dst.chunks_exact_mut(L).enumerate() {
+            let at = (first + j * stride) / 2;
+            match self.0.get(at..at + L / 2) {
+                // SAFETY: `bytes` holds `L / 2` readable bytes and `dst` `L` writable ones.
+                Some(bytes) => unsafe { unpack_nibbles::<L>(bytes.as_ptr(), dst.as_mut_ptr()) },
+                None => dst.fill(MaybeUninit::new(0)),
             }
-            None => dst.fill(MaybeUninit::new(0)),
+        }
+    }
+
+    fn int8(&self) -> Option<&[i8]> {
+        None
+    }
+}
+
+/// Unpacks `L / 2` bytes at `src` (`L` 8, 16 or 32) into `L` values at `dst`, low nibble
+/// first: SSE2 only (the x86-64 baseline), so that it inlines into any caller.
+///
+/// # Safety
+/// `src` has `L / 2` readable bytes and `dst` `L` writable ones.
+#[inline(always)]
+unsafe fn unpack_nibbles<const L: usize>(src: *const u8, dst: *mut MaybeUninit<i8>) {
+    // SAFETY: the caller's contract; unaligned accesses.
+    unsafe {
+        let packed = match L {
+            8 => _mm_cvtsi32_si128(src.cast::<i32>().read_unaligned()),
+            16 => _mm_loadl_epi64(src.cast()),
+            _ => _mm_loadu_si128(src.cast()),
+        };
+        let low4 = _mm_set1_epi8(0x0F);
+        let lo = _mm_and_si128(packed, low4);
+        let hi = _mm_and_si128(_mm_srli_epi16::<4>(packed), low4);
+        let first = _mm_unpacklo_epi8(lo, hi);
+        match L {
+            8 => _mm_storel_epi64(dst.cast(), first),
+            16 => _mm_storeu_si128(dst.cast(), first),
+            _ => {
+                _mm_storeu_si128(dst.cast(), first);
+                _mm_storeu_si128(dst.add(16).cast(), _mm_unpackhi_epi8(lo, hi));
+            }
         }
     }
 }
@@ -353,14 +401,14 @@ fn unpack_pixels<const L: usize>(
 /// pixel `i / C`, channel `c0 + i % C` (`LANES > C` only at stride 1). `TAPS`: the kernel's
 /// tap count when known at compile time (9 for 3x3), else 0.
 #[target_feature(enable = "avx2")]
-fn windowed_block<const LANES: usize, const C: usize, const TAPS: usize>(
+fn windowed_block<const LANES: usize, const C: usize, const TAPS: usize, O: Passes + ?Sized>(
     band: &Band<'_>,
     window: &[i8],
     q: &Requant<'_>,
     pixels: &Pixels,
     c0: usize,
     filter: Values<'_>,
-    output: &mut ValuesMut<'_>,
+    output: &mut O,
 ) {
     let g = band.g;
     let c = g.in_c;
@@ -465,11 +513,11 @@ fn windowed_block<const LANES: usize, const C: usize, const TAPS: usize>(
             if count == per_pass && (per_pass == 1 || C == c) {
                 // The pass's pixels side by side: one store.
                 if let Some(values) = bytes.first_chunk::<LANES>() {
-                    put(output, at, values);
+                    output.put(at, values);
                 }
             } else {
                 for (p, values) in bytes.as_chunks::<C>().0.iter().take(count).enumerate() {
-                    put(output, at + p * c, values);
+                    output.put(at + p * c, values);
                 }
             }
             ox += per_pass;
@@ -778,24 +826,45 @@ unsafe fn load_pixels_masked<const C: usize>(
     )
 }
 
-/// Writes `N` values of a pass from element `at` of `output` (even for uint4 outputs, which
-/// come in whole blocks of 8 channels), packing uint4 values two per byte; values that do not
-/// fit are not written.
-#[inline(always)]
-fn put<const N: usize>(output: &mut ValuesMut<'_>, at: usize, values: &[i8; N]) {
-    match output {
-        ValuesMut::I8(d) => {
-            if let Some(dst) = d.get_mut(at..at + N) {
-                dst.copy_from_slice(values);
+/// Where the windowed kernel's passes go: int8 values, or uint4 values packed two per byte
+/// ([`PackedU4Out`]). Generic rather than an enum, so that the int8 kernel has no branch
+/// per pass.
+trait Passes {
+    /// Writes `N` values of a pass from element `at` (even for uint4 outputs, which come in
+    /// whole blocks of 8 channels); values that do not fit are not written.
+    fn put<const N: usize>(&mut self, at: usize, values: &[i8; N]);
+    /// The int8 values, for the reference kernel's last channels.
+    fn int8(&mut self) -> Option<&mut [i8]>;
+}
+
+impl Passes for [i8] {
+    #[inline(always)]
+    fn put<const N: usize>(&mut self, at: usize, values: &[i8; N]) {
+        if let Some(dst) = self.get_mut(at..at + N) {
+            dst.copy_from_slice(values);
+        }
+    }
+
+    fn int8(&mut self) -> Option<&mut [i8]> {
+        Some(self)
+    }
+}
+
+/// uint4 outputs, two per byte, low nibble first.
+struct PackedU4Out<'a>(&'a mut [u8]);
+
+impl Passes for PackedU4Out<'_> {
+    #[inline(always)]
+    fn put<const N: usize>(&mut self, at: usize, values: &[i8; N]) {
+        if let Some(dst) = self.0.get_mut(at / 2..at / 2 + N / 2) {
+            for (b, pair) in dst.iter_mut().zip(values.chunks_exact(2)) {
+                *b = pair[0] as u8 | (pair[1] as u8) << 4;
             }
         }
-        ValuesMut::U4(d) => {
-            if let Some(dst) = d.get_mut(at / 2..at / 2 + N / 2) {
-                for (b, pair) in dst.iter_mut().zip(values.chunks_exact(2)) {
-                    *b = pair[0] as u8 | (pair[1] as u8) << 4;
-                }
-            }
-        }
+    }
+
+    fn int8(&mut self) -> Option<&mut [i8]> {
+        None
     }
 }
 
