@@ -44,11 +44,14 @@ pub(super) fn conv_u4(
     let depth = g.kernel_h * g.kernel_w * g.in_c;
     let pixels = g.batch * g.out_h * g.out_w;
     let q_fits = |t: &[i32]| t.len() >= outputs;
+    // (Single rows, as in fully connected layers, leave at once.)
+    if pixels < MIN_PIXELS {
+        return false;
+    }
     let Some(window) = Window::new(g, WINDOW_BYTES) else {
         return false;
     };
     let takes = (1..=MAX_DEPTH).contains(&depth)
-        && pixels >= MIN_PIXELS
         && outputs.is_multiple_of(2)
         && (0..16).contains(&zero_point)
         && input.len() * 2 >= g.batch * g.in_h * g.in_w * g.in_c
