@@ -11,7 +11,7 @@ use edgeq_runtime::kernels::{depthwise, gemm, pool, scalar, ConvGeometry, FullyC
 use edgeq_runtime::kernels::{Isa, Requant};
 use edgeq_runtime::quant::{quantize_multiplier, Rounding};
 
-use common::{isas, random_geometry, random_pool_geometry, Tables};
+use common::{isas, random_geometry, random_pool_geometry, wide_depthwise_geometry, Tables};
 
 const CASES: usize = 300;
 
@@ -441,19 +441,8 @@ fn wide_u4_depthwise_matches_the_oracle() {
     let isas = isas();
     let mut rng = fastrand::Rng::with_seed(0x4b17_0005);
     for case in 0..CASES / 10 {
-        let t = COMBOS[case % 2];
-        let mut g: ConvGeometry = random_geometry(&mut rng, true);
-        g.in_c = [8, 16, 24, 32, 40, 64][rng.usize(0..6)];
-        g.in_w = rng.usize(40..=200);
-        g.in_h = rng.usize(8..=24);
-        (g.kernel_h, g.kernel_w) = (3, 3);
-        g.pad_top = g.pad_top.min(2 * g.dilation_h);
-        g.pad_left = g.pad_left.min(2 * g.dilation_w);
-        g.out_h = (g.in_h + g.pad_top).div_ceil(g.stride_h).max(1);
-        g.out_w = (g.in_w + g.pad_left).div_ceil(g.stride_w).max(1);
-        g.depth_multiplier = 1;
-        g.out_c = g.in_c;
-        check_depthwise(&isas, &mut rng, t, &g, case);
+        let g = wide_depthwise_geometry(&mut rng);
+        check_depthwise(&isas, &mut rng, COMBOS[case % 2], &g, case);
     }
 }
 

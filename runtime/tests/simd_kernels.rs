@@ -13,7 +13,7 @@ use edgeq_runtime::kernels::{
 use edgeq_runtime::quant::Rounding;
 
 mod common;
-use common::{isas, random_geometry, random_i8, requant, tables, Tables};
+use common::{isas, random_geometry, random_i8, requant, tables, wide_depthwise_geometry, Tables};
 
 const CASES: usize = 400;
 
@@ -399,17 +399,7 @@ fn wide_depthwise_matches_the_reference() {
     let isas = isas();
     let mut rng = fastrand::Rng::with_seed(0x5eed_0008);
     for case in 0..CASES / 8 {
-        let mut g: ConvGeometry = random_geometry(&mut rng, true);
-        g.in_c = [8, 16, 24, 32, 40, 64][rng.usize(0..6)];
-        g.in_w = rng.usize(40..=200);
-        g.in_h = rng.usize(8..=24);
-        (g.kernel_h, g.kernel_w) = (3, 3);
-        g.pad_top = g.pad_top.min(2 * g.dilation_h);
-        g.pad_left = g.pad_left.min(2 * g.dilation_w);
-        g.out_h = (g.in_h + g.pad_top).div_ceil(g.stride_h).max(1);
-        g.out_w = (g.in_w + g.pad_left).div_ceil(g.stride_w).max(1);
-        g.depth_multiplier = 1;
-        g.out_c = g.in_c;
+        let g = wide_depthwise_geometry(&mut rng);
         check_depthwise(&mut rng, &isas, case, &g);
     }
 }

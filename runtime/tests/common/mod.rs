@@ -95,6 +95,24 @@ pub fn random_geometry(rng: &mut fastrand::Rng, depthwise: bool) -> ConvGeometry
     }
 }
 
+/// A 3x3 depthwise geometry (depth multiplier 1) wider and taller than the AVX2 kernel's
+/// window holds, so that it fills several bands and column strips: 8 to 64 channels in
+/// blocks of 8, random strides, dilations and padding.
+pub fn wide_depthwise_geometry(rng: &mut fastrand::Rng) -> ConvGeometry {
+    let mut g = random_geometry(rng, true);
+    g.in_c = [8, 16, 24, 32, 40, 64][rng.usize(0..6)];
+    g.in_w = rng.usize(40..=200);
+    g.in_h = rng.usize(8..=24);
+    (g.kernel_h, g.kernel_w) = (3, 3);
+    g.pad_top = g.pad_top.min(2 * g.dilation_h);
+    g.pad_left = g.pad_left.min(2 * g.dilation_w);
+    g.out_h = (g.in_h + g.pad_top).div_ceil(g.stride_h).max(1);
+    g.out_w = (g.in_w + g.pad_left).div_ceil(g.stride_w).max(1);
+    g.depth_multiplier = 1;
+    g.out_c = g.in_c;
+    g
+}
+
 /// A random pooling geometry: windows up to 4x4, strides up to 3, inputs up to 8x8, any
 /// padding within the window, 1..=`max_channels` channels.
 pub fn random_pool_geometry(rng: &mut fastrand::Rng, max_channels: usize) -> PoolGeometry {
