@@ -118,7 +118,10 @@ fn gemm_tile<const R: usize>(
                 a3 = inout(reg) rows[3] => _,
                 n = inout(reg) groups => _,
                 out = inout(reg) acc.as_mut_ptr() => _,
-                out("q0") _, out("q1") _, out("q2") _, out("q3") _, out("q4") _, out("q5") _,
+                out("q0") _, out("q1") _, out("q2") _, out("q3") _,
+                // q4 and q5 by their d halves: d8-d15 are callee-saved, and named as q
+                // registers LLVM did not save them (the caller's f64 values came back wrong).
+                out("d8") _, out("d9") _, out("d10") _, out("d11") _,
                 out("q8") _, out("q9") _, out("q10") _, out("q11") _,
                 out("q12") _, out("q13") _, out("q14") _, out("q15") _,
                 options(nostack),
