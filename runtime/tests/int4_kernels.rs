@@ -539,6 +539,9 @@ fn extreme_deep_products_stay_exact() {
             let product = f64::from(x_extreme * w_extreme).abs();
             let scale = f64::from(hi - lo) / 4.0 / (depth as f64 * product);
             let (m, s) = quantize_multiplier(scale);
+            // A zero multiplier would test constant outputs (it did on armv7 while a kernel
+            // clobbered its callers' floating-point registers).
+            assert!(m > 0, "{t:?}: scale {scale} has no multiplier");
             let tb = Tables {
                 bias: vec![0; units],
                 mult: vec![m; units],
