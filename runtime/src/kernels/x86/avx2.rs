@@ -639,9 +639,22 @@ pub(super) fn pair_sums<const R: usize>(
     w: &[i8],
     x: impl Fn(usize, usize) -> __m256i,
 ) -> ([__m256i; R], [__m256i; R]) {
+    let mut sums = ([_mm256_setzero_si256(); R], [_mm256_setzero_si256(); R]);
+    add_pair_sums::<R>(&mut sums, groups, w, x);
+    sums
+}
+
+/// [`pair_sums`] added into `sums`, so that a caller summing several runs of groups (kernel
+/// rows) keeps one set of accumulators in registers.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) fn add_pair_sums<const R: usize>(
+    (lo, hi): &mut ([__m256i; R], [__m256i; R]),
+    groups: usize,
+    w: &[i8],
+    x: impl Fn(usize, usize) -> __m256i,
+) {
     let groups = groups.min(w.len() / (NR * KR));
-    let mut lo = [_mm256_setzero_si256(); R];
-    let mut hi = [_mm256_setzero_si256(); R];
     let wp = w.as_ptr();
     for g in 0..groups {
         // SAFETY: `g < groups` bounds both loads within `w` (32 bytes per group); loadu
@@ -658,7 +671,6 @@ pub(super) fn pair_sums<const R: usize>(
             hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(x, w_hi));
         }
     }
-    (lo, hi)
 }
 
 /// Blocks of channels whose requantization constants [`for_each_chunk`] builds at once.
@@ -797,11 +809,14 @@ pub(super) fn for_each_requants(
     let mut first = 0;
     while first < blocks {
         let count = CHUNK_BLOCKS.min(blocks - first);
-        let mut requants = [requant(first); CHUNK_BLOCKS];
-        for (i, r) in requants.iter_mut().enumerate().take(count).skip(1) {
-            *r = requant(first + i);
+        // Only `count` written: filling all 16 (~6 KB) cost a `memcpy` each per chunk.
+        let mut storage = [const { MaybeUninit::<Requant8>::uninit() }; CHUNK_BLOCKS];
+        for (i, r) in storage.iter_mut().enumerate().take(count) {
+            r.write(requant(first + i));
         }
-        f(first, &requants[..count]);
+        // SAFETY: the loop above initialized the first `count <= CHUNK_BLOCKS` entries.
+        let requants = unsafe { core::slice::from_raw_parts(storage.as_ptr().cast(), count) };
+        f(first, requants);
         first += count;
     }
 }

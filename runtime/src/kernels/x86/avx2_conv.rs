@@ -16,7 +16,7 @@
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
-use super::avx2::{for_each_chunk, pair_sums, small_row, wide_sums, Chunk, WIDE_VECTORS};
+use super::avx2::{add_pair_sums, for_each_chunk, small_row, wide_sums, Chunk, WIDE_VECTORS};
 use crate::kernels::gemm::{padded_depth, SmallGather, KR, MR, NR};
 use crate::kernels::{ConvGeometry, Requant};
 
@@ -218,7 +218,7 @@ unsafe fn window_sums<const R: usize>(
     let mut sums = ([_mm256_setzero_si256(); R], [_mm256_setzero_si256(); R]);
     let block_row = window.groups * KR * NR;
     for (ky, w) in w.chunks_exact(block_row).take(kernel_h).enumerate() {
-        let (lo, hi) = pair_sums::<R>(window.groups, w, |r, j| {
+        add_pair_sums::<R>(&mut sums, window.groups, w, |r, j| {
             // SAFETY: the caller's contract (`j < groups`); an unaligned read.
             let x4 = unsafe {
                 x[r].add(ky * kernel_row + KR * j)
@@ -227,10 +227,6 @@ unsafe fn window_sums<const R: usize>(
             };
             _mm256_set1_epi64x(x4)
         });
-        for r in 0..R {
-            sums.0[r] = _mm256_add_epi32(sums.0[r], lo[r]);
-            sums.1[r] = _mm256_add_epi32(sums.1[r], hi[r]);
-        }
     }
     sums
 }

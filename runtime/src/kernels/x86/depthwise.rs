@@ -462,15 +462,21 @@ fn windowed_block<const LANES: usize, const C: usize, const TAPS: usize, O: Pass
         }
     };
     // Each tap pair's weights, interleaved and widened as the inputs will be.
-    let mut weights = [[_mm256_setzero_si256(); 4]; MAX_TAPS / 2];
-    for (p, pair) in weights.iter_mut().enumerate().take(pairs) {
+    // (Uninitialized past `pairs`: zeroing all 4 KB cost a `memset` per call.)
+    let mut storage = [const { MaybeUninit::<[__m256i; 4]>::uninit() }; MAX_TAPS / 2];
+    for (p, slot) in storage.iter_mut().enumerate().take(pairs) {
         let (wa, wb) = (tap_weights(2 * p), tap_weights(2 * p + 1));
+        let mut pair = [_mm256_setzero_si256(); 4];
         for v in 0..loads {
             pair[2 * v] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(wa[v], wb[v]));
             pair[2 * v + 1] = _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(wa[v], wb[v]));
         }
+        slot.write(pair);
     }
-    let requant = lane_requant::<LANES>(q, &weights[..pairs], |lane| c0 + lane % C);
+    // SAFETY: the loop above initialized the first `pairs` entries (at most all of them).
+    let weights: &[[__m256i; 4]] =
+        unsafe { core::slice::from_raw_parts(storage.as_ptr().cast(), pairs.min(storage.len())) };
+    let requant = lane_requant::<LANES>(q, weights, |lane| c0 + lane % C);
 
     let row_bytes = band.columns * C;
     // Each tap's offset from its pixel's window position.
