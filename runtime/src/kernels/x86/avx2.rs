@@ -602,7 +602,8 @@ unsafe fn wide_tile<const R: usize>(
 ) -> [[i8; NR]; R] {
     // SAFETY: the caller's contract.
     let (lo, hi) = unsafe { wide_sums::<R>(wide, groups, w) };
-    finish_pairs(&lo, &hi, &Requant8::new(block, q))
+    // SAFETY: this function runs on AVX2.
+    unsafe { finish_pairs(&lo, &hi, &Requant8::new(block, q)) }
 }
 
 /// The partial-sum pairs of `R` rows widened by [`widen_row`] by one block of packed weights
@@ -886,7 +887,8 @@ impl Chunk<'_> {
     ) {
         let w = &self.w[i * self.block_bytes..][..self.block_bytes];
         let (lo, hi) = sums(w);
-        let values = finish_pairs(&lo, &hi, &self.requants[i]);
+        // SAFETY: this function runs on AVX2.
+        let values = unsafe { finish_pairs(&lo, &hi, &self.requants[i]) };
         let n0 = (self.first + i) * NR;
         for (r, v) in values.iter().enumerate() {
             put_channels(&mut out[r * self.outputs + n0..], v, self.outputs - n0);
@@ -918,40 +920,48 @@ fn gemm_tile_avx2<const R: usize>(
         let x4 = unsafe { a[r].as_ptr().add(g * KR).cast::<i32>().read_unaligned() };
         _mm256_cvtepi8_epi16(_mm_set1_epi32(x4))
     });
-    finish_pairs(&lo, &hi, &Requant8::new(block, q))
+    // SAFETY: this function runs on AVX2.
+    unsafe { finish_pairs(&lo, &hi, &Requant8::new(block, q)) }
 }
 
 /// The epilogue of the `vpmaddwd` tiles: each row's two vectors of partial-sum pairs
 /// (`lo`: channels 0-3, `hi`: 4-7) summed, requantized and narrowed.
-#[inline]
-#[target_feature(enable = "avx2")]
-fn finish_pairs<const R: usize>(
+///
+/// Always inlined, so not a `target_feature` function (as [`requant4`]): out of line, the
+/// accumulators and the result passed through memory.
+///
+/// # Safety
+/// The CPU has AVX2.
+#[inline(always)]
+unsafe fn finish_pairs<const R: usize>(
     lo: &[__m256i; R],
     hi: &[__m256i; R],
     requant: &Requant8,
 ) -> [[i8; NR]; R] {
-    // A plain loop, not a `from_fn` closure, so that the epilogue inlines (see `ubs_tile`).
-    let mut sums = [_mm256_setzero_si256(); R];
-    for r in 0..R {
-        // [c0 c0 c1 c1 | c2 c2 c3 c3] and [c4 c4 c5 c5 | c6 c6 c7 c7] partial pairs.
-        let pairs = _mm256_hadd_epi32(lo[r], hi[r]); // [c0 c1 c4 c5 | c2 c3 c6 c7]
-        sums[r] = _mm256_permute4x64_epi64::<0b11_01_10_00>(pairs);
-    }
-    let mut out = [[0i8; NR]; R];
-    let mut r = 0;
-    while r + 4 <= R {
-        let acc = [sums[r], sums[r + 1], sums[r + 2], sums[r + 3]];
-        // SAFETY: this function runs on AVX2.
-        let bytes = unsafe { requant4([requant; 4], &acc, 4) };
-        for (dst, src) in out[r..r + 4].iter_mut().zip(bytes.chunks_exact(NR)) {
-            dst.copy_from_slice(src);
+    // SAFETY: the caller's contract.
+    unsafe {
+        // A plain loop, not a `from_fn` closure, so that the epilogue inlines (see `ubs_tile`).
+        let mut sums = [_mm256_setzero_si256(); R];
+        for r in 0..R {
+            // [c0 c0 c1 c1 | c2 c2 c3 c3] and [c4 c4 c5 c5 | c6 c6 c7 c7] partial pairs.
+            let pairs = _mm256_hadd_epi32(lo[r], hi[r]); // [c0 c1 c4 c5 | c2 c3 c6 c7]
+            sums[r] = _mm256_permute4x64_epi64::<0b11_01_10_00>(pairs);
         }
-        r += 4;
+        let mut out = [[0i8; NR]; R];
+        let mut r = 0;
+        while r + 4 <= R {
+            let acc = [sums[r], sums[r + 1], sums[r + 2], sums[r + 3]];
+            let bytes = requant4([requant; 4], &acc, 4);
+            for (dst, src) in out[r..r + 4].iter_mut().zip(bytes.chunks_exact(NR)) {
+                dst.copy_from_slice(src);
+            }
+            r += 4;
+        }
+        for (dst, &v) in out[r..].iter_mut().zip(&sums[r..]) {
+            *dst = narrow(requant.apply(v));
+        }
+        out
     }
-    for (dst, &v) in out[r..].iter_mut().zip(&sums[r..]) {
-        *dst = narrow(requant.apply(v));
-    }
-    out
 }
 
 /// One row by `B` blocks of int8 weights: as [`gemm_tile`], each group's 4 inputs widened
