@@ -8,6 +8,7 @@
 //! as the pixels of a one-column image.
 
 use core::arch::x86_64::*;
+use core::mem::MaybeUninit;
 
 use super::avx2::{for_each_requants, i4_group, narrow, pack_u4_32, Requant8};
 use super::avx2_conv::{Pixels, Window};
@@ -84,8 +85,16 @@ fn conv_u4_avx2(
     let c = g.in_c;
     let kp = padded_depth(g.kernel_h * g.kernel_w * c);
     let block_bytes = kp * NR / 2;
-    let mut values = [0i8; WINDOW_BYTES];
-    let mut weights = [_mm256_setzero_si256(); 2 * MAX_DEPTH / KR];
+    // Zeroed only as far as a band reaches (with the 16 bytes `Window` keeps past it), and the
+    // weights not at all (each pair's groups are written before they are read): zeroing
+    // both whole buffers (32 KB) cost a `memset` per call.
+    let mut storage = [const { MaybeUninit::<i8>::uninit() }; WINDOW_BYTES];
+    let used = (window.band_rows(g, window.out_rows) * window.row_len + 16).min(WINDOW_BYTES);
+    storage[..used].fill(MaybeUninit::new(0));
+    // SAFETY: the first `used <= WINDOW_BYTES` values were just initialized.
+    let values: &mut [i8] =
+        unsafe { core::slice::from_raw_parts_mut(storage.as_mut_ptr().cast(), used) };
+    let mut weights = [const { MaybeUninit::<__m256i>::uninit() }; 2 * MAX_DEPTH / KR];
     let mut out = Store { out, outputs };
     // Window columns `inside.0..inside.1` hold input columns `0..`.
     let inside = (
@@ -147,11 +156,15 @@ fn conv_u4_avx2(
                         for (j, src) in block.chunks_exact(16).enumerate() {
                             // SAFETY: `src` is 16 readable bytes; loadu needs no alignment.
                             let group = unsafe { _mm_loadu_si128(src.as_ptr().cast()) };
-                            weights[count * j + k] = i4_group::<false>(group);
+                            weights[count * j + k].write(i4_group::<false>(group));
                         }
                     }
                     let n0 = (first_block + i) * NR;
-                    let groups = &weights[..count * kp / KR];
+                    let written = (count * kp / KR).min(weights.len());
+                    // SAFETY: the loop above wrote groups `0..kp / KR` of `count` blocks,
+                    // interleaved: the first `count * kp / KR` entries.
+                    let groups: &[__m256i] =
+                        unsafe { core::slice::from_raw_parts(weights.as_ptr().cast(), written) };
                     if pair {
                         band.blocks::<2>([&requants[i], &requants[i + 1]], n0, groups, &mut out);
                     } else {
