@@ -7,7 +7,8 @@
 #
 # --functions also prints the 15 functions with the most instructions of their own per
 # inference (inlined code counts where it was inlined), from callgrind runs of 1 and 11.
-# An instruction count is not a time: it shows work added or removed, not stalls.
+# Repeatable to within a few dozen instructions (the timing code around each run). An
+# instruction count is not a time: it shows work added or removed, not stalls.
 # valgrind runs AVX2 code but not AVX-512 (use --isa avx2 on AVX-512 machines).
 set -euo pipefail
 
