@@ -4,14 +4,15 @@
 //! tile. Taps over the edge read as the input zero point, which the folded bias takes back
 //! out (see `gemm`).
 //!
-//! Two ways to widen. When each kernel row's taps are one run of whole groups of 4 values
-//! (`dilation_w` 1, `kernel_w * in_c` a multiple of 4: 3x3 convolutions of 16 channels and
-//! more, KWS's 10x4 first layer), a band of input rows, padding included, is widened once
-//! into a window on the stack, and every pixel of the band's output rows reads its runs
-//! there: each input value is widened about once instead of up to `kernel_w * kernel_h`
-//! times. Otherwise each pixel's im2col row is gathered on its own; short rows of few
-//! kernel rows (first layers: 3x3 RGB) are assembled in registers by `pshufb`
-//! ([`SmallGather`]), so that the tile's loads never straddle two of the gather's stores.
+//! Two ways to widen. When each kernel row's taps are one run of values (`dilation_w` 1), a
+//! band of input rows, padding included, is widened once into a window on the stack, and
+//! every pixel of the band's output rows reads its runs there: each input value is widened
+//! about once instead of up to `kernel_w * kernel_h` times. A run that is not whole groups
+//! of 4 (3x3 RGB first layers: 9 values) is read as the next whole number of groups against
+//! weights repacked on the stack with zeros in the extra places ([`pad_kernel_rows`]).
+//! Otherwise each pixel's im2col row is gathered on its own; short rows of few kernel rows
+//! are assembled in registers by `pshufb` ([`SmallGather`]), so that the tile's loads never
+//! straddle two of the gather's stores.
 
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
@@ -82,10 +83,65 @@ fn conv_avx2(
         depth,
         small: SmallGather::new(g, padded_depth(depth)),
     };
-    for_each_chunk(outputs, depth, w, q, |chunk| match &window {
-        Some(window) => by_bands(g, &widen, window, chunk, out),
-        None => by_pixels(&gather, chunk, out),
-    });
+    if let Some(window) = &window {
+        return for_each_chunk(outputs, depth, w, q, |chunk| {
+            by_bands(g, &widen, window, chunk, out)
+        });
+    }
+    // Kernel rows that are not whole groups (first layers): padded to whole groups, with
+    // the weights to match, if they fit the stack; else each pixel gathered on its own.
+    let mut padded_weights = [const { MaybeUninit::<i8>::uninit() }; PADDED_WEIGHTS];
+    let blocks = outputs.div_ceil(NR);
+    if let Some(window) = Window::padded(g, WINDOW_LEN) {
+        let run = g.kernel_w * g.in_c;
+        if let Some(wp) = pad_kernel_rows(w, blocks, g.kernel_h, run, &mut padded_weights) {
+            let depth = g.kernel_h * window.groups * KR;
+            return for_each_chunk(outputs, depth, wp, q, |chunk| {
+                by_bands(g, &widen, &window, chunk, out)
+            });
+        }
+    }
+    for_each_chunk(outputs, depth, w, q, |chunk| by_pixels(&gather, chunk, out));
+}
+
+/// Bytes of weights [`pad_kernel_rows`] writes on the stack (8 KB: 3x3 RGB layers of up to
+/// 224 channels).
+const PADDED_WEIGHTS: usize = 8192;
+
+/// The first `blocks` blocks of `w` (packed by `gemm::pack` for the im2col depth
+/// `kernel_h * run`) repacked for the depth `kernel_h * run4`, `run4` being `run` rounded
+/// up to whole groups: each kernel row's `run` values, then zero weights. `None` if they
+/// do not fit `dst` or `w` is short.
+fn pad_kernel_rows<'d>(
+    w: &[i8],
+    blocks: usize,
+    kernel_h: usize,
+    run: usize,
+    dst: &'d mut [MaybeUninit<i8>],
+) -> Option<&'d [i8]> {
+    let run4 = run.next_multiple_of(KR);
+    let (old_bytes, new_bytes) = (padded_depth(kernel_h * run) * NR, kernel_h * run4 * NR);
+    let (old, new) = (
+        w.get(..blocks * old_bytes)?,
+        dst.get_mut(..blocks * new_bytes)?,
+    );
+    // Value `k` of channel `c` of a block lies at `(k / KR) * NR * KR + c * KR + k % KR`.
+    let at = |k: usize, c: usize| (k / KR) * NR * KR + c * KR + k % KR;
+    for (old, new) in old
+        .chunks_exact(old_bytes)
+        .zip(new.chunks_exact_mut(new_bytes))
+    {
+        for ky in 0..kernel_h {
+            for j in 0..run4 {
+                for c in 0..NR {
+                    let value = if j < run { old[at(ky * run + j, c)] } else { 0 };
+                    new[at(ky * run4 + j, c)].write(value);
+                }
+            }
+        }
+    }
+    // SAFETY: the loops wrote every value of `new`: `blocks * kernel_h * run4 * NR`.
+    Some(unsafe { core::slice::from_raw_parts(new.as_ptr().cast(), new.len()) })
 }
 
 /// The windows of [`by_bands`]: a band of consecutive input rows, padding included, over the
@@ -105,17 +161,30 @@ impl Window {
     /// The window of `g` in a buffer of `capacity` values, if its kernel rows are runs of
     /// whole groups and one output row's fit.
     pub(super) fn new(g: &ConvGeometry, capacity: usize) -> Option<Self> {
+        Self::with_runs(g, capacity, false)
+    }
+
+    /// As [`Window::new`], kernel rows that are not whole groups (3x3 RGB: 9 values) read
+    /// as the next whole number of groups, for weights padded to match
+    /// ([`pad_kernel_rows`]): the extra values are the next column's, times zero weights.
+    fn padded(g: &ConvGeometry, capacity: usize) -> Option<Self> {
+        Self::with_runs(g, capacity, true)
+    }
+
+    fn with_runs(g: &ConvGeometry, capacity: usize, padded: bool) -> Option<Self> {
         let run = g.kernel_w * g.in_c;
         let columns = (g.out_w.max(1) - 1) * g.stride_w + g.kernel_w;
         let row_len = columns * g.in_c;
         let span = (g.kernel_h - 1) * g.dilation_h + 1;
-        // A 16-value store may reach 15 values past the last row.
+        // A 16-value store may reach 15 values past the last row (and a padded run's read
+        // at most 3).
         let rows = (capacity - 16) / row_len.max(1);
-        let fits = g.dilation_w == 1 && run.is_multiple_of(KR) && span <= rows;
+        let whole = run.is_multiple_of(KR) || padded;
+        let fits = g.dilation_w == 1 && whole && span <= rows;
         fits.then(|| Self {
             row_len,
             columns,
-            groups: run / KR,
+            groups: run.div_ceil(KR),
             out_rows: (rows - span) / g.stride_h + 1,
         })
     }
@@ -163,6 +232,14 @@ fn by_bands(
                     widen.row(values, at, len, (inside.0 * c, inside.1 * c), src);
                 } else {
                     widen.fill(values, at, len);
+                }
+            }
+            // A padded kernel row reads up to 3 values past its run: past the band's last
+            // row, these (in the 16 values `Window` keeps free).
+            if window.groups * KR > g.kernel_w * c {
+                let end = window.band_rows(g, out_rows) * window.row_len;
+                for v in values.iter_mut().skip(end).take(16) {
+                    v.write(i16::from(widen.zero_point));
                 }
             }
             // The band's pixels in order; output pixel `(oy, ox)` starts at `x(oy, ox)`.
