@@ -1347,8 +1347,9 @@ fn gemm_row(
             (Weights::I4(w), true) => i4_blocks!(w, false),
             (Weights::I8(w), false) => {
                 let i8 = |n0: usize| &w[n0 * kp..][..NR * kp];
-                let done = each_block::<2>(q, &mut out, 0..blocks / 2 * 2, |n0, b| {
-                    i8_row::<2>(row, [i8(n0), i8(n0 + NR)], b, q)
+                let done = each_block::<4>(q, &mut out, 0..blocks / 4 * 4, |n0, b| {
+                    let w = core::array::from_fn(|k| i8(n0 + k * NR));
+                    i8_row::<4>(row, w, b, q)
                 });
                 done + each_block::<1>(q, &mut out, done..blocks, |n0, b| {
                     i8_row::<1>(row, [i8(n0)], b, q)
