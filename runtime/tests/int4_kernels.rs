@@ -7,7 +7,9 @@ mod common;
 
 use edgeq_runtime::format::DType;
 use edgeq_runtime::kernels::int4::{self, Values, ValuesMut};
-use edgeq_runtime::kernels::{depthwise, gemm, pool, scalar, ConvGeometry, FullyConnectedGeometry};
+use edgeq_runtime::kernels::{
+    depthwise, gemm, pool, scalar, ConvGeometry, FullyConnectedGeometry, PoolGeometry,
+};
 use edgeq_runtime::kernels::{Isa, Requant};
 use edgeq_runtime::quant::{quantize_multiplier, Rounding};
 
@@ -506,6 +508,45 @@ fn average_pool_matches_the_oracle() {
             &mut ValuesMut::of(dtype, &mut got).unwrap(),
         );
         assert_eq!(got, want, "case {case} {dtype:?} {g:?}");
+    }
+}
+
+/// The average pool's int16 sums at their bound: whole-image windows of 255, 256 and 257
+/// values (the last summed in int32), every input at -128 or 127 or random, no clamp.
+#[test]
+fn average_pool_large_windows_stay_exact() {
+    let mut rng = fastrand::Rng::with_seed(0x4b17_0006);
+    for (h, w) in [(15, 17), (16, 16), (1, 257), (17, 17)] {
+        for fill in [Some(-128i8), Some(127), None] {
+            let channels = rng.usize(1..=70);
+            let g = PoolGeometry {
+                batch: 1,
+                in_h: h,
+                in_w: w,
+                channels,
+                out_h: 1,
+                out_w: 1,
+                filter_h: h,
+                filter_w: w,
+                stride_h: 1,
+                stride_w: 1,
+                pad_top: 0,
+                pad_left: 0,
+            };
+            let x: Vec<u8> = (0..h * w * channels)
+                .map(|_| fill.unwrap_or_else(|| rng.i8(..)) as u8)
+                .collect();
+            let xv = Values::of(DType::I8, &x).unwrap();
+            let (mut want, mut got) = (vec![0u8; channels], vec![0u8; channels]);
+            let mut wv = ValuesMut::of(DType::I8, &mut want).unwrap();
+            scalar::average_pool(&g, -128, 127, &xv, &mut wv);
+            let mut gv = ValuesMut::of(DType::I8, &mut got).unwrap();
+            pool::average_pool(&g, -128, 127, xv, &mut gv);
+            assert_eq!(got, want, "{h}x{w} {fill:?}");
+            if let Some(v) = fill {
+                assert!(got.iter().all(|&m| m as i8 == v), "{h}x{w} {fill:?}");
+            }
+        }
     }
 }
 
