@@ -531,42 +531,59 @@ fn windowed_block<const LANES: usize, const C: usize, const TAPS: usize, O: Pass
     }
 }
 
-/// The requantization of a pass's `LANES` byte lanes in blocks of 8, lane `i` being channel
-/// `channel(i)`, the bias folded with the input zero point: `bias - zp * sum(w)`, the filter
-/// sums taken from the interleaved tap pairs `weights` (a zero weight pads an odd tap count).
+/// The requantization of a pass's `LANES` byte lanes in blocks of 8, the 8 lanes of block
+/// `k` being the consecutive channels from `first_channel(8 * k)`, the bias folded with the
+/// input zero point: `bias - zp * sum(w)`, the filter sums taken from the interleaved tap
+/// pairs `weights` (a zero weight pads an odd tap count). Blocks past `LANES` repeat the
+/// first (their lanes are not stored).
 #[inline]
 #[target_feature(enable = "avx2")]
 fn lane_requant<const LANES: usize>(
     q: &Requant<'_>,
     weights: &[[__m256i; 4]],
-    channel: impl Fn(usize) -> usize,
+    first_channel: impl Fn(usize) -> usize,
 ) -> [Requant8; 4] {
-    core::array::from_fn(|k| {
-        let mut sums = [0i32; NR];
-        if 8 * k < LANES {
-            let mut sum = _mm256_setzero_si256();
-            for pair in weights {
-                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(pair[k], _mm256_set1_epi16(1)));
-            }
-            // SAFETY: `sums` is 8 i32 = 32 writable bytes; storeu has no alignment need.
-            unsafe { _mm256_storeu_si256(sums.as_mut_ptr().cast(), sum) };
+    let ones = _mm256_set1_epi16(1);
+    let zero_point = _mm256_set1_epi32(q.input_zero_point);
+    let table = |t: &[i32], at: usize| -> [i32; NR] {
+        let mut v = [0; NR];
+        v.copy_from_slice(&t[at..at + NR]);
+        v
+    };
+    let block = |k: usize| {
+        let at = first_channel(8 * k);
+        let mut sum = _mm256_setzero_si256();
+        for pair in weights {
+            sum = _mm256_add_epi32(sum, _mm256_madd_epi16(pair[k], ones));
         }
-        let lane = |j: usize| channel((8 * k + j).min(LANES - 1));
-        let bias: [i32; NR] = core::array::from_fn(|j| {
-            q.bias
-                .map_or(0, |b| b[lane(j)])
-                .wrapping_sub(q.input_zero_point.wrapping_mul(sums[j]))
-        });
-        let multiplier = core::array::from_fn(|j| q.multiplier[lane(j)]);
-        let shift = core::array::from_fn(|j| q.shift[lane(j)]);
+        let bias = q.bias.map_or([0; NR], |b| table(b, at));
+        // SAFETY: `bias` is 8 i32 = 32 readable and writable bytes; loadu/storeu have no
+        // alignment need.
+        let folded = unsafe {
+            let b = _mm256_loadu_si256(bias.as_ptr().cast());
+            // Wrapping, as the reference's int32 sums.
+            let folded = _mm256_sub_epi32(b, _mm256_mullo_epi32(zero_point, sum));
+            let mut out = [0i32; NR];
+            _mm256_storeu_si256(out.as_mut_ptr().cast(), folded);
+            out
+        };
+        let (multiplier, shift) = (table(q.multiplier, at), table(q.shift, at));
         Requant8::new(
             &Block {
-                bias: &bias,
+                bias: &folded,
                 multiplier: &multiplier,
                 shift: &shift,
             },
             q,
         )
+    };
+    let first = block(0);
+    core::array::from_fn(|k| {
+        if k > 0 && 8 * k < LANES {
+            block(k)
+        } else {
+            first
+        }
     })
 }
 
