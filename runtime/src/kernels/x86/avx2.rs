@@ -276,6 +276,19 @@ impl Requant8 {
 /// The CPU has AVX2.
 #[inline(always)]
 pub(super) unsafe fn requant4(r: [&Requant8; 4], acc: &[__m256i; 4], n: usize) -> [i8; 32] {
+    let mut out = [0i8; 32];
+    // SAFETY: the caller's contract; `out` is 32 writable bytes, storeu has no alignment
+    // need.
+    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), requant4_vector(r, acc, n)) };
+    out
+}
+
+/// [`requant4`]'s 32 bytes in a register, for callers that store them where they belong.
+///
+/// # Safety
+/// The CPU has AVX2.
+#[inline(always)]
+unsafe fn requant4_vector(r: [&Requant8; 4], acc: &[__m256i; 4], n: usize) -> __m256i {
     // SAFETY: the caller's contract.
     unsafe {
         // Written out, not mapped: LLVM kept a loop, the accumulators in memory.
@@ -472,16 +485,35 @@ pub(super) fn narrow(v: __m256i) -> [i8; 8] {
         .map(|b| b as i8)
 }
 
-/// The 32 bytes of 4 vectors narrowed in lanes (per 128-bit half: the vectors' lanes 0-3,
+/// Orders the 32 bytes of 4 vectors narrowed in lanes (per 128-bit half: the vectors' lanes 0-3,
 /// then 4-7, 4 bytes each), `v[0]`'s 8 first.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn in_order(bytes: __m256i) -> [i8; 32] {
-    let ordered = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    let mut out = [0i8; 32];
-    // SAFETY: `out` is 32 writable bytes; storeu has no alignment need.
-    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), ordered) };
-    out
+fn in_order(bytes: __m256i) -> __m256i {
+    _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+}
+
+/// Stores the 4 rows of 8 bytes in `v` (row `r` in bytes `8r..8r + 8`) at `out[r * outputs
+/// + n0..]`, straight from the register. `false`, storing nothing, if `out` is short.
+///
+/// # Safety
+/// The CPU has AVX2.
+#[inline(always)]
+unsafe fn store_rows4(v: __m256i, out: &mut [i8], outputs: usize, n0: usize) -> bool {
+    if n0 + 3 * outputs + NR > out.len() {
+        return false;
+    }
+    // SAFETY: the caller's contract; the check above keeps the 4 stores of 8 bytes inside
+    // `out`; unaligned stores.
+    unsafe {
+        let p = out.as_mut_ptr().add(n0);
+        let (low, high) = (_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        _mm_storel_epi64(p.cast(), low);
+        _mm_storeh_pd(p.add(outputs).cast(), _mm_castsi128_pd(low));
+        _mm_storel_epi64(p.add(2 * outputs).cast(), high);
+        _mm_storeh_pd(p.add(3 * outputs).cast(), _mm_castsi128_pd(high));
+    }
+    true
 }
 
 /// The GEMM micro-kernel: `R` rows by one block of 8 channels.
@@ -887,9 +919,28 @@ impl Chunk<'_> {
     ) {
         let w = &self.w[i * self.block_bytes..][..self.block_bytes];
         let (lo, hi) = sums(w);
-        // SAFETY: this function runs on AVX2.
-        let values = unsafe { finish_pairs(&lo, &hi, &self.requants[i]) };
         let n0 = (self.first + i) * NR;
+        let requant = &self.requants[i];
+        if R == 4 && self.outputs >= n0 + NR {
+            // Four whole rows: stored from the register (through the stack, the 32 bytes
+            // were stored once and read back in pieces).
+            let zero = _mm256_setzero_si256();
+            let at = |v: &[__m256i; R], r: usize| v.get(r).copied().unwrap_or(zero);
+            let (lo, hi) = (
+                [0, 1, 2, 3].map(|r| at(&lo, r)),
+                [0, 1, 2, 3].map(|r| at(&hi, r)),
+            );
+            // SAFETY: this function runs on AVX2.
+            let stored = unsafe {
+                let v = requant4_vector([requant; 4], &pair_totals(&lo, &hi), 4);
+                store_rows4(v, out, self.outputs, n0)
+            };
+            if stored {
+                return;
+            }
+        }
+        // SAFETY: this function runs on AVX2.
+        let values = unsafe { finish_pairs(&lo, &hi, requant) };
         for (r, v) in values.iter().enumerate() {
             put_channels(&mut out[r * self.outputs + n0..], v, self.outputs - n0);
         }
@@ -940,13 +991,7 @@ unsafe fn finish_pairs<const R: usize>(
 ) -> [[i8; NR]; R] {
     // SAFETY: the caller's contract.
     unsafe {
-        // A plain loop, not a `from_fn` closure, so that the epilogue inlines (see `ubs_tile`).
-        let mut sums = [_mm256_setzero_si256(); R];
-        for r in 0..R {
-            // [c0 c0 c1 c1 | c2 c2 c3 c3] and [c4 c4 c5 c5 | c6 c6 c7 c7] partial pairs.
-            let pairs = _mm256_hadd_epi32(lo[r], hi[r]); // [c0 c1 c4 c5 | c2 c3 c6 c7]
-            sums[r] = _mm256_permute4x64_epi64::<0b11_01_10_00>(pairs);
-        }
+        let sums = pair_totals(lo, hi);
         let mut out = [[0i8; NR]; R];
         let mut r = 0;
         while r + 4 <= R {
@@ -961,6 +1006,26 @@ unsafe fn finish_pairs<const R: usize>(
             *dst = narrow(requant.apply(v));
         }
         out
+    }
+}
+
+/// Each row's partial-sum pairs (see [`finish_pairs`]) summed into one vector, channels in
+/// order.
+///
+/// # Safety
+/// The CPU has AVX2.
+#[inline(always)]
+unsafe fn pair_totals<const R: usize>(lo: &[__m256i; R], hi: &[__m256i; R]) -> [__m256i; R] {
+    // SAFETY: the caller's contract.
+    unsafe {
+        // A plain loop, not a `from_fn` closure, so that the epilogue inlines (see `ubs_tile`).
+        let mut sums = [_mm256_setzero_si256(); R];
+        for r in 0..R {
+            // [c0 c0 c1 c1 | c2 c2 c3 c3] and [c4 c4 c5 c5 | c6 c6 c7 c7] partial pairs.
+            let pairs = _mm256_hadd_epi32(lo[r], hi[r]); // [c0 c1 c4 c5 | c2 c3 c6 c7]
+            sums[r] = _mm256_permute4x64_epi64::<0b11_01_10_00>(pairs);
+        }
+        sums
     }
 }
 
