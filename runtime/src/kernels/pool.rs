@@ -37,8 +37,11 @@ pub fn average_pool(
                     // Up to 256 values of -128..=127 sum exactly in int16: twice the lanes
                     // of int32 and a cheaper widening.
                     let narrow = count <= 256;
-                    sums[..n].fill(0);
-                    sums16[..n].fill(0);
+                    if narrow {
+                        sums16[..n].fill(0);
+                    } else {
+                        sums[..n].fill(0);
+                    }
                     for y in ys.clone() {
                         for x in xs.clone() {
                             let pixel = ((b * g.in_h + y) * g.in_w + x) * g.channels;

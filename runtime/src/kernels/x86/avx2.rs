@@ -241,6 +241,14 @@ impl Requant8 {
         }
     }
 
+    /// Subtracts `v` from the bias, wrapping as the reference's int32 sums (a bias folded
+    /// with terms the tables do not hold, as the depthwise kernel's input zero point).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn subtract_from_bias(&mut self, v: __m256i) {
+        self.bias = _mm256_sub_epi32(self.bias, v);
+    }
+
     /// int32 accumulators to int8 values (still in int32 lanes).
     #[inline]
     #[target_feature(enable = "avx2")]
@@ -921,21 +929,17 @@ impl Chunk<'_> {
         let (lo, hi) = sums(w);
         let n0 = (self.first + i) * NR;
         let requant = &self.requants[i];
-        if R == 4 && self.outputs >= n0 + NR {
-            // Four whole rows: stored from the register (through the stack, the 32 bytes
-            // were stored once and read back in pieces).
-            let zero = _mm256_setzero_si256();
-            let at = |v: &[__m256i; R], r: usize| v.get(r).copied().unwrap_or(zero);
-            let (lo, hi) = (
-                [0, 1, 2, 3].map(|r| at(&lo, r)),
-                [0, 1, 2, 3].map(|r| at(&hi, r)),
-            );
+        // Four rows of a whole block: stored from the register (through the stack, the 32
+        // bytes were stored once and read back in pieces).
+        if let (Ok(lo4), Ok(hi4), true) = (
+            <&[__m256i; 4]>::try_from(&lo[..]),
+            <&[__m256i; 4]>::try_from(&hi[..]),
+            self.outputs >= n0 + NR,
+        ) {
             // SAFETY: this function runs on AVX2.
-            let stored = unsafe {
-                let v = requant4_vector([requant; 4], &pair_totals(&lo, &hi), 4);
-                store_rows4(v, out, self.outputs, n0)
-            };
-            if stored {
+            let v = unsafe { requant4_vector([requant; 4], &pair_totals(lo4, hi4), 4) };
+            // SAFETY: as above.
+            if unsafe { store_rows4(v, out, self.outputs, n0) } {
                 return;
             }
         }

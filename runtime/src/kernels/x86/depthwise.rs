@@ -18,7 +18,7 @@ use core::mem::MaybeUninit;
 use super::avx2::{requant4, Requant8};
 use super::vnni::Requant16;
 use crate::kernels::depthwise::{depthwise_channel, for_each_pixel};
-use crate::kernels::gemm::{Block, NR};
+use crate::kernels::gemm::{block_tables, whole_block, Block, NR};
 use crate::kernels::int4::{Values, ValuesMut};
 use crate::kernels::{ConvGeometry, Requant};
 
@@ -545,37 +545,16 @@ fn lane_requant<const LANES: usize>(
 ) -> [Requant8; 4] {
     let ones = _mm256_set1_epi16(1);
     let zero_point = _mm256_set1_epi32(q.input_zero_point);
-    let table = |t: &[i32], at: usize| -> [i32; NR] {
-        let mut v = [0; NR];
-        v.copy_from_slice(&t[at..at + NR]);
-        v
-    };
     let block = |k: usize| {
-        let at = first_channel(8 * k);
         let mut sum = _mm256_setzero_si256();
         for pair in weights {
             sum = _mm256_add_epi32(sum, _mm256_madd_epi16(pair[k], ones));
         }
-        let bias = q.bias.map_or([0; NR], |b| table(b, at));
-        // SAFETY: `bias` is 8 i32 = 32 readable and writable bytes; loadu/storeu have no
-        // alignment need.
-        let folded = unsafe {
-            let b = _mm256_loadu_si256(bias.as_ptr().cast());
-            // Wrapping, as the reference's int32 sums.
-            let folded = _mm256_sub_epi32(b, _mm256_mullo_epi32(zero_point, sum));
-            let mut out = [0i32; NR];
-            _mm256_storeu_si256(out.as_mut_ptr().cast(), folded);
-            out
-        };
-        let (multiplier, shift) = (table(q.multiplier, at), table(q.shift, at));
-        Requant8::new(
-            &Block {
-                bias: &folded,
-                multiplier: &multiplier,
-                shift: &shift,
-            },
-            q,
-        )
+        let copies;
+        let tables = block_tables!(q, first_channel(8 * k), NR, copies);
+        let mut requant = Requant8::new(&tables, q);
+        requant.subtract_from_bias(_mm256_mullo_epi32(zero_point, sum));
+        requant
     };
     let first = block(0);
     core::array::from_fn(|k| {
