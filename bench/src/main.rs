@@ -29,20 +29,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run one inference: read the input from a .npy file, write the output as .npy.
+    /// Run one inference: read the inputs from .npy files, write the outputs as .npy.
     ///
-    /// Arrays are in the model's own input/output dtype (int8 for int8 models, float32 for
-    /// models with QUANTIZE/DEQUANTIZE at their boundaries) and must match its shape
-    /// (or at least its element count).
+    /// Arrays are in the model's own input/output dtypes (int8 for int8 models, float32 for
+    /// models with QUANTIZE/DEQUANTIZE at their boundaries) and must match their shapes
+    /// (or at least their element counts). A model with several inputs takes one --input
+    /// per input, in the model's order (`edgeq inspect` lists them).
     Infer {
         /// The .eqm model.
         model: PathBuf,
-        /// Input array (.npy).
+        /// Input array (.npy); repeat it for each input of the model, in order.
+        #[arg(short, long, required = true)]
+        input: Vec<PathBuf>,
+        /// Where to write an output array (.npy); repeat it for each output of the model, in
+        /// order. Without it, the outputs are printed.
         #[arg(short, long)]
-        input: PathBuf,
-        /// Where to write the output array (.npy). Without it, the output is printed.
-        #[arg(short, long)]
-        output: Option<PathBuf>,
+        output: Vec<PathBuf>,
         /// Class names for a classifier's output, comma-separated (or @FILE, one per line):
         /// prints the top classes with their dequantized scores.
         #[arg(short, long)]
@@ -263,8 +265,8 @@ fn print_top(scores: &[f32], labels: &[String], top: usize) -> Result<()> {
 
 fn infer(
     model_path: &Path,
-    input: &Path,
-    output: Option<&Path>,
+    inputs: &[PathBuf],
+    outputs: &[PathBuf],
     labels: Option<&str>,
     top: usize,
 ) -> Result<()> {
@@ -272,55 +274,85 @@ fn infer(
         load_model_file(model_path).with_context(|| format!("reading {}", model_path.display()))?;
     let model = Model::from_bytes(bytes.bytes())
         .with_context(|| format!("loading {}", model_path.display()))?;
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let (n_in, n_out) = (model.input_count(), model.output_count());
     ensure!(
-        model.input_count() == 1 && model.output_count() == 1,
-        "infer handles models with one input and one output (this one has {} and {})",
-        model.input_count(),
-        model.output_count()
+        inputs.len() == n_in,
+        "the model has {n_in} input{}; give one --input per input, in order ({} given)",
+        plural(n_in),
+        inputs.len()
+    );
+    ensure!(
+        outputs.is_empty() || outputs.len() == n_out,
+        "the model has {n_out} output{}; give one --output per output, in order, or none to print them ({} given)",
+        plural(n_out),
+        outputs.len()
+    );
+    ensure!(
+        labels.is_none() || n_out == 1,
+        "--labels needs a model with one output (this one has {n_out})"
     );
     let mut arena = vec![0u8; model.arena_size()];
     let mut interp = Interpreter::new(&model, &mut arena)?;
-    let info = model.input(0)?;
-    let (array, shape) = read_npy(input)?;
-    match (array, info.dtype) {
-        (Array::I8(v), DType::I8) => {
-            check_shape(&info, &shape, v.len())?;
-            interp.input_i8_mut(0)?.copy_from_slice(&v);
+    for (i, path) in inputs.iter().enumerate() {
+        let info = model.input(i)?;
+        let (array, shape) = read_npy(path)?;
+        match (array, info.dtype) {
+            (Array::I8(v), DType::I8) => {
+                check_shape(&info, &shape, v.len())
+                    .with_context(|| format!("{}", path.display()))?;
+                interp.input_i8_mut(i)?.copy_from_slice(&v);
+            }
+            (Array::F32(v), DType::F32) => {
+                check_shape(&info, &shape, v.len())
+                    .with_context(|| format!("{}", path.display()))?;
+                interp.set_input_f32(i, &v)?;
+            }
+            (array, dtype) => bail!(
+                "{}: a {} array, and input {i} of the model takes {}",
+                path.display(),
+                match array {
+                    Array::I8(_) => "int8",
+                    Array::F32(_) => "float32",
+                },
+                dtype.name()
+            ),
         }
-        (Array::F32(v), DType::F32) => {
-            check_shape(&info, &shape, v.len())?;
-            interp.set_input_f32(0, &v)?;
-        }
-        (_, dtype) => bail!("{}: the model's input is {}", input.display(), dtype.name()),
     }
     interp.invoke()?;
-    let out = model.output(0)?;
-    let real: Vec<f32> = match out.dtype {
-        DType::I8 => {
-            let y = interp.output_i8(0)?;
-            match output {
-                Some(path) => write_npy(path, out.shape(), y)?,
-                None if labels.is_none() => println!("{y:?}"),
-                None => {}
+    for i in 0..n_out {
+        let out = model.output(i)?;
+        let path = outputs.get(i);
+        let print = path.is_none() && labels.is_none();
+        let real: Vec<f32> = match out.dtype {
+            DType::I8 => {
+                let y = interp.output_i8(i)?;
+                match path {
+                    Some(path) => write_npy(path, out.shape(), y)?,
+                    None if print && n_out > 1 => println!("output {i}: {y:?}"),
+                    None if print => println!("{y:?}"),
+                    None => {}
+                }
+                y.iter()
+                    .map(|&q| out.scale * (i32::from(q) - out.zero_point) as f32)
+                    .collect()
             }
-            y.iter()
-                .map(|&q| out.scale * (i32::from(q) - out.zero_point) as f32)
-                .collect()
-        }
-        DType::F32 => {
-            let mut y = vec![0f32; out.len()];
-            interp.get_output_f32(0, &mut y)?;
-            match output {
-                Some(path) => write_npy(path, out.shape(), &y)?,
-                None if labels.is_none() => println!("{y:?}"),
-                None => {}
+            DType::F32 => {
+                let mut y = vec![0f32; out.len()];
+                interp.get_output_f32(i, &mut y)?;
+                match path {
+                    Some(path) => write_npy(path, out.shape(), &y)?,
+                    None if print && n_out > 1 => println!("output {i}: {y:?}"),
+                    None if print => println!("{y:?}"),
+                    None => {}
+                }
+                y
             }
-            y
+            other => bail!("output dtype {} is not supported by infer", other.name()),
+        };
+        if let Some(spec) = labels {
+            print_top(&real, &parse_labels(spec)?, top)?;
         }
-        other => bail!("output dtype {} is not supported by infer", other.name()),
-    };
-    if let Some(spec) = labels {
-        print_top(&real, &parse_labels(spec)?, top)?;
     }
     Ok(())
 }
@@ -333,7 +365,7 @@ fn main() -> Result<()> {
             output,
             labels,
             top,
-        } => infer(&model, &input, output.as_deref(), labels.as_deref(), top),
+        } => infer(&model, &input, &output, labels.as_deref(), top),
         Command::Bench {
             model,
             runs,

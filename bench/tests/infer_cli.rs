@@ -62,7 +62,10 @@ fn wrong_input_dtype_and_size_are_explained() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("the model's input is int8"), "{err}");
+    assert!(
+        err.contains("a float32 array, and input 0 of the model takes int8"),
+        "{err}"
+    );
     // An int8 array of the wrong size.
     let wrong_size = data().join("golden/ad/input_0.npy");
     let out = bench()

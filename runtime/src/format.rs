@@ -244,6 +244,16 @@ pub enum OpKind {
     Quantize = 9,
     /// int8 to f32. Params: [`AffineParams`].
     Dequantize = 10,
+    /// Element-wise product of two int8 or uint4 tensors, broadcast to the output's shape.
+    /// Params: [`MulParams`].
+    Mul = 11,
+    /// Constant padding of an int8 tensor. Params: [`PadParams`].
+    Pad = 12,
+    /// Concatenation of up to five int8 tensors along one axis. Params: [`ConcatParams`].
+    Concatenation = 13,
+    /// An int8 function of one int8 value by a 256-entry table: TFLite's LOGISTIC, TANH,
+    /// HARD_SWISH, LEAKY_RELU and RELU ops, their arithmetic done by the importer. No params.
+    Lookup = 14,
 }
 
 impl OpKind {
@@ -260,6 +270,10 @@ impl OpKind {
             8 => Self::Softmax,
             9 => Self::Quantize,
             10 => Self::Dequantize,
+            11 => Self::Mul,
+            12 => Self::Pad,
+            13 => Self::Concatenation,
+            14 => Self::Lookup,
             _ => return None,
         })
     }
@@ -277,6 +291,10 @@ impl OpKind {
             Self::Softmax => "SOFTMAX",
             Self::Quantize => "QUANTIZE",
             Self::Dequantize => "DEQUANTIZE",
+            Self::Mul => "MUL",
+            Self::Pad => "PAD",
+            Self::Concatenation => "CONCATENATION",
+            Self::Lookup => "LOOKUP",
         }
     }
 }
@@ -449,6 +467,52 @@ pub struct SoftmaxParams {
     pub diff_min: i32,
 }
 
+/// Params of [`OpKind::Mul`] (TFLite's int8 MUL: the product of the offset inputs
+/// requantized once).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct MulParams {
+    /// Zero point of input 1.
+    pub input1_zero_point: i32,
+    /// Zero point of input 2.
+    pub input2_zero_point: i32,
+    /// Output zero point.
+    pub output_zero_point: i32,
+    /// `input1_scale * input2_scale / output_scale` as a Q0.31 multiplier ...
+    pub output_multiplier: i32,
+    /// ... and a shift (-31..=30).
+    pub output_shift: i32,
+    /// Output clamp.
+    pub act_min: i32,
+    /// Output clamp.
+    pub act_max: i32,
+    /// Requantization rounding: 0 double (TFLite's MUL), 1 single (see `quant::Rounding`).
+    pub rounding: u16,
+    /// Reserved, zero.
+    pub reserved: u16,
+}
+
+/// Params of [`OpKind::Pad`], by axis of the tensors (rank at most 4; entries past the rank
+/// are zero).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct PadParams {
+    /// Elements added before the input along each axis.
+    pub before: [u32; 4],
+    /// Elements added after it.
+    pub after: [u32; 4],
+    /// The int8 value written in the padding (TFLite's PAD: the output zero point).
+    pub value: i32,
+}
+
+/// Params of [`OpKind::Concatenation`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct ConcatParams {
+    /// The axis joined, `0..rank` (the inputs agree on every other axis).
+    pub axis: u32,
+}
+
 /// Params of [`OpKind::Quantize`] and [`OpKind::Dequantize`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq)]
@@ -479,3 +543,5 @@ const _: () = assert!(core::mem::size_of::<TensorDesc>() == 48);
 const _: () = assert!(core::mem::size_of::<OpDesc>() == 80);
 const _: () = assert!(core::mem::size_of::<ConvParams>() <= OP_PARAMS_BYTES);
 const _: () = assert!(core::mem::size_of::<AddParams>() <= OP_PARAMS_BYTES);
+const _: () = assert!(core::mem::size_of::<MulParams>() <= OP_PARAMS_BYTES);
+const _: () = assert!(core::mem::size_of::<PadParams>() <= OP_PARAMS_BYTES);

@@ -14,13 +14,16 @@ fn cases(native: usize) -> usize {
     }
 }
 
-/// A bundled `.eqm`: the MLPerf Tiny imports (`examples/data/mlperf-tiny/eqm`) or the W4A4
-/// synthetic models of `tests/data` (`edgeq-convert synth --bits w4a4 --seed 7`; the
-/// converter's tests check both are what it writes today).
+/// A bundled `.eqm`: the MLPerf Tiny imports (`examples/data/mlperf-tiny/eqm`), or one of
+/// `tests/data`: the W4A4 synthetic models (`edgeq-convert synth --bits w4a4 --seed 7`) and
+/// `ops_chain.eqm` (PAD, MUL, CONCATENATION: the import of the converter's
+/// `tests/data/tflite_ops/ops_chain.tflite`). The converter's tests check all are what it
+/// writes today.
 fn bundled(name: &str) -> Vec<u8> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = if name.contains("w4a4") {
-        root.join("tests/data").join(name)
+    let local = root.join("tests/data").join(name);
+    let path = if local.exists() {
+        local
     } else {
         root.join("../examples/data/mlperf-tiny/eqm").join(name)
     };
@@ -87,6 +90,8 @@ fn random_byte_flips_never_panic() {
         // 4-bit tensors: packed int4 weights, uint4 activations, row-window scratch.
         bundled("ds-cnn_w4a4.eqm"),
         bundled("resnet8_w4a4.eqm"),
+        // Broadcasting, padding and a multi-input op.
+        bundled("ops_chain.eqm"),
     ];
     for bytes in models {
         // Structure (header, tables, ops, names) sits before the constants; aim half of the

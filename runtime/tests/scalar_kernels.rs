@@ -2,8 +2,10 @@
 //! MLPerf Tiny goldens do not cover: dilation, every padding, depth multipliers above 1, max
 //! pooling, RELU6-style clamps, odd channel counts.
 
-use edgeq_runtime::format::{AddParams, SoftmaxParams};
-use edgeq_runtime::kernels::{scalar, ConvGeometry, FullyConnectedGeometry, Requant};
+use edgeq_runtime::format::{AddParams, MulParams, SoftmaxParams};
+use edgeq_runtime::kernels::{
+    layout, scalar, Broadcast, ConvGeometry, FullyConnectedGeometry, Requant,
+};
 use edgeq_runtime::quant::{quantize_multiplier, Rounding};
 
 mod common;
@@ -299,6 +301,171 @@ fn softmax_is_within_one_lsb_of_float() {
                 let want = (e / sum * 256.0 - 128.0).round().clamp(-128.0, 127.0);
                 assert!((f64::from(g) - want).abs() <= 1.0, "got {g}, want {want}");
             }
+        }
+    }
+}
+
+/// Row-major index of `at` in a tensor of `dims`.
+fn flat(dims: &[usize; 4], at: [usize; 4]) -> usize {
+    ((at[0] * dims[1] + at[1]) * dims[2] + at[2]) * dims[3] + at[3]
+}
+
+/// The multi-index of row-major element `i` of a tensor of `dims`.
+fn unflat(dims: &[usize; 4], mut i: usize) -> [usize; 4] {
+    let mut at = [0; 4];
+    for axis in (0..4).rev() {
+        at[axis] = i % dims[axis];
+        i /= dims[axis];
+    }
+    at
+}
+
+/// Random dims of 1..=5 per axis.
+fn random_dims(rng: &mut fastrand::Rng) -> [usize; 4] {
+    [
+        rng.usize(1..=3),
+        rng.usize(1..=5),
+        rng.usize(1..=5),
+        rng.usize(1..=5),
+    ]
+}
+
+/// MUL with numpy broadcasting, written by multi-index (an input's index is the output's
+/// taken modulo its dims), and within one output step of real arithmetic.
+#[test]
+fn mul_matches_broadcast_indexing_and_real_arithmetic() {
+    let mut rng = fastrand::Rng::with_seed(11);
+    for _ in 0..cases(300) {
+        let dims = random_dims(&mut rng);
+        // Each input keeps or drops (to 1) every axis of the output.
+        let input_dims = |rng: &mut fastrand::Rng| dims.map(|d| if rng.bool() { d } else { 1 });
+        let (a_dims, b_dims) = (input_dims(&mut rng), input_dims(&mut rng));
+        let strides = |d: [usize; 4]| {
+            let mut s = [0; 4];
+            let mut step = 1;
+            for axis in (0..4).rev() {
+                s[axis] = if d[axis] == 1 { 0 } else { step };
+                step *= d[axis];
+            }
+            s
+        };
+        let shape = Broadcast {
+            dims,
+            a: strides(a_dims),
+            b: strides(b_dims),
+        };
+        let (sa, sb, so) = (
+            rng.f64() * 0.1 + 0.001,
+            rng.f64() * 0.1 + 0.001,
+            rng.f64() * 0.01 + 0.0001,
+        );
+        let (multiplier, shift) = quantize_multiplier(sa * sb / so);
+        let rounding = if rng.bool() {
+            Rounding::Double
+        } else {
+            Rounding::Single
+        };
+        let p = MulParams {
+            input1_zero_point: rng.i32(-128..128),
+            input2_zero_point: rng.i32(-128..128),
+            output_zero_point: rng.i32(-128..128),
+            output_multiplier: multiplier,
+            output_shift: shift,
+            act_min: -128,
+            act_max: 127,
+            rounding: rounding as u16,
+            reserved: 0,
+        };
+        let len = |d: [usize; 4]| d.iter().product::<usize>();
+        let a = random_i8(&mut rng, len(a_dims));
+        let b = random_i8(&mut rng, len(b_dims));
+        let mut out = vec![0i8; len(dims)];
+        scalar::mul(&p, rounding, &shape, &a[..], &b[..], &mut out[..]);
+        for (i, &got) in out.iter().enumerate() {
+            let at = unflat(&dims, i);
+            let x = i32::from(a[flat(&a_dims, broadcast_index(at, &a_dims))]) - p.input1_zero_point;
+            let y = i32::from(b[flat(&b_dims, broadcast_index(at, &b_dims))]) - p.input2_zero_point;
+            let want =
+                (rounding.apply(x * y, multiplier, shift) + p.output_zero_point).clamp(-128, 127);
+            assert_eq!(i32::from(got), want, "element {i} of {dims:?}");
+            let real = f64::from(x * y) * sa * sb / so + f64::from(p.output_zero_point);
+            assert!(
+                (f64::from(got) - real.round().clamp(-128.0, 127.0)).abs() <= 1.0,
+                "{got} vs {real}"
+            );
+        }
+    }
+}
+
+/// An output multi-index taken modulo an input's dims (numpy broadcasting).
+fn broadcast_index(at: [usize; 4], dims: &[usize; 4]) -> [usize; 4] {
+    [0, 1, 2, 3].map(|axis| at[axis] % dims[axis])
+}
+
+/// PAD written per output element: the input's value inside, the pad value outside.
+#[test]
+fn pad_matches_per_element_formulation() {
+    let mut rng = fastrand::Rng::with_seed(12);
+    for _ in 0..cases(300) {
+        let in_dims = random_dims(&mut rng);
+        let before = [0; 4].map(|_| rng.usize(0..3));
+        let after = [0; 4].map(|_| rng.usize(0..3));
+        let out_dims = [0, 1, 2, 3].map(|a| in_dims[a] + before[a] + after[a]);
+        let value = rng.i8(..);
+        let input = random_i8(&mut rng, in_dims.iter().product());
+        let mut out = vec![0i8; out_dims.iter().product()];
+        layout::pad(in_dims, out_dims, before, value, &input, &mut out);
+        for (i, &got) in out.iter().enumerate() {
+            let at = unflat(&out_dims, i);
+            let inside = (0..4).all(|a| at[a] >= before[a] && at[a] < before[a] + in_dims[a]);
+            let want = if inside {
+                input[flat(&in_dims, [0, 1, 2, 3].map(|a| at[a] - before[a]))]
+            } else {
+                value
+            };
+            assert_eq!(
+                got, want,
+                "{in_dims:?} padded {before:?} {after:?}, element {i}"
+            );
+        }
+    }
+}
+
+/// CONCATENATION written per output element: find the input whose range along the axis
+/// holds the element.
+#[test]
+fn concat_matches_per_element_formulation() {
+    let mut rng = fastrand::Rng::with_seed(13);
+    for _ in 0..cases(300) {
+        let axis = rng.usize(0..4);
+        let base = random_dims(&mut rng);
+        let inputs: Vec<([usize; 4], Vec<i8>)> = (0..rng.usize(1..=5))
+            .map(|_| {
+                let mut d = base;
+                d[axis] = rng.usize(1..=4);
+                (d, random_i8(&mut rng, d.iter().product()))
+            })
+            .collect();
+        let mut out_dims = base;
+        out_dims[axis] = inputs.iter().map(|(d, _)| d[axis]).sum();
+        let inner: usize = out_dims[axis + 1..].iter().product();
+        let outer: usize = out_dims[..axis].iter().product();
+        let mut out = vec![0i8; out_dims.iter().product()];
+        let mut offset = 0;
+        for (d, x) in &inputs {
+            let run = d[axis] * inner;
+            layout::concat_input(outer, run, out_dims[axis] * inner, offset, x, &mut out);
+            offset += run;
+        }
+        for (i, &got) in out.iter().enumerate() {
+            let mut at = unflat(&out_dims, i);
+            let mut k = 0;
+            while at[axis] >= inputs[k].0[axis] {
+                at[axis] -= inputs[k].0[axis];
+                k += 1;
+            }
+            let (d, x) = &inputs[k];
+            assert_eq!(got, x[flat(d, at)], "axis {axis}, element {i}");
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod depthwise;
 pub mod elementwise;
 pub mod gemm;
 pub mod int4;
+pub mod layout;
 pub mod pool;
 pub mod scalar;
 mod table;
@@ -20,6 +21,19 @@ mod table;
 mod x86;
 
 pub use table::Isa;
+
+/// An element-wise operation of two tensors broadcast to the output's shape, right-aligned
+/// to four axes: the output's dims, and each input's element strides per axis (0 where the
+/// input has one element on an axis the output has more of). Checked by the op at load.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Broadcast {
+    /// Output dims.
+    pub dims: [usize; 4],
+    /// Strides of input 1.
+    pub a: [usize; 4],
+    /// Strides of input 2.
+    pub b: [usize; 4],
+}
 
 /// Shape and stride facts of a (depthwise) convolution, checked by the op at load.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

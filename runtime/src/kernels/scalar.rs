@@ -5,8 +5,8 @@
 //! match the geometry; the loops still index through bounds-checked slices.
 
 use super::int4::{Elems, ElemsMut};
-use super::{ConvGeometry, FullyConnectedGeometry, PoolGeometry, Requant};
-use crate::format::{AddParams, SoftmaxParams};
+use super::{Broadcast, ConvGeometry, FullyConnectedGeometry, PoolGeometry, Requant};
+use crate::format::{AddParams, MulParams, SoftmaxParams};
 use crate::quant::{self, fixed, multiply_by_quantized_multiplier as mbqm};
 
 #[inline(always)]
@@ -166,6 +166,48 @@ where
             sum.saturating_add(p.output_zero_point)
                 .clamp(p.act_min, p.act_max),
         );
+    }
+}
+
+/// Element-wise product of two tensors broadcast to the output (TFLite's int8 MUL; int8 or
+/// uint4 elements): `(a - za) * (b - zb)` requantized once by `rounding`.
+pub fn mul<A, B, O>(
+    p: &MulParams,
+    rounding: quant::Rounding,
+    s: &Broadcast,
+    a: &A,
+    b: &B,
+    output: &mut O,
+) where
+    A: Elems + ?Sized,
+    B: Elems + ?Sized,
+    O: ElemsMut + ?Sized,
+{
+    let mut i = 0;
+    for i0 in 0..s.dims[0] {
+        for i1 in 0..s.dims[1] {
+            for i2 in 0..s.dims[2] {
+                for i3 in 0..s.dims[3] {
+                    let at = |st: [usize; 4]| i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3];
+                    let x = a.at(at(s.a)) - p.input1_zero_point;
+                    let y = b.at(at(s.b)) - p.input2_zero_point;
+                    let v = rounding.apply(x * y, p.output_multiplier, p.output_shift);
+                    output.put(
+                        i,
+                        v.saturating_add(p.output_zero_point)
+                            .clamp(p.act_min, p.act_max),
+                    );
+                    i += 1;
+                }
+            }
+        }
+    }
+}
+
+/// `output[i] = table[input[i] + 128]`: any int8 function of one int8 value.
+pub fn lookup(table: &[i8; 256], input: &[i8], output: &mut [i8]) {
+    for (y, &x) in output.iter_mut().zip(input) {
+        *y = table[usize::from(x as u8 ^ 0x80)];
     }
 }
 

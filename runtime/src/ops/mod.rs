@@ -2,8 +2,12 @@
 //! kernel at run time (`run`). One file per operator family.
 
 mod add;
+mod concat;
 mod conv;
 mod fully_connected;
+mod lookup;
+mod mul;
+mod pad;
 mod pool;
 mod quantize;
 mod reshape;
@@ -40,6 +44,10 @@ pub(crate) fn validate(model: &Model<'_>, index: usize, op: &OpDesc) -> Result<(
         OpKind::Reshape => reshape::validate(&check),
         OpKind::Softmax => softmax::validate(&check),
         OpKind::Quantize | OpKind::Dequantize => quantize::validate(&check),
+        OpKind::Mul => mul::validate(&check),
+        OpKind::Pad => pad::validate(&check),
+        OpKind::Concatenation => concat::validate(&check),
+        OpKind::Lookup => lookup::validate(&check),
     }
 }
 
@@ -75,6 +83,10 @@ pub(crate) fn run(
         OpKind::Reshape => reshape::run(&mut io),
         OpKind::Softmax => softmax::run(&mut io),
         OpKind::Quantize | OpKind::Dequantize => quantize::run(&mut io),
+        OpKind::Mul => mul::run(&mut io),
+        OpKind::Pad => pad::run(&mut io),
+        OpKind::Concatenation => concat::run(&mut io),
+        OpKind::Lookup => lookup::run(&mut io),
     }
 }
 
@@ -377,6 +389,15 @@ fn check_requant_tables(check: &Check<'_, '_>, multipliers: &[i32], shifts: &[i3
         return Err(check.err("requantization shift outside -31..=30"));
     }
     Ok(())
+}
+
+/// A tensor's dims right-aligned to four axes (`[H, W]` is `[1, 1, H, W]`): the last axis
+/// is the contiguous one whatever the rank.
+fn aligned_dims(t: &TensorDesc) -> [usize; 4] {
+    let rank = usize::from(t.rank).min(4);
+    let mut out = [1; 4];
+    out[4 - rank..].copy_from_slice(&dims(t)[..rank]);
+    out
 }
 
 fn dims(t: &TensorDesc) -> [usize; 4] {

@@ -150,6 +150,25 @@ pub fn describe(model: &Model<'_>) -> Result<String> {
                 format!("scale {} zero point {}", p.scale, p.zero_point)
             }
             OpKind::Reshape => String::new(),
+            OpKind::Mul => {
+                let p: MulParams = read_params(op);
+                format!(
+                    "in zps {}, {} clamp [{}, {}]",
+                    p.input1_zero_point, p.input2_zero_point, p.act_min, p.act_max
+                )
+            }
+            OpKind::Pad => {
+                let p: PadParams = read_params(op);
+                format!(
+                    "before {:?} after {:?} value {}",
+                    p.before, p.after, p.value
+                )
+            }
+            OpKind::Lookup => "256-entry table".to_string(),
+            OpKind::Concatenation => {
+                let p: ConcatParams = read_params(op);
+                format!("axis {}, {} inputs", p.axis, op.input_count)
+            }
         };
         writeln!(
             s,

@@ -119,7 +119,8 @@ fn code_of(bytes: &[u8], entry: usize) -> Option<i32> {
 #[test]
 fn unsupported_op_is_named_with_its_index() {
     const SOFTMAX: i32 = 25;
-    const TANH: i32 = 28;
+    // An operator edgeq has no plans for.
+    const LOCAL_RESPONSE_NORMALIZATION: i32 = 13;
     let bytes = std::fs::read(data_dir().join("models/kws_ref_model.tflite")).unwrap();
     let n_codes = tract_tflite::tflite::root_as_model(&bytes)
         .unwrap()
@@ -129,23 +130,26 @@ fn unsupported_op_is_named_with_its_index() {
     let entry = (0..n_codes)
         .find(|&i| code_of(&bytes, i) == Some(SOFTMAX))
         .expect("KWS has a SOFTMAX");
-    // Turn that operator code into TANH by patching the byte that holds it.
+    // Turn that operator code into LOCAL_RESPONSE_NORMALIZATION by patching the byte that holds it.
     let patched = (0..bytes.len())
         .filter(|&i| i32::from(bytes[i]) == SOFTMAX)
         .map(|i| {
             let mut t = bytes.clone();
-            t[i] = TANH as u8;
+            t[i] = LOCAL_RESPONSE_NORMALIZATION as u8;
             t
         })
-        .find(|t| code_of(t, entry) == Some(TANH))
+        .find(|t| code_of(t, entry) == Some(LOCAL_RESPONSE_NORMALIZATION))
         .expect("could not patch the opcode");
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("kws_tanh.tflite");
+    let file = tmp.path().join("kws_lrn.tflite");
     std::fs::write(&file, &patched).unwrap();
     let out = edgeq().arg("import").arg(&file).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("operator 12 (TANH)"), "{err}");
+    assert!(
+        err.contains("operator 12 (LOCAL_RESPONSE_NORMALIZATION)"),
+        "{err}"
+    );
     assert!(err.contains("not supported"), "{err}");
     assert!(
         !file.with_extension("eqm").exists(),

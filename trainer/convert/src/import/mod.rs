@@ -1,6 +1,7 @@
 //! Importers: models people already have, lowered to `.eqm`.
 
 pub mod onnx;
+pub mod tables;
 pub mod tflite;
 
 use anyhow::{bail, Context, Result};

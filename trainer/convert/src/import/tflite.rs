@@ -6,15 +6,17 @@ use std::collections::HashMap;
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use edgeq_runtime::format::*;
-use edgeq_runtime::quant::Rounding;
+use edgeq_runtime::quant::{quantize_multiplier, Rounding};
 use flatbuffers::{ForwardsUOffset, Vector};
 use tract_tflite::tflite;
 
+use super::tables;
 use crate::eqm::{ModelBuilder, TensorSpec};
 
 /// Operators this importer lowers.
-pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, \
-     AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, SOFTMAX, QUANTIZE, DEQUANTIZE";
+pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, MUL, \
+     AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, PAD, PADV2, CONCATENATION, SOFTMAX, LOGISTIC, TANH, \
+     RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, HARD_SWISH, QUANTIZE, DEQUANTIZE";
 
 /// Lowers TFLite flatbuffer bytes to an `.eqm` graph (weights still in TFLite's layouts).
 pub fn lower(bytes: &[u8]) -> Result<ModelBuilder> {
@@ -310,6 +312,78 @@ impl<'a> Lowering<'a> {
         }
     }
 
+    /// An int8 operand of an element-wise op: an activation, or a constant (copied).
+    fn int8_operand(&mut self, index: i32) -> Result<(usize, f32, i32)> {
+        if self.const_data(index).is_none() {
+            return self.int8_activation(index);
+        }
+        let t = self.constant(index, DType::I8)?;
+        let q = self.quant(index)?;
+        ensure!(
+            q.scales.len() <= 1 && q.scale() > 0.0 && q.scale().is_finite(),
+            "constant {index} '{}' needs one positive scale",
+            self.name(index)
+        );
+        Ok((t, q.scale(), q.zero_point()))
+    }
+
+    /// A PAD's paddings: a constant int32 or int64 `[rank, 2]` tensor of non-negative
+    /// `(before, after)` pairs.
+    fn paddings(&self, index: i32, rank: usize) -> Result<Vec<(u32, u32)>> {
+        let t = self.tensor(index)?;
+        let data = self
+            .const_data(index)
+            .context("PAD's paddings must be constant")?;
+        let values: Vec<i64> = match t.type_() {
+            tflite::TensorType::INT32 => data
+                .chunks_exact(4)
+                .map(|b| i64::from(i32::from_le_bytes(b.try_into().unwrap())))
+                .collect(),
+            tflite::TensorType::INT64 => data
+                .chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+                .collect(),
+            other => bail!(
+                "PAD's paddings have type {}; int32 or int64 expected",
+                other.variant_name().unwrap_or("?")
+            ),
+        };
+        ensure!(
+            values.len() == 2 * rank,
+            "PAD's paddings hold {} values for a rank-{rank} input",
+            values.len()
+        );
+        values
+            .chunks_exact(2)
+            .map(|p| {
+                let each = |v: i64| u32::try_from(v).ok().filter(|&v| v <= 1 << 24);
+                each(p[0])
+                    .zip(each(p[1]))
+                    .with_context(|| format!("padding {p:?} is negative or too large"))
+            })
+            .collect()
+    }
+
+    /// PADV2's constant value: one int8 constant at the output's quantization.
+    fn pad_value(&self, index: i32, (sy, zy): (f32, i32)) -> Result<i32> {
+        ensure!(
+            self.dtype(index)? == DType::I8,
+            "PADV2's value must be int8"
+        );
+        let data = self
+            .const_data(index)
+            .context("PADV2's value must be constant")?;
+        ensure!(data.len() == 1, "PADV2's value must be one element");
+        let q = self.quant(index)?;
+        ensure!(
+            q.scales.is_empty() || (q.scale() == sy && q.zero_point() == zy),
+            "PADV2's value is quantized ({}, {}), the output ({sy}, {zy})",
+            q.scale(),
+            q.zero_point()
+        );
+        Ok(i32::from(data[0] as i8))
+    }
+
     fn int8_activation(&mut self, index: i32) -> Result<(usize, f32, i32)> {
         ensure!(
             self.dtype(index)? == DType::I8,
@@ -404,6 +478,144 @@ impl<'a> Lowering<'a> {
                 let params = crate::emit::add_params((sa, za), (sb, zb), (sy, zy), act);
                 self.builder
                     .add_op(OpKind::Add, &[Some(a), Some(b)], y, write_params(&params));
+                Ok(())
+            }
+            tflite::BuiltinOperator::MUL => {
+                let o = op
+                    .builtin_options_as_mul_options()
+                    .context("missing MUL options")?;
+                let (a, sa, za) = self.int8_operand(input(0)?)?;
+                let (b, sb, zb) = self.int8_operand(input(1)?)?;
+                let (y, sy, zy) = self.int8_activation(out)?;
+                let (act_min, act_max) = activation_range(o.fused_activation_function(), sy, zy)?;
+                // TFLite's `input1_scale * input2_scale / output_scale`, in double.
+                let real = f64::from(sa) * f64::from(sb) / f64::from(sy);
+                let (output_multiplier, output_shift) = quantize_multiplier(real);
+                ensure!(
+                    (-31..=30).contains(&output_shift),
+                    "MUL's scale ratio {real:e} is out of range (shift {output_shift})"
+                );
+                let params = MulParams {
+                    input1_zero_point: za,
+                    input2_zero_point: zb,
+                    output_zero_point: zy,
+                    output_multiplier,
+                    output_shift,
+                    act_min,
+                    act_max,
+                    rounding: Rounding::Double as u16,
+                    reserved: 0,
+                };
+                self.builder
+                    .add_op(OpKind::Mul, &[Some(a), Some(b)], y, write_params(&params));
+                Ok(())
+            }
+            tflite::BuiltinOperator::PAD | tflite::BuiltinOperator::PADV2 => {
+                let (x, sx, zx) = self.int8_activation(input(0)?)?;
+                let (y, sy, zy) = self.int8_activation(out)?;
+                ensure!(
+                    sx == sy && zx == zy,
+                    "padding input and output quantization differ ({sx}, {zx}) vs ({sy}, {zy})"
+                );
+                let rank = self.dims(input(0)?)?.len();
+                let pads = self.paddings(input(1)?, rank)?;
+                let mut params = PadParams {
+                    value: zy,
+                    ..PadParams::default()
+                };
+                for (axis, (lo, hi)) in pads.into_iter().enumerate() {
+                    params.before[axis] = lo;
+                    params.after[axis] = hi;
+                }
+                if code == tflite::BuiltinOperator::PADV2 {
+                    if let Ok(v) = input(2) {
+                        params.value = self.pad_value(v, (sy, zy))?;
+                    }
+                }
+                self.builder
+                    .add_op(OpKind::Pad, &[Some(x)], y, write_params(&params));
+                Ok(())
+            }
+            tflite::BuiltinOperator::CONCATENATION => {
+                let o = op
+                    .builtin_options_as_concatenation_options()
+                    .context("missing CONCATENATION options")?;
+                ensure!(
+                    o.fused_activation_function() == tflite::ActivationFunctionType::NONE,
+                    "CONCATENATION with a fused activation is not supported"
+                );
+                ensure!(
+                    (1..=MAX_OP_INPUTS).contains(&inputs.len()),
+                    "CONCATENATION of {} inputs (edgeq takes 1 to {MAX_OP_INPUTS})",
+                    inputs.len()
+                );
+                let (y, sy, zy) = self.int8_activation(out)?;
+                let rank = self.dims(out)?.len() as i32;
+                ensure!(
+                    (-rank..rank).contains(&o.axis()),
+                    "CONCATENATION axis {} outside the rank {rank}",
+                    o.axis()
+                );
+                let mut xs = Vec::new();
+                for i in 0..inputs.len() {
+                    let (x, sx, zx) = self.int8_operand(input(i)?)?;
+                    ensure!(
+                        sx == sy && zx == zy,
+                        "CONCATENATION input {i} is quantized ({sx}, {zx}), the output ({sy}, {zy}); int8 concatenation does not requantize"
+                    );
+                    xs.push(Some(x));
+                }
+                let params = ConcatParams {
+                    axis: o.axis().rem_euclid(rank) as u32,
+                };
+                self.builder
+                    .add_op(OpKind::Concatenation, &xs, y, write_params(&params));
+                Ok(())
+            }
+            tflite::BuiltinOperator::LOGISTIC
+            | tflite::BuiltinOperator::TANH
+            | tflite::BuiltinOperator::RELU
+            | tflite::BuiltinOperator::RELU6
+            | tflite::BuiltinOperator::RELU_N1_TO_1
+            | tflite::BuiltinOperator::LEAKY_RELU
+            | tflite::BuiltinOperator::HARD_SWISH => {
+                let (x, sx, zx) = self.int8_activation(input(0)?)?;
+                let (y, sy, zy) = self.int8_activation(out)?;
+                ensure!(
+                    self.dims(input(0)?)? == self.dims(out)?,
+                    "input and output shapes differ"
+                );
+                let (qx, qy) = ((sx, zx), (sy, zy));
+                let table = match code {
+                    tflite::BuiltinOperator::LOGISTIC => {
+                        ensure!(
+                            sy == 1.0 / 256.0,
+                            "int8 LOGISTIC output must have scale 1/256 (has {sy})"
+                        );
+                        tables::logistic(qx, qy)
+                    }
+                    tflite::BuiltinOperator::TANH => tables::tanh(qx, qy),
+                    tflite::BuiltinOperator::RELU => tables::relu(qx, qy, 0.0, f32::INFINITY),
+                    tflite::BuiltinOperator::RELU6 => tables::relu(qx, qy, 0.0, 6.0),
+                    tflite::BuiltinOperator::RELU_N1_TO_1 => tables::relu(qx, qy, -1.0, 1.0),
+                    tflite::BuiltinOperator::LEAKY_RELU => {
+                        let o = op
+                            .builtin_options_as_leaky_relu_options()
+                            .context("missing LEAKY_RELU options")?;
+                        tables::leaky_relu(qx, qy, o.alpha())
+                    }
+                    _ => tables::hard_swish(qx, qy).with_context(|| {
+                        format!(
+                            "HARD_SWISH with input scale {sx} above 128 x the output scale {sy}"
+                        )
+                    })?,
+                };
+                let name = format!("{}/table", self.name(out));
+                let t = self
+                    .builder
+                    .add_tensor(TensorSpec::const_i8(&name, &[256], &table));
+                self.builder
+                    .add_op(OpKind::Lookup, &[Some(x), Some(t)], y, [0; OP_PARAMS_BYTES]);
                 Ok(())
             }
             tflite::BuiltinOperator::AVERAGE_POOL_2D | tflite::BuiltinOperator::MAX_POOL_2D => {

@@ -24,25 +24,24 @@ pub fn edgeq() -> Command {
     Command::new(env!("CARGO_BIN_EXE_edgeq-convert"))
 }
 
-/// The `edgeq-bench` binary, built next to `edgeq-convert` (`cargo test --workspace` builds it; when
-/// testing this package alone it is built here with the same profile).
+/// The `edgeq-bench` binary, built next to `edgeq-convert` with the same profile (once per
+/// test process: a binary left from an older build would test old code).
 pub fn edgeq_bench() -> Command {
+    static BUILT: std::sync::Once = std::sync::Once::new();
     let edgeq = Path::new(env!("CARGO_BIN_EXE_edgeq-convert"));
     let dir = edgeq.parent().expect("binary directory");
-    let bench = dir.join(format!("edgeq-bench{}", std::env::consts::EXE_SUFFIX));
-    if !bench.exists() {
+    BUILT.call_once(|| {
         let profile = match dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") => "dev".to_string(),
-            Some(other) => other.to_string(),
-            None => "dev".to_string(),
+            Some("debug") | None => "dev",
+            Some(other) => other,
         };
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "edgeq-bench", "--profile", &profile])
+            .args(["build", "-p", "edgeq-bench", "--profile", profile])
             .status()
             .expect("running cargo to build edgeq-bench");
         assert!(status.success(), "building edgeq-bench failed");
-    }
-    Command::new(bench)
+    });
+    Command::new(dir.join(format!("edgeq-bench{}", std::env::consts::EXE_SUFFIX)))
 }
 
 /// Runs a command; panics with its stderr if it fails.

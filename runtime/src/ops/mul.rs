@@ -1,0 +1,76 @@
+//! MUL (int8 or uint4, numpy broadcasting of either input to the output's shape).
+
+use super::{aligned_dims, check_clamp_for, check_zero_point_for, Check, Io, ACTS};
+use crate::error::Result;
+use crate::format::{MulParams, TensorDesc};
+use crate::kernels::int4::ValuesMut;
+use crate::kernels::{scalar, Broadcast};
+use crate::quant::Rounding;
+
+pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
+    let (a, a_type) = c.input_of(0, &ACTS, "inputs must be int8 or uint4")?;
+    let (b, b_type) = c.input_of(1, &ACTS, "inputs must be int8 or uint4")?;
+    let (out, out_type) = c.output_of(&ACTS, "output must be int8 or uint4")?;
+    broadcast(c, a, b, out)?;
+    let p: MulParams = c.params();
+    check_zero_point_for(c, p.input1_zero_point, a_type)?;
+    check_zero_point_for(c, p.input2_zero_point, b_type)?;
+    check_zero_point_for(c, p.output_zero_point, out_type)?;
+    check_clamp_for(c, p.act_min, p.act_max, out_type)?;
+    Rounding::from_u16(p.rounding).ok_or(c.err("unknown rounding rule"))?;
+    super::check_requant_tables(c, &[p.output_multiplier], &[p.output_shift])
+}
+
+/// The inputs' strides over the output: each input axis (right-aligned) equals the
+/// output's or is 1, and no input has a higher rank than the output.
+fn broadcast(
+    c: &Check<'_, '_>,
+    a: &TensorDesc,
+    b: &TensorDesc,
+    out: &TensorDesc,
+) -> Result<Broadcast> {
+    let dims = aligned_dims(out);
+    let strides = |t: &TensorDesc| -> Result<[usize; 4]> {
+        let d = aligned_dims(t);
+        if t.rank > out.rank {
+            return Err(c.err("an input has a higher rank than the output"));
+        }
+        let mut strides = [0; 4];
+        let mut step = 1;
+        for axis in (0..4).rev() {
+            if d[axis] == dims[axis] {
+                strides[axis] = if d[axis] == 1 { 0 } else { step };
+            } else if d[axis] != 1 {
+                return Err(c.err("input shapes do not broadcast to the output's"));
+            }
+            step *= d[axis];
+        }
+        Ok(strides)
+    };
+    Ok(Broadcast {
+        dims,
+        a: strides(a)?,
+        b: strides(b)?,
+    })
+}
+
+pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
+    let ins = &io.inputs;
+    let c = &ins.check;
+    let p: MulParams = c.params();
+    let rounding = Rounding::from_u16(p.rounding).ok_or(c.err("unknown rounding rule"))?;
+    let missing = c.err("missing input");
+    let out_desc = c.model.tensor(c.op.output).ok_or(c.err("no output"))?;
+    let shape = broadcast(
+        c,
+        c.slot(0).ok_or(missing)?,
+        c.slot(1).ok_or(missing)?,
+        out_desc,
+    )?;
+    let (a, b) = (ins.values(0)?, ins.values(1)?);
+    let (_, out_type) = c.output_of(&ACTS, "output must be int8 or uint4")?;
+    let mut out =
+        ValuesMut::of(out_type, &mut *io.output).ok_or(c.err("output must be int8 or uint4"))?;
+    scalar::mul(&p, rounding, &shape, &a, &b, &mut out);
+    Ok(())
+}

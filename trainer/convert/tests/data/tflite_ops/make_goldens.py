@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""Writes one-operator int8 TFLite models and their golden outputs from LiteRT's reference
+kernels (OpResolverType.BUILTIN_REF), for trainer/convert/tests/tflite_ops.rs.
+
+    python3 trainer/convert/tests/data/tflite_ops/make_goldens.py
+
+Needs numpy, flatbuffers and ai-edge-litert (the schema's Python module ships with it). The
+models are written field by field from the TFLite schema, so no converter is involved: every
+case is exactly the operator, shapes, quantization and options named below. Each case NAME
+gets NAME.tflite, NAME.in0.npy (.in1.npy ... for more inputs) and NAME.out.npy. Inputs are
+random (seeded); the script is deterministic.
+"""
+
+import pathlib
+
+import flatbuffers
+import numpy as np
+from ai_edge_litert import interpreter as litert
+from ai_edge_litert import schema_py_generated as S
+
+OUT = pathlib.Path(__file__).resolve().parent
+RNG = np.random.default_rng(20261207)
+
+ACT = {
+    "none": S.ActivationFunctionType.NONE,
+    "relu": S.ActivationFunctionType.RELU,
+    "relu6": S.ActivationFunctionType.RELU6,
+    "relu_n1_to_1": S.ActivationFunctionType.RELU_N1_TO_1,
+}
+
+
+def act(shape, scale, zero_point):
+    """An int8 activation: (shape, scale, zero point)."""
+    return {"shape": list(shape), "type": S.TensorType.INT8, "q": (scale, zero_point)}
+
+
+def const(array, tensor_type, q=None):
+    """A constant tensor from a NumPy array."""
+    return {"shape": list(array.shape), "type": tensor_type, "q": q, "data": array}
+
+
+def model(op, options_type, options, inputs, output, version=1):
+    """A one-operator model: `inputs` (activations and constants) -> `output`."""
+    names = [f"input{i}" for i in range(len(inputs))]
+    tensors = dict(zip(names, inputs), output=output)
+    return graph(tensors, [(op, options_type, options, names, "output", version)])
+
+
+def graph(tensors, ops):
+    """A model of `ops` (op, options type, options, input names, output name, version) in
+    order over the named `tensors`; the non-constant tensors no op writes are its inputs,
+    the tensors no op reads its outputs."""
+    m = S.ModelT()
+    m.version = 3
+    m.description = "edgeq op golden"
+    m.operatorCodes = []
+    m.buffers = [S.BufferT()]  # buffer 0 is the empty sentinel
+    sub = S.SubGraphT()
+    sub.tensors = []
+    index = {}
+    for name, spec in tensors.items():
+        t = S.TensorT()
+        t.shape = spec["shape"]
+        t.type = spec["type"]
+        t.name = name
+        if spec.get("q") is not None:
+            q = S.QuantizationParametersT()
+            q.scale = [float(spec["q"][0])]
+            q.zeroPoint = [int(spec["q"][1])]
+            t.quantization = q
+        buffer = S.BufferT()
+        if "data" in spec:
+            buffer.data = np.frombuffer(spec["data"].tobytes(), dtype=np.uint8).tolist()
+        m.buffers.append(buffer)
+        t.buffer = len(m.buffers) - 1
+        sub.tensors.append(t)
+        index[name] = len(sub.tensors) - 1
+    sub.operators = []
+    codes = {}
+    for op, options_type, options, ins, out, version in ops:
+        if (op, version) not in codes:
+            code = S.OperatorCodeT()
+            code.builtinCode = op
+            code.deprecatedBuiltinCode = min(op, 127)
+            code.version = version
+            m.operatorCodes.append(code)
+            codes[(op, version)] = len(m.operatorCodes) - 1
+        o = S.OperatorT()
+        o.opcodeIndex = codes[(op, version)]
+        o.inputs = [index[n] for n in ins]
+        o.outputs = [index[out]]
+        if options is not None:
+            o.builtinOptionsType = options_type
+            o.builtinOptions = options
+        sub.operators.append(o)
+    written = {out for *_, out, _ in ops}
+    read = {n for *_, ins, _, _ in ops for n in ins}
+    sub.inputs = [index[n] for n, s in tensors.items() if n not in written and "data" not in s]
+    sub.outputs = [index[n] for n in tensors if n in written and n not in read]
+    m.subgraphs = [sub]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def write(name, tflite, cases=3, first=None):
+    """Saves the model and `cases` input sets with LiteRT's reference outputs: `first` (a
+    list of arrays) or the extremes, then random values."""
+    (OUT / f"{name}.tflite").write_bytes(tflite)
+    interp = litert.Interpreter(
+        model_content=tflite,
+        experimental_op_resolver_type=litert.OpResolverType.BUILTIN_REF,
+    )
+    interp.allocate_tensors()
+    for case in range(cases):
+        for i, d in enumerate(interp.get_input_details()):
+            if case == 0 and first is not None:
+                x = first[i]
+            elif case == 0:
+                x = np.where(RNG.random(d["shape"]) < 0.5, -128, 127).astype(np.int8)
+            else:
+                x = RNG.integers(-128, 128, size=d["shape"], dtype=np.int8)
+            interp.set_tensor(d["index"], x)
+            np.save(OUT / f"{name}.{case}.in{i}.npy", x)
+        interp.invoke()
+        y = interp.get_tensor(interp.get_output_details()[0]["index"])
+        np.save(OUT / f"{name}.{case}.out.npy", y)
+
+
+def mul_options(activation):
+    o = S.MulOptionsT()
+    o.fusedActivationFunction = ACT[activation]
+    return o
+
+
+def pad(name, shape, paddings, q, value=None):
+    out_shape = [d + a + b for d, (a, b) in zip(shape, paddings)]
+    inputs = [act(shape, *q), const(np.array(paddings, dtype=np.int32), S.TensorType.INT32)]
+    op, opts_type, opts = S.BuiltinOperator.PAD, S.BuiltinOptions.PadOptions, S.PadOptionsT()
+    if value is not None:
+        inputs.append(const(np.array([value], dtype=np.int8), S.TensorType.INT8, q))
+        op, opts_type, opts = (
+            S.BuiltinOperator.PADV2,
+            S.BuiltinOptions.PadV2Options,
+            S.PadV2OptionsT(),
+        )
+    write(name, model(op, opts_type, opts, inputs, act(out_shape, *q), version=2))
+
+
+def concat(name, shapes, axis, q):
+    out_shape = list(shapes[0])
+    out_shape[axis] = sum(s[axis] for s in shapes)
+    o = S.ConcatenationOptionsT()
+    o.axis = axis
+    o.fusedActivationFunction = S.ActivationFunctionType.NONE
+    write(
+        name,
+        model(
+            S.BuiltinOperator.CONCATENATION,
+            S.BuiltinOptions.ConcatenationOptions,
+            o,
+            [act(s, *q) for s in shapes],
+            act(out_shape, *q),
+            version=2,
+        ),
+    )
+
+
+def unary(name, op, options_type, options, q_in, q_out, shape=(2, 128)):
+    """A one-input operator, its first case every int8 value once."""
+    every = np.arange(-128, 128, dtype=np.int8).reshape(shape)
+    write(name, model(op, options_type, options, [act(shape, *q_in)], act(shape, *q_out)),
+          first=[every])
+
+
+def leaky_relu(name, alpha, q_in, q_out):
+    o = S.LeakyReluOptionsT()
+    o.alpha = alpha
+    unary(name, S.BuiltinOperator.LEAKY_RELU, S.BuiltinOptions.LeakyReluOptions, o, q_in, q_out)
+
+
+def main():
+    # MUL: same shapes, broadcasting (a per-channel scale, a scalar), fused activations,
+    # multipliers below and above one, a constant operand.
+    mul = (S.BuiltinOperator.MUL, S.BuiltinOptions.MulOptions)
+    write("mul_same", model(*mul, mul_options("none"),
+          [act([1, 4, 5, 7], 0.05, 3), act([1, 4, 5, 7], 0.02, -7)], act([1, 4, 5, 7], 0.01, 2), version=2))
+    write("mul_relu_big_multiplier", model(*mul, mul_options("relu"),
+          [act([2, 3, 9], 0.5, -128), act([2, 3, 9], 0.25, 127)], act([2, 3, 9], 0.01, -20), version=2))
+    write("mul_broadcast_channels", model(*mul, mul_options("relu6"),
+          [act([1, 6, 6, 16], 0.03, -5), act([1, 1, 1, 16], 0.007, 11)], act([1, 6, 6, 16], 0.004, -1), version=2))
+    write("mul_broadcast_both", model(*mul, mul_options("none"),
+          [act([3, 1, 5], 0.1, 0), act([1, 4, 1], 0.2, 9)], act([3, 4, 5], 0.3, -3), version=2))
+    write("mul_scalar_const", model(*mul, mul_options("relu_n1_to_1"),
+          [act([1, 8, 8, 3], 0.02, 1),
+           const(np.array([77], dtype=np.int8), S.TensorType.INT8, (0.004, -2))],
+          act([1, 8, 8, 3], 0.001, 0), version=2))
+    # Every pair of int8 values, at a multiplier whose right shift is large (where the two
+    # rounding rules differ).
+    every = np.arange(-128, 128, dtype=np.int8)
+    write("mul_every_pair", model(*mul, mul_options("none"),
+          [act([256, 1], 0.013, -3), act([1, 256], 0.0021, 5)], act([256, 256], 0.0137, 1), version=2),
+          cases=1, first=[every.reshape(256, 1), every.reshape(1, 256)])
+    # PAD / PADV2: every axis, asymmetric, the zero point or a given value.
+    pad("pad_hw", [1, 5, 6, 3], [[0, 0], [1, 2], [2, 1], [0, 0]], (0.1, -4))
+    pad("pad_all_axes", [2, 3, 4, 5], [[1, 0], [0, 2], [3, 1], [2, 2]], (0.05, 7))
+    pad("pad_rank2", [7, 9], [[2, 3], [0, 4]], (0.2, 0))
+    pad("padv2_value", [1, 4, 4, 8], [[0, 0], [1, 1], [1, 1], [0, 0]], (0.1, -4), value=-128)
+    # CONCATENATION: the channel axis, an inner axis, a negative axis, five inputs.
+    concat("concat_channels", [[1, 4, 4, 3], [1, 4, 4, 5]], 3, (0.1, 2))
+    concat("concat_height", [[1, 2, 3, 4], [1, 5, 3, 4], [1, 1, 3, 4]], 1, (0.3, -9))
+    concat("concat_negative_axis", [[2, 3, 4], [2, 3, 1]], -1, (0.01, 100))
+    concat("concat_five", [[3, 2], [3, 1], [3, 4], [3, 2], [3, 3]], 1, (0.5, -128))
+    # Element-wise functions (edgeq's LOOKUP tables), each on every int8 value.
+    B = S.BuiltinOperator
+    unary("logistic", B.LOGISTIC, None, None, (0.1, 3), (1 / 256, -128))
+    unary("logistic_fine_input", B.LOGISTIC, None, None, (0.02, -50), (1 / 256, -128))
+    unary("tanh", B.TANH, None, None, (0.05, 0), (1 / 128, 0))
+    unary("tanh_offset", B.TANH, None, None, (0.3, 20), (0.01, -3))
+    unary("relu", B.RELU, None, None, (0.1, -10), (0.05, -128))
+    unary("relu_same_quantization", B.RELU, None, None, (0.1, -10), (0.1, -10))
+    unary("relu6", B.RELU6, None, None, (0.06, 5), (6 / 255, -128))
+    unary("relu_n1_to_1", B.RELU_N1_TO_1, None, None, (0.02, 0), (1 / 127, 0))
+    leaky_relu("leaky_relu", 0.1, (0.1, 3), (0.08, -20))
+    leaky_relu("leaky_relu_negative_alpha", -0.5, (0.05, -7), (0.04, 10))
+    unary("hard_swish", B.HARD_SWISH, S.BuiltinOptions.HardSwishOptions, S.HardSwishOptionsT(),
+          (0.05, -10), (0.03, -100))
+    unary("hard_swish_wide", B.HARD_SWISH, S.BuiltinOptions.HardSwishOptions,
+          S.HardSwishOptionsT(), (0.1, 20), (0.02, 0))
+    # The operators in one graph, their outputs planned in one arena (also the runtime's
+    # corruption-test fixture, runtime/tests/data/ops_chain.eqm).
+    q = (0.05, -3)
+    pad_opts = S.PadOptionsT()
+    concat_opts = S.ConcatenationOptionsT()
+    concat_opts.axis = 3
+    write("ops_chain", graph(
+        {
+            "x": act([1, 4, 4, 2], *q),
+            "paddings": const(np.array([[0, 0], [1, 1], [1, 1], [0, 0]], dtype=np.int32), S.TensorType.INT32),
+            "padded": act([1, 6, 6, 2], *q),
+            "gain": const(np.array([[[[90, -40]]]], dtype=np.int8), S.TensorType.INT8, (0.01, 0)),
+            "scaled": act([1, 6, 6, 2], 0.02, 5),
+            "other": act([1, 6, 6, 3], 0.02, 5),
+            "joined": act([1, 6, 6, 5], 0.02, 5),
+            "product": act([1, 6, 6, 5], 0.03, -10),
+        },
+        [
+            (S.BuiltinOperator.PAD, S.BuiltinOptions.PadOptions, pad_opts, ["x", "paddings"], "padded", 2),
+            (*mul, mul_options("none"), ["padded", "gain"], "scaled", 2),
+            (S.BuiltinOperator.CONCATENATION, S.BuiltinOptions.ConcatenationOptions, concat_opts,
+             ["scaled", "other"], "joined", 2),
+            (*mul, mul_options("relu"), ["joined", "joined"], "product", 2),
+        ],
+    ))
+
+
+if __name__ == "__main__":
+    main()

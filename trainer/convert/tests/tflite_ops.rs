@@ -1,0 +1,130 @@
+//! One-operator TFLite models (tests/data/tflite_ops, written by make_goldens.py) imported
+//! and run through `edgeq import` + `edgeq-bench infer`, with 0 LSB difference from the
+//! outputs of LiteRT's reference kernels (BUILTIN_REF) on the same inputs.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+fn ops_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tflite_ops")
+}
+
+/// Files of `dir` named `{prefix}*{suffix}`, sorted.
+fn files(dir: &Path, prefix: &str, suffix: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.starts_with(prefix) && name.ends_with(suffix)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_operator_matches_litert_reference_kernels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = ops_dir();
+    let mut checked = Vec::new();
+    for model in files(&dir, "", ".tflite") {
+        let name = model.file_stem().unwrap().to_str().unwrap().to_owned();
+        let eqm = tmp.path().join(format!("{name}.eqm"));
+        run(edgeq().arg("import").arg(&model).arg("-o").arg(&eqm));
+        let expected = files(&dir, &format!("{name}."), ".out.npy");
+        assert!(!expected.is_empty(), "{name}: no golden outputs");
+        for want_path in expected {
+            let case = want_path.file_name().unwrap().to_str().unwrap();
+            let case = case.strip_suffix(".out.npy").unwrap().to_owned();
+            let inputs = files(&dir, &format!("{case}.in"), ".npy");
+            assert!(!inputs.is_empty(), "{case}: no inputs");
+            let got_path = tmp.path().join(format!("{case}.npy"));
+            let mut infer = edgeq_bench();
+            infer.arg("infer").arg(&eqm);
+            for input in &inputs {
+                infer.arg("--input").arg(input);
+            }
+            run(infer.arg("--output").arg(&got_path));
+            let (shape, descr, got) = npy(&got_path);
+            let (want_shape, want_descr, want) = npy(&want_path);
+            assert_eq!(
+                (shape, descr),
+                (want_shape, want_descr),
+                "{case}: shape/dtype"
+            );
+            let differing = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+            assert_eq!(differing, 0, "{case}: {differing} bytes differ from LiteRT");
+            checked.push(case);
+        }
+    }
+    // Every operator the script writes, so that a lost file fails here.
+    let ops = [
+        "mul_",
+        "pad_",
+        "padv2_",
+        "concat_",
+        "logistic",
+        "tanh",
+        "relu.",
+        "relu6",
+        "relu_n1_to_1",
+        "leaky_relu",
+        "hard_swish",
+        "ops_chain",
+    ];
+    for op in ops {
+        assert!(
+            checked.iter().filter(|c| c.starts_with(op)).count() >= 3,
+            "{op}: too few cases in {checked:?}"
+        );
+    }
+}
+
+#[test]
+fn infer_asks_for_one_input_per_model_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = ops_dir();
+    let eqm = tmp.path().join("mul.eqm");
+    run(edgeq()
+        .arg("import")
+        .arg(dir.join("mul_same.tflite"))
+        .arg("-o")
+        .arg(&eqm));
+    let out = edgeq_bench()
+        .arg("infer")
+        .arg(&eqm)
+        .arg("--input")
+        .arg(dir.join("mul_same.1.in0.npy"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the model has 2 inputs; give one --input per input"),
+        "{err}"
+    );
+}
+
+/// The runtime's corruption-test fixture `runtime/tests/data/ops_chain.eqm` is byte for byte
+/// today's import of `ops_chain.tflite`.
+#[test]
+fn runtime_ops_fixture_is_fresh() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fresh = tmp.path().join("ops_chain.eqm");
+    run(edgeq()
+        .arg("import")
+        .arg(ops_dir().join("ops_chain.tflite"))
+        .arg("-o")
+        .arg(&fresh));
+    let bundled =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runtime/tests/data/ops_chain.eqm");
+    assert!(
+        std::fs::read(&fresh).unwrap() == std::fs::read(&bundled).unwrap(),
+        "{} is stale: re-run `edgeq-convert import trainer/convert/tests/data/tflite_ops/ops_chain.tflite -o runtime/tests/data/ops_chain.eqm`",
+        bundled.display()
+    );
+}
