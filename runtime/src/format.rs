@@ -254,6 +254,10 @@ pub enum OpKind {
     /// An int8 function of one int8 value by a 256-entry table: TFLite's LOGISTIC, TANH,
     /// HARD_SWISH, LEAKY_RELU and RELU ops, their arithmetic done by the importer. No params.
     Lookup = 14,
+    /// Permutation of the axes of an int8 tensor. Params: [`TransposeParams`].
+    Transpose = 15,
+    /// Mean of an int8 tensor over some of its axes. Params: [`MeanParams`].
+    Mean = 16,
 }
 
 impl OpKind {
@@ -274,6 +278,8 @@ impl OpKind {
             12 => Self::Pad,
             13 => Self::Concatenation,
             14 => Self::Lookup,
+            15 => Self::Transpose,
+            16 => Self::Mean,
             _ => return None,
         })
     }
@@ -295,6 +301,8 @@ impl OpKind {
             Self::Pad => "PAD",
             Self::Concatenation => "CONCATENATION",
             Self::Lookup => "LOOKUP",
+            Self::Transpose => "TRANSPOSE",
+            Self::Mean => "MEAN",
         }
     }
 }
@@ -511,6 +519,32 @@ pub struct PadParams {
 pub struct ConcatParams {
     /// The axis joined, `0..rank` (the inputs agree on every other axis).
     pub axis: u32,
+}
+
+/// Params of [`OpKind::Transpose`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct TransposeParams {
+    /// Output axis `i` is input axis `perm[i]` (`perm[..rank]` a permutation of `0..rank`;
+    /// entries past the rank zero).
+    pub perm: [u32; 4],
+}
+
+/// Params of [`OpKind::Mean`] (TFLite's int8 MEAN: the offset sum requantized once by a
+/// multiplier that folds in the division by the element count).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct MeanParams {
+    /// Bit `a` set: axis `a` of the input is averaged over (`a < rank`).
+    pub axes: u32,
+    /// Input zero point.
+    pub input_zero_point: i32,
+    /// Output zero point.
+    pub output_zero_point: i32,
+    /// `input_scale / (output_scale * count)` as a Q0.31 multiplier ...
+    pub multiplier: i32,
+    /// ... and a shift (-31..=30), applied with double rounding.
+    pub shift: i32,
 }
 
 /// Params of [`OpKind::Quantize`] and [`OpKind::Dequantize`].

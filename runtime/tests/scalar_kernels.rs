@@ -2,7 +2,7 @@
 //! MLPerf Tiny goldens do not cover: dilation, every padding, depth multipliers above 1, max
 //! pooling, RELU6-style clamps, odd channel counts.
 
-use edgeq_runtime::format::{AddParams, MulParams, SoftmaxParams};
+use edgeq_runtime::format::{AddParams, MeanParams, MulParams, SoftmaxParams};
 use edgeq_runtime::kernels::{
     layout, scalar, Broadcast, ConvGeometry, FullyConnectedGeometry, Requant,
 };
@@ -467,5 +467,85 @@ fn concat_matches_per_element_formulation() {
             let (d, x) = &inputs[k];
             assert_eq!(got, x[flat(d, at)], "axis {axis}, element {i}");
         }
+    }
+}
+
+/// TRANSPOSE written per output element: output index `at` reads input index `from` with
+/// `from[perm[a]] = at[a]`.
+#[test]
+fn transpose_matches_per_element_formulation() {
+    let mut rng = fastrand::Rng::with_seed(14);
+    for _ in 0..cases(300) {
+        let in_dims = random_dims(&mut rng);
+        let mut perm = [0, 1, 2, 3];
+        rng.shuffle(&mut perm);
+        let out_dims = perm.map(|p| in_dims[p]);
+        let input = random_i8(&mut rng, in_dims.iter().product());
+        let mut out = vec![0i8; input.len()];
+        layout::transpose(in_dims, perm, out_dims, &input, &mut out);
+        for (i, &got) in out.iter().enumerate() {
+            let at = unflat(&out_dims, i);
+            let mut from = [0; 4];
+            for a in 0..4 {
+                from[perm[a]] = at[a];
+            }
+            assert_eq!(got, input[flat(&in_dims, from)], "{in_dims:?} by {perm:?}");
+        }
+    }
+}
+
+/// MEAN: each output's sum gathered by scanning the whole input for the elements that land
+/// on it, requantized exactly; and within one output step of the real mean.
+#[test]
+fn mean_matches_scan_formulation_and_real_arithmetic() {
+    let mut rng = fastrand::Rng::with_seed(15);
+    for _ in 0..cases(300) {
+        let dims = random_dims(&mut rng);
+        let reduce = [0; 4].map(|_| rng.bool());
+        let count: usize = (0..4).filter(|&a| reduce[a]).map(|a| dims[a]).product();
+        let (si, so) = (rng.f64() * 0.1 + 0.001, rng.f64() * 0.1 + 0.001);
+        let (multiplier, shift) = quantize_multiplier(si / (so * count as f64));
+        let p = MeanParams {
+            axes: 0,
+            input_zero_point: rng.i32(-128..128),
+            output_zero_point: rng.i32(-128..128),
+            multiplier,
+            shift,
+        };
+        let input = random_values_i8(&mut rng, dims.iter().product());
+        let keep = [0, 1, 2, 3].map(|a| if reduce[a] { 1 } else { dims[a] });
+        let mut out = vec![0i8; keep.iter().product()];
+        scalar::mean(dims, reduce, &p, &input, &mut out);
+        let mut sums = vec![0i32; out.len()];
+        for (i, &x) in input.iter().enumerate() {
+            let at = unflat(&dims, i);
+            let o = flat(
+                &keep,
+                [0, 1, 2, 3].map(|a| if reduce[a] { 0 } else { at[a] }),
+            );
+            sums[o] += i32::from(x);
+        }
+        for (o, (&got, &sum)) in out.iter().zip(&sums).enumerate() {
+            let acc = sum - p.input_zero_point * count as i32;
+            let want = (Rounding::Double.apply(acc, multiplier, shift) + p.output_zero_point)
+                .clamp(-128, 127);
+            assert_eq!(i32::from(got), want, "{dims:?} over {reduce:?}, output {o}");
+            let real = si * f64::from(acc) / count as f64 / so + f64::from(p.output_zero_point);
+            assert!(
+                (f64::from(got) - real.round().clamp(-128.0, 127.0)).abs() <= 1.0,
+                "{got} vs {real}"
+            );
+        }
+    }
+}
+
+/// Random int8 values, sometimes only the extremes.
+fn random_values_i8(rng: &mut fastrand::Rng, n: usize) -> Vec<i8> {
+    if rng.u8(0..4) == 0 {
+        (0..n)
+            .map(|_| if rng.bool() { -128 } else { 127 })
+            .collect()
+    } else {
+        random_i8(rng, n)
     }
 }

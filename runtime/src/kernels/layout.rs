@@ -1,4 +1,4 @@
-//! Data movement of int8 tensors: PAD and CONCATENATION. Shapes are given right-aligned to
+//! Data movement of int8 tensors: PAD, CONCATENATION and TRANSPOSE. Shapes are given right-aligned to
 //! four axes (a rank-2 `[H, W]` is `[1, 1, H, W]`), so the last axis is always the
 //! contiguous one. Callers (the ops) check that the lengths match the shapes.
 
@@ -13,6 +13,7 @@ pub fn pad(
     output: &mut [i8],
 ) {
     output.fill(value);
+    let (in_dims, out_dims, before) = merge_unpadded_rows(in_dims, out_dims, before);
     let row = in_dims[3];
     if row == 0 {
         return;
@@ -31,6 +32,25 @@ pub fn pad(
             }
         }
     }
+}
+
+/// The same padding with the last axis merged into the one before it while the last is not
+/// padded (an image padded in height and width copies whole pixel rows, not pixels).
+fn merge_unpadded_rows(
+    mut in_dims: [usize; 4],
+    mut out_dims: [usize; 4],
+    mut before: [usize; 4],
+) -> ([usize; 4], [usize; 4], [usize; 4]) {
+    for _ in 0..3 {
+        if in_dims[3] != out_dims[3] || in_dims[2] == 1 && out_dims[2] == 1 {
+            break;
+        }
+        let last = in_dims[3];
+        before = [0, before[0], before[1], before[2] * last];
+        in_dims = [1, in_dims[0], in_dims[1], in_dims[2] * last];
+        out_dims = [1, out_dims[0], out_dims[1], out_dims[2] * last];
+    }
+    (in_dims, out_dims, before)
 }
 
 /// Copies one input of a concatenation into `output`: `outer` runs of `run` bytes, the
@@ -55,4 +75,45 @@ pub fn concat_input(
             dst.copy_from_slice(src);
         }
     }
+}
+
+/// Calls `f(index, flat)` for every multi-index of a tensor of `dims` in row-major order,
+/// `flat` counting from 0.
+#[inline]
+pub fn for_each_index(dims: [usize; 4], mut f: impl FnMut([usize; 4], usize)) {
+    let mut flat = 0;
+    for i0 in 0..dims[0] {
+        for i1 in 0..dims[1] {
+            for i2 in 0..dims[2] {
+                for i3 in 0..dims[3] {
+                    f([i0, i1, i2, i3], flat);
+                    flat += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Row-major strides of a tensor of `dims`.
+pub fn strides(dims: [usize; 4]) -> [usize; 4] {
+    [dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1]
+}
+
+/// `output` (of `out_dims`) is `input` with its axes permuted: output axis `a` is input axis
+/// `perm[a]`, so `out_dims[a] == in_dims[perm[a]]`.
+pub fn transpose(
+    in_dims: [usize; 4],
+    perm: [usize; 4],
+    out_dims: [usize; 4],
+    input: &[i8],
+    output: &mut [i8],
+) {
+    let in_strides = strides(in_dims);
+    let step = perm.map(|p| in_strides[p]);
+    for_each_index(out_dims, |at, flat| {
+        let from = at[0] * step[0] + at[1] * step[1] + at[2] * step[2] + at[3] * step[3];
+        if let (Some(y), Some(&x)) = (output.get_mut(flat), input.get(from)) {
+            *y = x;
+        }
+    });
 }

@@ -6,7 +6,7 @@
 
 use super::int4::{Elems, ElemsMut};
 use super::{Broadcast, ConvGeometry, FullyConnectedGeometry, PoolGeometry, Requant};
-use crate::format::{AddParams, MulParams, SoftmaxParams};
+use crate::format::{AddParams, MeanParams, MulParams, SoftmaxParams};
 use crate::quant::{self, fixed, multiply_by_quantized_multiplier as mbqm};
 
 #[inline(always)]
@@ -202,6 +202,29 @@ pub fn mul<A, B, O>(
             }
         }
     }
+}
+
+/// Mean over the axes marked in `reduce` of an int8 tensor of `dims` (TFLite's int8 MEAN):
+/// for each output element, `sum(x) - zero_point * count` requantized once (double
+/// rounding) by the multiplier, which includes the division by the count. Sums wrap as
+/// TFLite's int32 sums do.
+pub fn mean(dims: [usize; 4], reduce: [bool; 4], p: &MeanParams, input: &[i8], output: &mut [i8]) {
+    let keep = [0, 1, 2, 3].map(|a| if reduce[a] { 1 } else { dims[a] });
+    let span = [0, 1, 2, 3].map(|a| if reduce[a] { dims[a] } else { 1 });
+    let count = span.iter().product::<usize>() as i32;
+    let strides = super::layout::strides(dims);
+    super::layout::for_each_index(keep, |at, flat| {
+        let mut sum = 0i32;
+        super::layout::for_each_index(span, |r, _| {
+            let i = (0..4).map(|a| (at[a] + r[a]) * strides[a]).sum::<usize>();
+            sum = sum.wrapping_add(input.get(i).map_or(0, |&x| i32::from(x)));
+        });
+        let acc = sum.wrapping_sub(p.input_zero_point.wrapping_mul(count));
+        let y = mbqm(acc, p.multiplier, p.shift).saturating_add(p.output_zero_point);
+        if let Some(out) = output.get_mut(flat) {
+            *out = y.clamp(-128, 127) as i8;
+        }
+    });
 }
 
 /// `output[i] = table[input[i] + 128]`: any int8 function of one int8 value.

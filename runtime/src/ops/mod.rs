@@ -6,12 +6,14 @@ mod concat;
 mod conv;
 mod fully_connected;
 mod lookup;
+mod mean;
 mod mul;
 mod pad;
 mod pool;
 mod quantize;
 mod reshape;
 mod softmax;
+mod transpose;
 
 use crate::error::{Error, Result};
 use crate::format::{DType, OpDesc, OpKind, Storage, TensorDesc, NO_TENSOR};
@@ -48,6 +50,8 @@ pub(crate) fn validate(model: &Model<'_>, index: usize, op: &OpDesc) -> Result<(
         OpKind::Pad => pad::validate(&check),
         OpKind::Concatenation => concat::validate(&check),
         OpKind::Lookup => lookup::validate(&check),
+        OpKind::Transpose => transpose::validate(&check),
+        OpKind::Mean => mean::validate(&check),
     }
 }
 
@@ -87,6 +91,8 @@ pub(crate) fn run(
         OpKind::Pad => pad::run(&mut io),
         OpKind::Concatenation => concat::run(&mut io),
         OpKind::Lookup => lookup::run(&mut io),
+        OpKind::Transpose => transpose::run(&mut io),
+        OpKind::Mean => mean::run(&mut io),
     }
 }
 

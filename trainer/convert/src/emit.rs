@@ -339,3 +339,14 @@ pub fn softmax_params(beta: f32, input_scale: f32) -> Option<SoftmaxParams> {
         diff_min: -(radius as i32),
     })
 }
+
+/// The multiplier of TFLite's int8 MEAN over `count` values (`QuantizedMeanOrSum`):
+/// `scale_ratio` (input over output scale) quantized, then divided by `count` in integers
+/// with the shift raised by up to `log2(count)` bits to keep the quotient's precision.
+pub fn mean_multiplier(scale_ratio: f64, count: usize) -> (i32, i32) {
+    let (multiplier, shift) = quantize_multiplier(scale_ratio);
+    let count = count.max(1) as i64;
+    let extra = (count.ilog2() as i32).min(32).min(31 + shift);
+    let folded = (i64::from(multiplier) << extra) / count;
+    (folded as i32, shift - extra)
+}

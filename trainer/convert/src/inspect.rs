@@ -165,6 +165,14 @@ pub fn describe(model: &Model<'_>) -> Result<String> {
                 )
             }
             OpKind::Lookup => "256-entry table".to_string(),
+            OpKind::Transpose => {
+                let p: TransposeParams = read_params(op);
+                format!("perm {:?}", p.perm)
+            }
+            OpKind::Mean => {
+                let p: MeanParams = read_params(op);
+                format!("axes mask {:#b}", p.axes)
+            }
             OpKind::Concatenation => {
                 let p: ConcatParams = read_params(op);
                 format!("axis {}, {} inputs", p.axis, op.input_count)

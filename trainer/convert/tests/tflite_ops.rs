@@ -1,6 +1,7 @@
-//! One-operator TFLite models (tests/data/tflite_ops, written by make_goldens.py) imported
-//! and run through `edgeq import` + `edgeq-bench infer`, with 0 LSB difference from the
-//! outputs of LiteRT's reference kernels (BUILTIN_REF) on the same inputs.
+//! TFLite models imported and run through `edgeq import` + `edgeq-bench infer`, with 0 LSB
+//! difference from the outputs of LiteRT's reference kernels (BUILTIN_REF) on the same
+//! inputs: one-operator models (tests/data/tflite_ops, written by its make_goldens.py) and
+//! public models nobody on the project wrote (tests/data/public, see its README).
 
 mod common;
 
@@ -26,21 +27,21 @@ fn files(dir: &Path, prefix: &str, suffix: &str) -> Vec<PathBuf> {
     out
 }
 
-#[test]
-fn every_operator_matches_litert_reference_kernels() {
+/// Imports every model of `dir` and runs every case `MODEL.CASE.in*.npy` of it, comparing
+/// with `MODEL.CASE.out.npy`. Returns the cases checked.
+fn check_against_goldens(dir: &Path) -> Vec<String> {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = ops_dir();
     let mut checked = Vec::new();
-    for model in files(&dir, "", ".tflite") {
+    for model in files(dir, "", ".tflite") {
         let name = model.file_stem().unwrap().to_str().unwrap().to_owned();
         let eqm = tmp.path().join(format!("{name}.eqm"));
         run(edgeq().arg("import").arg(&model).arg("-o").arg(&eqm));
-        let expected = files(&dir, &format!("{name}."), ".out.npy");
+        let expected = files(dir, &format!("{name}."), ".out.npy");
         assert!(!expected.is_empty(), "{name}: no golden outputs");
         for want_path in expected {
             let case = want_path.file_name().unwrap().to_str().unwrap();
             let case = case.strip_suffix(".out.npy").unwrap().to_owned();
-            let inputs = files(&dir, &format!("{case}.in"), ".npy");
+            let inputs = files(dir, &format!("{case}.in"), ".npy");
             assert!(!inputs.is_empty(), "{case}: no inputs");
             let got_path = tmp.path().join(format!("{case}.npy"));
             let mut infer = edgeq_bench();
@@ -61,6 +62,12 @@ fn every_operator_matches_litert_reference_kernels() {
             checked.push(case);
         }
     }
+    checked
+}
+
+#[test]
+fn every_operator_matches_litert_reference_kernels() {
+    let checked = check_against_goldens(&ops_dir());
     // Every operator the script writes, so that a lost file fails here.
     let ops = [
         "mul_",
@@ -74,6 +81,8 @@ fn every_operator_matches_litert_reference_kernels() {
         "relu_n1_to_1",
         "leaky_relu",
         "hard_swish",
+        "transpose_",
+        "mean_",
         "ops_chain",
     ];
     for op in ops {
@@ -82,6 +91,19 @@ fn every_operator_matches_litert_reference_kernels() {
             "{op}: too few cases in {checked:?}"
         );
     }
+}
+
+#[test]
+fn public_models_match_litert_reference_kernels() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/public");
+    let checked = check_against_goldens(&dir);
+    for model in ["mobilenet_v2_pytorch_224", "micro_speech", "hello_world"] {
+        assert!(
+            checked.iter().any(|c| c.starts_with(model)),
+            "{model} not checked: {checked:?}"
+        );
+    }
+    assert!(checked.iter().any(|c| c == "mobilenet_v2_pytorch_224.dog"));
 }
 
 #[test]

@@ -15,8 +15,8 @@ use crate::eqm::{ModelBuilder, TensorSpec};
 
 /// Operators this importer lowers.
 pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, MUL, \
-     AVERAGE_POOL_2D, MAX_POOL_2D, RESHAPE, PAD, PADV2, CONCATENATION, SOFTMAX, LOGISTIC, TANH, \
-     RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, HARD_SWISH, QUANTIZE, DEQUANTIZE";
+     AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, RESHAPE, TRANSPOSE, PAD, PADV2, CONCATENATION, SOFTMAX, \
+     LOGISTIC, TANH, RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, HARD_SWISH, QUANTIZE, DEQUANTIZE";
 
 /// Lowers TFLite flatbuffer bytes to an `.eqm` graph (weights still in TFLite's layouts).
 pub fn lower(bytes: &[u8]) -> Result<ModelBuilder> {
@@ -327,14 +327,13 @@ impl<'a> Lowering<'a> {
         Ok((t, q.scale(), q.zero_point()))
     }
 
-    /// A PAD's paddings: a constant int32 or int64 `[rank, 2]` tensor of non-negative
-    /// `(before, after)` pairs.
-    fn paddings(&self, index: i32, rank: usize) -> Result<Vec<(u32, u32)>> {
+    /// A constant int32 or int64 tensor's values (`what` names it in errors).
+    fn const_ints(&self, index: i32, what: &str) -> Result<Vec<i64>> {
         let t = self.tensor(index)?;
         let data = self
             .const_data(index)
-            .context("PAD's paddings must be constant")?;
-        let values: Vec<i64> = match t.type_() {
+            .with_context(|| format!("{what} must be constant"))?;
+        Ok(match t.type_() {
             tflite::TensorType::INT32 => data
                 .chunks_exact(4)
                 .map(|b| i64::from(i32::from_le_bytes(b.try_into().unwrap())))
@@ -344,10 +343,16 @@ impl<'a> Lowering<'a> {
                 .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
                 .collect(),
             other => bail!(
-                "PAD's paddings have type {}; int32 or int64 expected",
+                "{what} have type {}; int32 or int64 expected",
                 other.variant_name().unwrap_or("?")
             ),
-        };
+        })
+    }
+
+    /// A PAD's paddings: a constant `[rank, 2]` tensor of non-negative `(before, after)`
+    /// pairs.
+    fn paddings(&self, index: i32, rank: usize) -> Result<Vec<(u32, u32)>> {
+        let values = self.const_ints(index, "PAD's paddings")?;
         ensure!(
             values.len() == 2 * rank,
             "PAD's paddings hold {} values for a rank-{rank} input",
@@ -362,6 +367,21 @@ impl<'a> Lowering<'a> {
                     .with_context(|| format!("padding {p:?} is negative or too large"))
             })
             .collect()
+    }
+
+    /// Axes given as a constant list, negative ones counted from the end, as a bit mask over
+    /// `rank` axes.
+    fn axes_mask(&self, index: i32, rank: usize, what: &str) -> Result<u32> {
+        let mut mask = 0u32;
+        for a in self.const_ints(index, what)? {
+            let axis = if a < 0 { a + rank as i64 } else { a };
+            ensure!(
+                (0..rank as i64).contains(&axis),
+                "{what}: axis {a} outside the rank {rank}"
+            );
+            mask |= 1 << axis;
+        }
+        Ok(mask)
     }
 
     /// PADV2's constant value: one int8 constant at the output's quantization.
@@ -534,6 +554,54 @@ impl<'a> Lowering<'a> {
                 }
                 self.builder
                     .add_op(OpKind::Pad, &[Some(x)], y, write_params(&params));
+                Ok(())
+            }
+            tflite::BuiltinOperator::TRANSPOSE => {
+                let (x, sx, zx) = self.int8_activation(input(0)?)?;
+                let (y, sy, zy) = self.int8_activation(out)?;
+                ensure!(
+                    sx == sy && zx == zy,
+                    "TRANSPOSE input and output quantization differ ({sx}, {zx}) vs ({sy}, {zy})"
+                );
+                let rank = self.dims(input(0)?)?.len();
+                let perm = self.const_ints(input(1)?, "TRANSPOSE's permutation")?;
+                ensure!(
+                    perm.len() == rank && perm.iter().all(|&p| (0..rank as i64).contains(&p)),
+                    "TRANSPOSE's permutation {perm:?} does not fit a rank-{rank} input"
+                );
+                let mut params = TransposeParams::default();
+                for (dst, &p) in params.perm.iter_mut().zip(&perm) {
+                    *dst = p as u32;
+                }
+                self.builder
+                    .add_op(OpKind::Transpose, &[Some(x)], y, write_params(&params));
+                Ok(())
+            }
+            tflite::BuiltinOperator::MEAN => {
+                let (x, sx, zx) = self.int8_activation(input(0)?)?;
+                let (y, sy, zy) = self.int8_activation(out)?;
+                let dims = self.dims(input(0)?)?;
+                let axes = self.axes_mask(input(1)?, dims.len(), "MEAN's axes")?;
+                let count: usize = (0..dims.len())
+                    .filter(|&a| axes & (1 << a) != 0)
+                    .map(|a| dims[a])
+                    .product();
+                let (multiplier, shift) =
+                    crate::emit::mean_multiplier(f64::from(sx) / f64::from(sy), count);
+                ensure!(
+                    (-31..=30).contains(&shift),
+                    "MEAN's scale ratio {} is out of range",
+                    sx / sy
+                );
+                let params = MeanParams {
+                    axes,
+                    input_zero_point: zx,
+                    output_zero_point: zy,
+                    multiplier,
+                    shift,
+                };
+                self.builder
+                    .add_op(OpKind::Mean, &[Some(x)], y, write_params(&params));
                 Ok(())
             }
             tflite::BuiltinOperator::CONCATENATION => {

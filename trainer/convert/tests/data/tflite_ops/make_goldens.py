@@ -12,6 +12,7 @@ random (seeded); the script is deterministic.
 """
 
 import pathlib
+import zlib
 
 import flatbuffers
 import numpy as np
@@ -19,7 +20,6 @@ from ai_edge_litert import interpreter as litert
 from ai_edge_litert import schema_py_generated as S
 
 OUT = pathlib.Path(__file__).resolve().parent
-RNG = np.random.default_rng(20261207)
 
 ACT = {
     "none": S.ActivationFunctionType.NONE,
@@ -112,14 +112,15 @@ def write(name, tflite, cases=3, first=None):
         experimental_op_resolver_type=litert.OpResolverType.BUILTIN_REF,
     )
     interp.allocate_tensors()
+    rng = np.random.default_rng(zlib.crc32(name.encode()))  # each case its own inputs
     for case in range(cases):
         for i, d in enumerate(interp.get_input_details()):
             if case == 0 and first is not None:
                 x = first[i]
             elif case == 0:
-                x = np.where(RNG.random(d["shape"]) < 0.5, -128, 127).astype(np.int8)
+                x = np.where(rng.random(d["shape"]) < 0.5, -128, 127).astype(np.int8)
             else:
-                x = RNG.integers(-128, 128, size=d["shape"], dtype=np.int8)
+                x = rng.integers(-128, 128, size=d["shape"], dtype=np.int8)
             interp.set_tensor(d["index"], x)
             np.save(OUT / f"{name}.{case}.in{i}.npy", x)
         interp.invoke()
@@ -179,6 +180,28 @@ def leaky_relu(name, alpha, q_in, q_out):
     unary(name, S.BuiltinOperator.LEAKY_RELU, S.BuiltinOptions.LeakyReluOptions, o, q_in, q_out)
 
 
+def transpose(name, shape, perm, q):
+    out_shape = [shape[p] for p in perm]
+    write(name, model(S.BuiltinOperator.TRANSPOSE, S.BuiltinOptions.TransposeOptions,
+                      S.TransposeOptionsT(),
+                      [act(shape, *q), const(np.array(perm, dtype=np.int32), S.TensorType.INT32)],
+                      act(out_shape, *q), version=2))
+
+
+def mean(name, shape, axes, keep_dims, q_in, q_out):
+    rank = len(shape)
+    reduced = {a % rank for a in axes}
+    if keep_dims:
+        out_shape = [1 if i in reduced else d for i, d in enumerate(shape)]
+    else:
+        out_shape = [d for i, d in enumerate(shape) if i not in reduced]
+    o = S.ReducerOptionsT()
+    o.keepDims = keep_dims
+    write(name, model(S.BuiltinOperator.MEAN, S.BuiltinOptions.ReducerOptions, o,
+                      [act(shape, *q_in), const(np.array(axes, dtype=np.int32), S.TensorType.INT32)],
+                      act(out_shape, *q_out), version=2))
+
+
 def main():
     # MUL: same shapes, broadcasting (a per-channel scale, a scalar), fused activations,
     # multipliers below and above one, a constant operand.
@@ -227,6 +250,20 @@ def main():
           (0.05, -10), (0.03, -100))
     unary("hard_swish_wide", B.HARD_SWISH, S.BuiltinOptions.HardSwishOptions,
           S.HardSwishOptionsT(), (0.1, 20), (0.02, 0))
+    # TRANSPOSE: PyTorch's NCHW input made NHWC, other ranks.
+    transpose("transpose_nchw_to_nhwc", [1, 3, 8, 6], [0, 2, 3, 1], (0.02, -14))
+    transpose("transpose_rank3", [4, 5, 6], [2, 0, 1], (0.1, 0))
+    transpose("transpose_rank2", [7, 9], [1, 0], (0.3, 5))
+    transpose("transpose_all_axes", [2, 3, 4, 5], [3, 1, 0, 2], (0.05, -1))
+    # MEAN: TFLite takes three paths for int8 (4-D over height and width keeping dims; the
+    # same quantization in and out; the rest), each here.
+    mean("mean_hw_keep", [1, 5, 6, 8], [1, 2], True, (0.1, 3), (0.05, -7))
+    mean("mean_hw_keep_same_quantization", [2, 7, 7, 16], [2, 1], True, (0.07, -9), (0.07, -9))
+    mean("mean_hw_drop", [1, 5, 6, 8], [1, 2], False, (0.1, 3), (0.03, 10))
+    mean("mean_hw_drop_same_quantization", [1, 5, 6, 8], [1, 2], False, (0.1, 3), (0.1, 3))
+    mean("mean_last_axis", [3, 4, 10], [-1], False, (0.02, -100), (0.01, 20))
+    mean("mean_channels_same_quantization", [2, 3, 4, 5], [3], True, (0.2, 7), (0.2, 7))
+    mean("mean_three_axes", [2, 3, 4, 5], [0, 2, 3], True, (0.04, 0), (0.01, -3))
     # The operators in one graph, their outputs planned in one arena (also the runtime's
     # corruption-test fixture, runtime/tests/data/ops_chain.eqm).
     q = (0.05, -3)
