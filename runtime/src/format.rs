@@ -229,7 +229,8 @@ pub enum OpKind {
     DepthwiseConv2d = 2,
     /// Fully connected, int8. Params: [`FullyConnectedParams`].
     FullyConnected = 3,
-    /// Element-wise add of two int8 tensors of equal shape. Params: [`AddParams`].
+    /// Element-wise add of two int8 or uint4 tensors broadcast to the output's shape.
+    /// Params: [`AddParams`].
     Add = 4,
     /// Average pooling, int8. Params: [`PoolParams`].
     AveragePool2d = 5,
@@ -258,6 +259,13 @@ pub enum OpKind {
     Transpose = 15,
     /// Mean of an int8 tensor over some of its axes. Params: [`MeanParams`].
     Mean = 16,
+    /// Element-wise difference `a - b` of two int8 or uint4 tensors broadcast to the
+    /// output's shape, rescaled as ADD. Params: [`AddParams`].
+    Sub = 17,
+    /// Element-wise maximum of two int8 tensors broadcast to the output. No params.
+    Maximum = 18,
+    /// Element-wise minimum of two int8 tensors broadcast to the output. No params.
+    Minimum = 19,
 }
 
 impl OpKind {
@@ -280,6 +288,9 @@ impl OpKind {
             14 => Self::Lookup,
             15 => Self::Transpose,
             16 => Self::Mean,
+            17 => Self::Sub,
+            18 => Self::Maximum,
+            19 => Self::Minimum,
             _ => return None,
         })
     }
@@ -303,6 +314,9 @@ impl OpKind {
             Self::Lookup => "LOOKUP",
             Self::Transpose => "TRANSPOSE",
             Self::Mean => "MEAN",
+            Self::Sub => "SUB",
+            Self::Maximum => "MAXIMUM",
+            Self::Minimum => "MINIMUM",
         }
     }
 }

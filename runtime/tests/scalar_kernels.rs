@@ -549,3 +549,78 @@ fn random_values_i8(rng: &mut fastrand::Rng, n: usize) -> Vec<i8> {
         random_i8(rng, n)
     }
 }
+
+/// Strides of an input of `d` broadcast over its output (0 on axes of length 1).
+fn broadcast_strides(d: [usize; 4]) -> [usize; 4] {
+    let mut s = [0; 4];
+    let mut step = 1;
+    for axis in (0..4).rev() {
+        s[axis] = if d[axis] == 1 { 0 } else { step };
+        step *= d[axis];
+    }
+    s
+}
+
+/// SUB (ADD's rescaling, a difference) broadcast by multi-index is within one output step of
+/// real arithmetic; MAXIMUM and MINIMUM pick the stored values.
+#[test]
+fn sub_and_max_min_match_broadcast_indexing() {
+    let mut rng = fastrand::Rng::with_seed(16);
+    for _ in 0..cases(300) {
+        let dims = random_dims(&mut rng);
+        let input_dims = |rng: &mut fastrand::Rng| dims.map(|d| if rng.bool() { d } else { 1 });
+        let (a_dims, b_dims) = (input_dims(&mut rng), input_dims(&mut rng));
+        let shape = Broadcast {
+            dims,
+            a: broadcast_strides(a_dims),
+            b: broadcast_strides(b_dims),
+        };
+        let (sa, sb, so) = (
+            rng.f32() * 0.1 + 0.001,
+            rng.f32() * 0.1 + 0.001,
+            rng.f32() * 0.2 + 0.002,
+        );
+        let (za, zb, zo) = (rng.i32(-128..128), rng.i32(-128..128), rng.i32(-128..128));
+        let twice_max = 2.0 * f64::from(sa.max(sb));
+        let (m1, s1) = quantize_multiplier(f64::from(sa) / twice_max);
+        let (m2, s2) = quantize_multiplier(f64::from(sb) / twice_max);
+        let (mo, so_shift) = quantize_multiplier(twice_max / f64::from((1 << 20) as f32 * so));
+        let p = AddParams {
+            input1_zero_point: za,
+            input2_zero_point: zb,
+            output_zero_point: zo,
+            left_shift: 20,
+            input1_multiplier: m1,
+            input1_shift: s1,
+            input2_multiplier: m2,
+            input2_shift: s2,
+            output_multiplier: mo,
+            output_shift: so_shift,
+            act_min: -128,
+            act_max: 127,
+        };
+        let a = random_i8(&mut rng, a_dims.iter().product());
+        let b = random_i8(&mut rng, b_dims.iter().product());
+        let n = dims.iter().product();
+        let (mut diff, mut max, mut min) = (vec![0i8; n], vec![0i8; n], vec![0i8; n]);
+        scalar::add_broadcast(&p, true, &shape, &a[..], &b[..], &mut diff[..]);
+        scalar::max_min(true, &shape, &a, &b, &mut max);
+        scalar::max_min(false, &shape, &a, &b, &mut min);
+        for i in 0..n {
+            let at = unflat(&dims, i);
+            let x = a[flat(&a_dims, broadcast_index(at, &a_dims))];
+            let y = b[flat(&b_dims, broadcast_index(at, &b_dims))];
+            let real = f64::from(sa) * f64::from(i32::from(x) - za)
+                - f64::from(sb) * f64::from(i32::from(y) - zb);
+            let want = (real / f64::from(so) + f64::from(zo))
+                .round()
+                .clamp(-128.0, 127.0);
+            assert!(
+                (f64::from(diff[i]) - want).abs() <= 1.0,
+                "{} vs {want}",
+                diff[i]
+            );
+            assert_eq!((max[i], min[i]), (x.max(y), x.min(y)), "element {i}");
+        }
+    }
+}

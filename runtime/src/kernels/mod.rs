@@ -35,6 +35,25 @@ pub struct Broadcast {
     pub b: [usize; 4],
 }
 
+impl Broadcast {
+    /// Input 1's element at output index `at`.
+    #[inline(always)]
+    pub fn offset_a(&self, at: [usize; 4]) -> usize {
+        dot(at, self.a)
+    }
+
+    /// Input 2's element at output index `at`.
+    #[inline(always)]
+    pub fn offset_b(&self, at: [usize; 4]) -> usize {
+        dot(at, self.b)
+    }
+}
+
+#[inline(always)]
+fn dot(at: [usize; 4], strides: [usize; 4]) -> usize {
+    at[0] * strides[0] + at[1] * strides[1] + at[2] * strides[2] + at[3] * strides[3]
+}
+
 /// Shape and stride facts of a (depthwise) convolution, checked by the op at load.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConvGeometry {

@@ -156,17 +156,55 @@ where
     O: ElemsMut + ?Sized,
 {
     for i in 0..len {
-        let x = (a.at(i) - p.input1_zero_point) * (1 << p.left_shift);
-        let y = (b.at(i) - p.input2_zero_point) * (1 << p.left_shift);
-        let x = mbqm(x, p.input1_multiplier, p.input1_shift);
-        let y = mbqm(y, p.input2_multiplier, p.input2_shift);
-        let sum = mbqm(x.wrapping_add(y), p.output_multiplier, p.output_shift);
-        output.put(
-            i,
-            sum.saturating_add(p.output_zero_point)
-                .clamp(p.act_min, p.act_max),
-        );
+        output.put(i, add_one(p, false, a.at(i), b.at(i)));
     }
+}
+
+/// ADD (or SUB, `a - b`) of two tensors broadcast to the output (TFLite's int8 ADD and SUB:
+/// the same rescaling, then the sum or the difference).
+pub fn add_broadcast<A, B, O>(
+    p: &AddParams,
+    subtract: bool,
+    s: &Broadcast,
+    a: &A,
+    b: &B,
+    output: &mut O,
+) where
+    A: Elems + ?Sized,
+    B: Elems + ?Sized,
+    O: ElemsMut + ?Sized,
+{
+    super::layout::for_each_index(s.dims, |at, i| {
+        let (x, y) = (a.at(s.offset_a(at)), b.at(s.offset_b(at)));
+        output.put(i, add_one(p, subtract, x, y));
+    });
+}
+
+/// One element of ADD or SUB: both inputs shifted left and rescaled to a common scale,
+/// summed (or subtracted), rescaled to the output's.
+#[inline(always)]
+fn add_one(p: &AddParams, subtract: bool, a: i32, b: i32) -> i32 {
+    let x = (a - p.input1_zero_point) * (1 << p.left_shift);
+    let y = (b - p.input2_zero_point) * (1 << p.left_shift);
+    let x = mbqm(x, p.input1_multiplier, p.input1_shift);
+    let y = mbqm(y, p.input2_multiplier, p.input2_shift);
+    let raw = if subtract {
+        x.wrapping_sub(y)
+    } else {
+        x.wrapping_add(y)
+    };
+    let sum = mbqm(raw, p.output_multiplier, p.output_shift);
+    sum.saturating_add(p.output_zero_point)
+        .clamp(p.act_min, p.act_max)
+}
+
+/// Element-wise maximum (or minimum) of two int8 tensors broadcast to the output, on the
+/// stored values (TFLite's MAXIMUM and MINIMUM do not requantize).
+pub fn max_min(maximum: bool, s: &Broadcast, a: &[i8], b: &[i8], output: &mut [i8]) {
+    super::layout::for_each_index(s.dims, |at, i| {
+        let (x, y) = (a.at(s.offset_a(at)), b.at(s.offset_b(at)));
+        output.put(i, if maximum { x.max(y) } else { x.min(y) });
+    });
 }
 
 /// Element-wise product of two tensors broadcast to the output (TFLite's int8 MUL; int8 or
@@ -183,25 +221,16 @@ pub fn mul<A, B, O>(
     B: Elems + ?Sized,
     O: ElemsMut + ?Sized,
 {
-    let mut i = 0;
-    for i0 in 0..s.dims[0] {
-        for i1 in 0..s.dims[1] {
-            for i2 in 0..s.dims[2] {
-                for i3 in 0..s.dims[3] {
-                    let at = |st: [usize; 4]| i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3];
-                    let x = a.at(at(s.a)) - p.input1_zero_point;
-                    let y = b.at(at(s.b)) - p.input2_zero_point;
-                    let v = rounding.apply(x * y, p.output_multiplier, p.output_shift);
-                    output.put(
-                        i,
-                        v.saturating_add(p.output_zero_point)
-                            .clamp(p.act_min, p.act_max),
-                    );
-                    i += 1;
-                }
-            }
-        }
-    }
+    super::layout::for_each_index(s.dims, |at, i| {
+        let x = a.at(s.offset_a(at)) - p.input1_zero_point;
+        let y = b.at(s.offset_b(at)) - p.input2_zero_point;
+        let v = rounding.apply(x * y, p.output_multiplier, p.output_shift);
+        output.put(
+            i,
+            v.saturating_add(p.output_zero_point)
+                .clamp(p.act_min, p.act_max),
+        );
+    });
 }
 
 /// Mean over the axes marked in `reduce` of an int8 tensor of `dims` (TFLite's int8 MEAN):

@@ -1,18 +1,16 @@
-//! ADD (int8, equal shapes, inputs at different scales).
+//! ADD and SUB (int8 or uint4, inputs at different scales, numpy broadcasting).
 
-use super::{check_clamp_for, check_zero_point_for, elements, Check, Io, ACTS};
+use super::{broadcast, check_clamp_for, check_zero_point_for, Check, Io, ACTS};
 use crate::error::Result;
-use crate::format::{AddParams, DType};
-use crate::kernels::elementwise;
+use crate::format::{AddParams, DType, OpKind};
 use crate::kernels::int4::{Values, ValuesMut};
+use crate::kernels::{elementwise, scalar};
 
 pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
     let (a, a_type) = c.input_of(0, &ACTS, "inputs must be int8 or uint4")?;
     let (b, b_type) = c.input_of(1, &ACTS, "inputs must be int8 or uint4")?;
     let (out, out_type) = c.output_of(&ACTS, "output must be int8 or uint4")?;
-    if a.dims != out.dims || b.dims != out.dims {
-        return Err(c.err("inputs and output must have the same shape (no broadcasting)"));
-    }
+    broadcast(c, a, b, out)?;
     let p: AddParams = c.params();
     check_zero_point_for(c, p.input1_zero_point, a_type)?;
     check_zero_point_for(c, p.input2_zero_point, b_type)?;
@@ -34,13 +32,21 @@ pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
 #[inline(never)]
 pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
     let ins = &io.inputs;
-    let p: AddParams = ins.check.params();
+    let c = &ins.check;
+    let p: AddParams = c.params();
     let (a, b) = (ins.values(0)?, ins.values(1)?);
-    let (out_type, len) = match ins.check.model.tensor(ins.check.op.output) {
-        Some(t) => (DType::from_u8(t.dtype), elements(t)),
-        None => (None, 0),
-    };
-    let out_type = out_type.ok_or(ins.check.err("no output"))?;
+    let (out_desc, out_type) = c.output_of(&ACTS, "output must be int8 or uint4")?;
+    let missing = c.err("missing input");
+    let (a_desc, b_desc) = (c.slot(0).ok_or(missing)?, c.slot(1).ok_or(missing)?);
+    let subtract = c.kind == OpKind::Sub;
+    if subtract || a_desc.dims != out_desc.dims || b_desc.dims != out_desc.dims {
+        let shape = broadcast(c, a_desc, b_desc, out_desc)?;
+        let mut out = ValuesMut::of(out_type, &mut *io.output)
+            .ok_or(c.err("output must be int8 or uint4"))?;
+        scalar::add_broadcast(&p, subtract, &shape, &a, &b, &mut out);
+        return Ok(());
+    }
+    let len = super::elements(out_desc);
     if let (Values::I8(a), Values::I8(b), DType::I8) = (a, b, out_type) {
         elementwise::add(io.isa, &p, a, b, bytemuck::cast_slice_mut(io.output));
         return Ok(());
@@ -51,8 +57,8 @@ pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
     }
     // Mixed operands: chunks unpacked to bytes run through the int8 kernel (uint4 values
     // and zero points are int8 values too), then packed.
-    let mut out = ValuesMut::of(out_type, &mut *io.output)
-        .ok_or(io.inputs.check.err("output must be int8 or uint4"))?;
+    let mut out =
+        ValuesMut::of(out_type, &mut *io.output).ok_or(c.err("output must be int8 or uint4"))?;
     const CHUNK: usize = 256;
     let (mut xa, mut xb, mut y) = ([0i8; CHUNK], [0i8; CHUNK], [0i8; CHUNK]);
     let mut start = 0;

@@ -6,6 +6,7 @@ mod concat;
 mod conv;
 mod fully_connected;
 mod lookup;
+mod max_min;
 mod mean;
 mod mul;
 mod pad;
@@ -18,7 +19,7 @@ mod transpose;
 use crate::error::{Error, Result};
 use crate::format::{DType, OpDesc, OpKind, Storage, TensorDesc, NO_TENSOR};
 use crate::kernels::int4::Values;
-use crate::kernels::{Isa, Requant};
+use crate::kernels::{Broadcast, Isa, Requant};
 use crate::model::Model;
 use crate::quant::Rounding;
 
@@ -41,7 +42,8 @@ pub(crate) fn validate(model: &Model<'_>, index: usize, op: &OpDesc) -> Result<(
     match kind {
         OpKind::Conv2d | OpKind::DepthwiseConv2d => conv::validate(&check),
         OpKind::FullyConnected => fully_connected::validate(&check),
-        OpKind::Add => add::validate(&check),
+        OpKind::Add | OpKind::Sub => add::validate(&check),
+        OpKind::Maximum | OpKind::Minimum => max_min::validate(&check),
         OpKind::AveragePool2d | OpKind::MaxPool2d => pool::validate(&check),
         OpKind::Reshape => reshape::validate(&check),
         OpKind::Softmax => softmax::validate(&check),
@@ -82,7 +84,8 @@ pub(crate) fn run(
     match kind {
         OpKind::Conv2d | OpKind::DepthwiseConv2d => conv::run(&mut io),
         OpKind::FullyConnected => fully_connected::run(&mut io),
-        OpKind::Add => add::run(&mut io),
+        OpKind::Add | OpKind::Sub => add::run(&mut io),
+        OpKind::Maximum | OpKind::Minimum => max_min::run(&mut io),
         OpKind::AveragePool2d | OpKind::MaxPool2d => pool::run(&mut io),
         OpKind::Reshape => reshape::run(&mut io),
         OpKind::Softmax => softmax::run(&mut io),
@@ -395,6 +398,39 @@ fn check_requant_tables(check: &Check<'_, '_>, multipliers: &[i32], shifts: &[i3
         return Err(check.err("requantization shift outside -31..=30"));
     }
     Ok(())
+}
+
+/// The inputs' strides over the output: each input axis (right-aligned) equals the
+/// output's or is 1, and no input has a higher rank than the output.
+pub(super) fn broadcast(
+    c: &Check<'_, '_>,
+    a: &TensorDesc,
+    b: &TensorDesc,
+    out: &TensorDesc,
+) -> Result<Broadcast> {
+    let dims = aligned_dims(out);
+    let strides = |t: &TensorDesc| -> Result<[usize; 4]> {
+        let d = aligned_dims(t);
+        if t.rank > out.rank {
+            return Err(c.err("an input has a higher rank than the output"));
+        }
+        let mut strides = [0; 4];
+        let mut step = 1;
+        for axis in (0..4).rev() {
+            if d[axis] == dims[axis] {
+                strides[axis] = if d[axis] == 1 { 0 } else { step };
+            } else if d[axis] != 1 {
+                return Err(c.err("input shapes do not broadcast to the output's"));
+            }
+            step *= d[axis];
+        }
+        Ok(strides)
+    };
+    Ok(Broadcast {
+        dims,
+        a: strides(a)?,
+        b: strides(b)?,
+    })
 }
 
 /// A tensor's dims right-aligned to four axes (`[H, W]` is `[1, 1, H, W]`): the last axis

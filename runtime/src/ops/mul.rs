@@ -1,10 +1,10 @@
 //! MUL (int8 or uint4, numpy broadcasting of either input to the output's shape).
 
-use super::{aligned_dims, check_clamp_for, check_zero_point_for, Check, Io, ACTS};
+use super::{broadcast, check_clamp_for, check_zero_point_for, Check, Io, ACTS};
 use crate::error::Result;
-use crate::format::{MulParams, TensorDesc};
+use crate::format::MulParams;
 use crate::kernels::int4::ValuesMut;
-use crate::kernels::{scalar, Broadcast};
+use crate::kernels::scalar;
 use crate::quant::Rounding;
 
 pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
@@ -19,39 +19,6 @@ pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
     check_clamp_for(c, p.act_min, p.act_max, out_type)?;
     Rounding::from_u16(p.rounding).ok_or(c.err("unknown rounding rule"))?;
     super::check_requant_tables(c, &[p.output_multiplier], &[p.output_shift])
-}
-
-/// The inputs' strides over the output: each input axis (right-aligned) equals the
-/// output's or is 1, and no input has a higher rank than the output.
-fn broadcast(
-    c: &Check<'_, '_>,
-    a: &TensorDesc,
-    b: &TensorDesc,
-    out: &TensorDesc,
-) -> Result<Broadcast> {
-    let dims = aligned_dims(out);
-    let strides = |t: &TensorDesc| -> Result<[usize; 4]> {
-        let d = aligned_dims(t);
-        if t.rank > out.rank {
-            return Err(c.err("an input has a higher rank than the output"));
-        }
-        let mut strides = [0; 4];
-        let mut step = 1;
-        for axis in (0..4).rev() {
-            if d[axis] == dims[axis] {
-                strides[axis] = if d[axis] == 1 { 0 } else { step };
-            } else if d[axis] != 1 {
-                return Err(c.err("input shapes do not broadcast to the output's"));
-            }
-            step *= d[axis];
-        }
-        Ok(strides)
-    };
-    Ok(Broadcast {
-        dims,
-        a: strides(a)?,
-        b: strides(b)?,
-    })
 }
 
 pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {

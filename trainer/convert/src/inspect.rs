@@ -124,7 +124,8 @@ pub fn describe(model: &Model<'_>) -> Result<String> {
                     out_info.zero_point
                 )
             }
-            OpKind::Add => {
+            OpKind::Maximum | OpKind::Minimum => String::new(),
+            OpKind::Add | OpKind::Sub => {
                 let p: AddParams = read_params(op);
                 format!(
                     "in zps {}, {} clamp [{}, {}]",

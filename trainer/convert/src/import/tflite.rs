@@ -14,9 +14,10 @@ use super::tables;
 use crate::eqm::{ModelBuilder, TensorSpec};
 
 /// Operators this importer lowers.
-pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, MUL, \
-     AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, RESHAPE, TRANSPOSE, PAD, PADV2, CONCATENATION, SOFTMAX, \
-     LOGISTIC, TANH, RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, HARD_SWISH, QUANTIZE, DEQUANTIZE";
+pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL, \
+     MAXIMUM, MINIMUM, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, RESHAPE, TRANSPOSE, PAD, PADV2, \
+     CONCATENATION, SOFTMAX, LOGISTIC, TANH, RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, HARD_SWISH, \
+     QUANTIZE, DEQUANTIZE";
 
 /// Lowers TFLite flatbuffer bytes to an `.eqm` graph (weights still in TFLite's layouts).
 pub fn lower(bytes: &[u8]) -> Result<ModelBuilder> {
@@ -479,25 +480,41 @@ impl<'a> Lowering<'a> {
                     out,
                 ),
             tflite::BuiltinOperator::FULLY_CONNECTED => self.fully_connected(op, &inputs, out),
-            tflite::BuiltinOperator::ADD => {
-                let o = op
-                    .builtin_options_as_add_options()
-                    .context("missing ADD options")?;
-                ensure!(
-                    self.dims(input(0)?)? == self.dims(out)?
-                        && self.dims(input(1)?)? == self.dims(out)?,
-                    "broadcasting ADD is not supported: inputs {:?} and {:?}, output {:?}",
-                    self.dims(input(0)?)?,
-                    self.dims(input(1)?)?,
-                    self.dims(out)?
-                );
-                let (a, sa, za) = self.int8_activation(input(0)?)?;
-                let (b, sb, zb) = self.int8_activation(input(1)?)?;
+            tflite::BuiltinOperator::ADD | tflite::BuiltinOperator::SUB => {
+                let act = if code == tflite::BuiltinOperator::ADD {
+                    op.builtin_options_as_add_options()
+                        .context("missing ADD options")?
+                        .fused_activation_function()
+                } else {
+                    op.builtin_options_as_sub_options()
+                        .context("missing SUB options")?
+                        .fused_activation_function()
+                };
+                let (a, sa, za) = self.int8_operand(input(0)?)?;
+                let (b, sb, zb) = self.int8_operand(input(1)?)?;
                 let (y, sy, zy) = self.int8_activation(out)?;
-                let act = activation_range(o.fused_activation_function(), sy, zy)?;
+                let act = activation_range(act, sy, zy)?;
                 let params = crate::emit::add_params((sa, za), (sb, zb), (sy, zy), act);
+                let kind = if code == tflite::BuiltinOperator::ADD {
+                    OpKind::Add
+                } else {
+                    OpKind::Sub
+                };
                 self.builder
-                    .add_op(OpKind::Add, &[Some(a), Some(b)], y, write_params(&params));
+                    .add_op(kind, &[Some(a), Some(b)], y, write_params(&params));
+                Ok(())
+            }
+            tflite::BuiltinOperator::MAXIMUM | tflite::BuiltinOperator::MINIMUM => {
+                let (a, ..) = self.int8_operand(input(0)?)?;
+                let (b, ..) = self.int8_operand(input(1)?)?;
+                let (y, ..) = self.int8_activation(out)?;
+                let kind = if code == tflite::BuiltinOperator::MAXIMUM {
+                    OpKind::Maximum
+                } else {
+                    OpKind::Minimum
+                };
+                self.builder
+                    .add_op(kind, &[Some(a), Some(b)], y, [0; OP_PARAMS_BYTES]);
                 Ok(())
             }
             tflite::BuiltinOperator::MUL => {

@@ -128,6 +128,18 @@ def write(name, tflite, cases=3, first=None):
         np.save(OUT / f"{name}.{case}.out.npy", y)
 
 
+def add_options(activation):
+    o = S.AddOptionsT()
+    o.fusedActivationFunction = ACT[activation]
+    return o
+
+
+def sub_options(activation):
+    o = S.SubOptionsT()
+    o.fusedActivationFunction = ACT[activation]
+    return o
+
+
 def mul_options(activation):
     o = S.MulOptionsT()
     o.fusedActivationFunction = ACT[activation]
@@ -224,6 +236,27 @@ def main():
     write("mul_every_pair", model(*mul, mul_options("none"),
           [act([256, 1], 0.013, -3), act([1, 256], 0.0021, 5)], act([256, 256], 0.0137, 1), version=2),
           cases=1, first=[every.reshape(256, 1), every.reshape(1, 256)])
+    # ADD with broadcasting, SUB (same arithmetic, a difference), MAXIMUM and MINIMUM.
+    add = (S.BuiltinOperator.ADD, S.BuiltinOptions.AddOptions)
+    sub = (S.BuiltinOperator.SUB, S.BuiltinOptions.SubOptions)
+    write("add_broadcast_channels", model(*add, add_options("relu"),
+          [act([1, 5, 5, 8], 0.05, 3), act([1, 1, 1, 8], 0.02, -7)], act([1, 5, 5, 8], 0.06, -10), version=2))
+    write("add_broadcast_const", model(*add, add_options("none"),
+          [act([2, 3, 4], 0.1, -20),
+           const(np.array([[5], [-90], [127]], dtype=np.int8), S.TensorType.INT8, (0.03, 1))],
+          act([2, 3, 4], 0.1, 0), version=2))
+    write("sub_same", model(*sub, sub_options("none"),
+          [act([1, 4, 5, 7], 0.05, 3), act([1, 4, 5, 7], 0.02, -7)], act([1, 4, 5, 7], 0.06, 2), version=2))
+    write("sub_broadcast_relu6", model(*sub, sub_options("relu6"),
+          [act([3, 1, 5], 0.1, 0), act([1, 4, 1], 0.2, 9)], act([3, 4, 5], 6 / 255, -128), version=2))
+    for op, name in [(S.BuiltinOperator.MAXIMUM, "maximum"), (S.BuiltinOperator.MINIMUM, "minimum")]:
+        write(f"{name}_same", model(op, S.BuiltinOptions.MaximumMinimumOptions, S.MaximumMinimumOptionsT(),
+              [act([2, 5, 6], 0.1, 4), act([2, 5, 6], 0.1, 4)], act([2, 5, 6], 0.1, 4), version=2))
+        write(f"{name}_broadcast_const", model(op, S.BuiltinOptions.MaximumMinimumOptions,
+              S.MaximumMinimumOptionsT(),
+              [act([1, 4, 4, 3], 0.1, 4),
+               const(np.array([-3], dtype=np.int8), S.TensorType.INT8, (0.1, 4))],
+              act([1, 4, 4, 3], 0.1, 4), version=2))
     # PAD / PADV2: every axis, asymmetric, the zero point or a given value.
     pad("pad_hw", [1, 5, 6, 3], [[0, 0], [1, 2], [2, 1], [0, 0]], (0.1, -4))
     pad("pad_all_axes", [2, 3, 4, 5], [[1, 0], [0, 2], [3, 1], [2, 2]], (0.05, 7))
