@@ -236,7 +236,8 @@ pub enum OpKind {
     AveragePool2d = 5,
     /// Max pooling, int8. Params: [`PoolParams`].
     MaxPool2d = 6,
-    /// Byte copy to a new shape. No params.
+    /// The same bytes under a new shape: copied, or shared when the plan makes the output a
+    /// view of the input (`docs/FORMAT.md`). No params.
     Reshape = 7,
     /// Softmax over the last axis, int8 in, int8 out (scale 1/256, zero point -128).
     /// Params: [`SoftmaxParams`].

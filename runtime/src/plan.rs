@@ -4,10 +4,11 @@
 //! steps it is live (`TensorDesc::live_from..=live_to`); the loader does not trust it. It
 //! checks that the stated lifetimes cover the real data flow (each activation written by one
 //! operator, read only after it is written and while it is live) and that no two buffers live
-//! at the same step share a byte. No memory beyond the stack frame is needed.
+//! at the same step share a byte, except a RESHAPE's output that is a view of its input (see
+//! [`is_view`]). No memory beyond the stack frame is needed.
 
 use crate::error::{Error, Result};
-use crate::format::{Storage, TensorDesc, NO_TENSOR};
+use crate::format::{OpKind, Storage, TensorDesc, NO_TENSOR};
 use crate::model::Model;
 
 #[derive(Clone, Copy)]
@@ -20,6 +21,27 @@ struct Live {
 
 fn is_arena(t: &TensorDesc) -> bool {
     t.storage == Storage::Arena as u8
+}
+
+/// Whether tensor `y` is a view of tensor `x`: the output of a RESHAPE that reads `x` last,
+/// at `x`'s offset with its size. The two are then the same bytes (the RESHAPE copies
+/// nothing), live together only at that RESHAPE's step.
+pub(crate) fn is_view(model: &Model<'_>, x: usize, y: usize) -> bool {
+    let (Some(xd), Some(yd)) = (model.tensors.get(x), model.tensors.get(y)) else {
+        return false;
+    };
+    let step = yd.live_from as usize;
+    model.ops.get(step).is_some_and(|op| {
+        op.kind == OpKind::Reshape as u16
+            && op.input_count >= 1
+            && usize::from(op.inputs[0]) == x
+            && usize::from(op.output) == y
+            && is_arena(xd)
+            && is_arena(yd)
+            && xd.offset == yd.offset
+            && xd.size == yd.size
+            && xd.live_to as usize == step
+    })
 }
 
 pub(crate) fn check(model: &Model<'_>) -> Result<()> {
@@ -115,7 +137,8 @@ pub(crate) fn check(model: &Model<'_>) -> Result<()> {
             let Some(b) = buffer(j) else { continue };
             let live_together = a.from <= b.to && b.from <= a.to;
             let share_bytes = a.offset < b.offset + b.size && b.offset < a.offset + a.size;
-            if live_together && share_bytes {
+            let view = j < n_tensors && (is_view(model, i, j) || is_view(model, j, i));
+            if live_together && share_bytes && !view {
                 return Err(Error::Invalid {
                     what: "arena plan: two buffers live at the same step overlap",
                     index: i as u32,

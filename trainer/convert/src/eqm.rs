@@ -259,11 +259,40 @@ impl ModelBuilder {
         out
     }
 
+    /// RESHAPE outputs that take their input's bytes (a view, no copy): those whose input is
+    /// an activation the RESHAPE reads last. `alias[y] = Some(x)`, `x` the root of a chain.
+    fn reshape_aliases(&self, lives: &[Option<(usize, usize, usize)>]) -> Vec<Option<usize>> {
+        let mut alias = vec![None; self.tensors.len()];
+        for (i, op) in self.ops.iter().enumerate() {
+            let Some(Some(x)) = op.inputs.first().copied() else {
+                continue;
+            };
+            let last_read_here = lives[x].is_some_and(|(_, _, to)| to == i);
+            if op.kind == OpKind::Reshape && last_read_here && lives[op.output].is_some() {
+                alias[op.output] = Some(alias[x].unwrap_or(x));
+            }
+        }
+        alias
+    }
+
     /// Greedy-by-size arena plan (TFLite Micro's strategy): largest buffers first, each at the
-    /// lowest 16-byte aligned offset that no buffer live at the same time occupies.
+    /// lowest 16-byte aligned offset that no buffer live at the same time occupies. A
+    /// RESHAPE's output shares its input's bytes where the RESHAPE is the input's last
+    /// reader (the runtime then copies nothing).
     /// Returns the placements (tensors, then op scratch) and the arena size.
     pub fn plan(&self) -> (Vec<Option<Placement>>, usize) {
-        let lives = self.lifetimes();
+        let own = self.lifetimes();
+        let alias = self.reshape_aliases(&own);
+        // A chain of views is planned as one buffer, live until its last view is.
+        let mut lives = own.clone();
+        for (y, root) in alias.iter().enumerate() {
+            if let (Some(x), Some((_, _, to))) = (*root, own[y]) {
+                lives[y] = None;
+                if let Some(l) = lives[x].as_mut() {
+                    l.2 = l.2.max(to);
+                }
+            }
+        }
         let mut order: Vec<usize> = (0..lives.len()).filter(|&i| lives[i].is_some()).collect();
         order.sort_by_key(|&i| (std::cmp::Reverse(lives[i].map_or(0, |l| l.0)), i));
         let mut placed: Vec<Option<Placement>> = vec![None; lives.len()];
@@ -290,6 +319,18 @@ impl ModelBuilder {
             }
             placed[i] = Some(Placement { offset, from, to });
             arena = arena.max(align(offset + size));
+        }
+        // Each tensor states its own lifetime; views take their root's offset.
+        for (t, life) in own.iter().enumerate().take(self.tensors.len()) {
+            let Some((_, from, to)) = *life else { continue };
+            let root = alias[t].unwrap_or(t);
+            if let Some(p) = placed[root] {
+                placed[t] = Some(Placement {
+                    offset: p.offset,
+                    from,
+                    to,
+                });
+            }
         }
         (placed, arena)
     }
@@ -439,11 +480,9 @@ impl ModelBuilder {
 mod tests {
     use super::*;
 
-    /// A chain a -> b -> c -> d: b and d may share bytes, c may not share with b.
-    #[test]
-    fn planner_reuses_memory_of_dead_buffers() {
-        let mut m = ModelBuilder::new();
-        let t: Vec<usize> = (0..4)
+    /// `n` int8 activations of 100 values.
+    fn activations(m: &mut ModelBuilder, n: usize) -> Vec<usize> {
+        (0..n)
             .map(|i| {
                 m.add_tensor(TensorSpec::activation(
                     &format!("t{i}"),
@@ -453,9 +492,18 @@ mod tests {
                     0,
                 ))
             })
-            .collect();
+            .collect()
+    }
+
+    /// A chain a -> b -> c -> d of copies (PAD by nothing): b and d may share bytes, c may not
+    /// share with b.
+    #[test]
+    fn planner_reuses_memory_of_dead_buffers() {
+        let mut m = ModelBuilder::new();
+        let t = activations(&mut m, 4);
         for w in t.windows(2) {
-            m.add_op(OpKind::Reshape, &[Some(w[0])], w[1], [0; OP_PARAMS_BYTES]);
+            let copy = write_params(&PadParams::default());
+            m.add_op(OpKind::Pad, &[Some(w[0])], w[1], copy);
         }
         m.set_io(&[t[0]], &[t[3]]);
         let (p, arena) = m.plan();
@@ -468,5 +516,67 @@ mod tests {
         let bytes = edgeq_runtime::ModelBytes::copy_from(&m.finish().unwrap());
         let model = edgeq_runtime::Model::from_bytes(bytes.bytes()).unwrap();
         assert_eq!(model.arena_size(), 224);
+    }
+
+    /// A chain of RESHAPEs, each the last reader of its input, is one buffer; the runtime
+    /// accepts the views and the output is the input's bytes.
+    #[test]
+    fn reshapes_are_views_of_their_input() {
+        let mut m = ModelBuilder::new();
+        let t = activations(&mut m, 4);
+        for w in t.windows(2) {
+            m.add_op(OpKind::Reshape, &[Some(w[0])], w[1], [0; OP_PARAMS_BYTES]);
+        }
+        m.set_io(&[t[0]], &[t[3]]);
+        let (p, arena) = m.plan();
+        assert_eq!(arena, 112, "one buffer");
+        assert!(t
+            .iter()
+            .all(|&i| p[i].unwrap().offset == p[t[0]].unwrap().offset));
+        let bytes = edgeq_runtime::ModelBytes::copy_from(&m.finish().unwrap());
+        let model = edgeq_runtime::Model::from_bytes(bytes.bytes()).unwrap();
+        let mut arena = vec![0u8; model.arena_size()];
+        let mut interp = edgeq_runtime::Interpreter::new(&model, &mut arena).unwrap();
+        let x: Vec<i8> = (0..100).map(|i| i as i8 - 50).collect();
+        interp.input_i8_mut(0).unwrap().copy_from_slice(&x);
+        interp.invoke().unwrap();
+        assert_eq!(interp.output_i8(0).unwrap(), &x[..]);
+    }
+
+    /// A RESHAPE whose input is read again later copies into a buffer of its own.
+    #[test]
+    fn reshape_of_a_tensor_read_later_is_a_copy() {
+        let mut m = ModelBuilder::new();
+        let t = activations(&mut m, 3);
+        m.add_op(OpKind::Reshape, &[Some(t[0])], t[1], [0; OP_PARAMS_BYTES]);
+        let params = crate::emit::add_params((1.0, 0), (1.0, 0), (2.0, 0), (-128, 127));
+        m.add_op(
+            OpKind::Add,
+            &[Some(t[0]), Some(t[1])],
+            t[2],
+            write_params(&params),
+        );
+        m.set_io(&[t[0]], &[t[2]]);
+        let (p, _) = m.plan();
+        assert_ne!(p[t[0]].unwrap().offset, p[t[1]].unwrap().offset);
+        let file = m.finish().unwrap();
+        let bytes = edgeq_runtime::ModelBytes::copy_from(&file);
+        assert!(edgeq_runtime::Model::from_bytes(bytes.bytes()).is_ok());
+        // Claimed as a view anyway (the copy placed on its input), the loader refuses it.
+        let mut forged = file.clone();
+        let entry =
+            |i: usize| bytemuck::pod_read_unaligned::<SectionEntry>(&file[32 + 16 * i..][..16]);
+        let tensors = (0..5)
+            .map(entry)
+            .find(|e| e.kind == SectionKind::Tensors as u32)
+            .unwrap();
+        let offset_field = |t: usize| tensors.offset as usize + 48 * t + 20;
+        let input_offset = file[offset_field(t[0])..][..4].to_vec();
+        forged[offset_field(t[1])..][..4].copy_from_slice(&input_offset);
+        let forged = edgeq_runtime::ModelBytes::copy_from(&forged);
+        let err = edgeq_runtime::Model::from_bytes(forged.bytes())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("overlap"), "{err}");
     }
 }
