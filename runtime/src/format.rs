@@ -267,6 +267,9 @@ pub enum OpKind {
     Maximum = 18,
     /// Element-wise minimum of two int8 tensors broadcast to the output. No params.
     Minimum = 19,
+    /// A strided box of an int8 tensor (TFLite's SLICE and STRIDED_SLICE, and each output
+    /// of SPLIT). Params: [`SliceParams`].
+    Slice = 20,
 }
 
 impl OpKind {
@@ -292,6 +295,7 @@ impl OpKind {
             17 => Self::Sub,
             18 => Self::Maximum,
             19 => Self::Minimum,
+            20 => Self::Slice,
             _ => return None,
         })
     }
@@ -318,6 +322,7 @@ impl OpKind {
             Self::Sub => "SUB",
             Self::Maximum => "MAXIMUM",
             Self::Minimum => "MINIMUM",
+            Self::Slice => "SLICE",
         }
     }
 }
@@ -536,6 +541,20 @@ pub struct ConcatParams {
     pub axis: u32,
 }
 
+/// Params of [`OpKind::Slice`], by axis of the input (entries past its rank: begin 0,
+/// stride 1, size 1). Output element `i` (a multi-index over `size`) is input element
+/// `begin + i * stride`; the output holds `size`'s elements, whatever its rank.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct SliceParams {
+    /// First index on each axis.
+    pub begin: [i32; 4],
+    /// Step on each axis (not zero; negative steps walk backwards).
+    pub stride: [i32; 4],
+    /// Elements taken on each axis (at least 1).
+    pub size: [u32; 4],
+}
+
 /// Params of [`OpKind::Transpose`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
@@ -594,3 +613,4 @@ const _: () = assert!(core::mem::size_of::<ConvParams>() <= OP_PARAMS_BYTES);
 const _: () = assert!(core::mem::size_of::<AddParams>() <= OP_PARAMS_BYTES);
 const _: () = assert!(core::mem::size_of::<MulParams>() <= OP_PARAMS_BYTES);
 const _: () = assert!(core::mem::size_of::<PadParams>() <= OP_PARAMS_BYTES);
+const _: () = assert!(core::mem::size_of::<SliceParams>() <= OP_PARAMS_BYTES);

@@ -624,3 +624,46 @@ fn sub_and_max_min_match_broadcast_indexing() {
         }
     }
 }
+
+/// SLICE: each axis's list of taken indices (begin, begin + stride, ...), every combination in
+/// order.
+#[test]
+fn slice_matches_index_lists() {
+    let mut rng = fastrand::Rng::with_seed(17);
+    for _ in 0..cases(300) {
+        let dims = random_dims(&mut rng);
+        let mut taken: Vec<Vec<usize>> = Vec::new();
+        let (mut begin, mut stride, mut size) = ([0; 4], [1isize; 4], [1; 4]);
+        for a in 0..4 {
+            let s = rng.isize(1..=3) * if rng.bool() { 1 } else { -1 };
+            let b = rng.usize(..dims[a]);
+            // As many steps as stay inside the axis, at least one.
+            let room = if s > 0 {
+                (dims[a] - 1 - b) / s as usize
+            } else {
+                b / (-s) as usize
+            };
+            let n = rng.usize(1..=room + 1);
+            taken.push(
+                (0..n)
+                    .map(|i| (b as isize + i as isize * s) as usize)
+                    .collect(),
+            );
+            (begin[a], stride[a], size[a]) = (b, s, n);
+        }
+        let input = random_i8(&mut rng, dims.iter().product());
+        let mut out = vec![0i8; size.iter().product()];
+        layout::slice(dims, begin, stride, size, &input, &mut out);
+        let mut want = Vec::new();
+        for &i0 in &taken[0] {
+            for &i1 in &taken[1] {
+                for &i2 in &taken[2] {
+                    for &i3 in &taken[3] {
+                        want.push(input[flat(&dims, [i0, i1, i2, i3])]);
+                    }
+                }
+            }
+        }
+        assert_eq!(out, want, "{dims:?} from {begin:?} by {stride:?}");
+    }
+}

@@ -1,4 +1,4 @@
-//! Data movement of int8 tensors: PAD, CONCATENATION and TRANSPOSE. Shapes are given right-aligned to
+//! Data movement of int8 tensors: PAD, CONCATENATION, TRANSPOSE and SLICE. Shapes are given right-aligned to
 //! four axes (a rank-2 `[H, W]` is `[1, 1, H, W]`), so the last axis is always the
 //! contiguous one. Callers (the ops) check that the lengths match the shapes.
 
@@ -113,6 +113,28 @@ pub fn transpose(
     for_each_index(out_dims, |at, flat| {
         let from = at[0] * step[0] + at[1] * step[1] + at[2] * step[2] + at[3] * step[3];
         if let (Some(y), Some(&x)) = (output.get_mut(flat), input.get(from)) {
+            *y = x;
+        }
+    });
+}
+
+/// `output` is the box of `input` (of `in_dims`) starting at `begin` and stepping by `stride`
+/// on each axis, `size` elements per axis. Every index it reaches lies inside `in_dims`.
+pub fn slice(
+    in_dims: [usize; 4],
+    begin: [usize; 4],
+    stride: [isize; 4],
+    size: [usize; 4],
+    input: &[i8],
+    output: &mut [i8],
+) {
+    let in_strides = strides(in_dims);
+    for_each_index(size, |at, flat| {
+        let mut from = 0isize;
+        for a in 0..4 {
+            from += (begin[a] as isize + at[a] as isize * stride[a]) * in_strides[a] as isize;
+        }
+        if let (Some(y), Some(&x)) = (output.get_mut(flat), input.get(from as usize)) {
             *y = x;
         }
     });

@@ -13,6 +13,7 @@ mod pad;
 mod pool;
 mod quantize;
 mod reshape;
+mod slice;
 mod softmax;
 mod transpose;
 
@@ -54,6 +55,7 @@ pub(crate) fn validate(model: &Model<'_>, index: usize, op: &OpDesc) -> Result<(
         OpKind::Lookup => lookup::validate(&check),
         OpKind::Transpose => transpose::validate(&check),
         OpKind::Mean => mean::validate(&check),
+        OpKind::Slice => slice::validate(&check),
     }
 }
 
@@ -102,6 +104,7 @@ pub(crate) fn run(
         OpKind::Lookup => lookup::run(&mut io),
         OpKind::Transpose => transpose::run(&mut io),
         OpKind::Mean => mean::run(&mut io),
+        OpKind::Slice => slice::run(&mut io),
     }
 }
 

@@ -166,6 +166,13 @@ pub fn describe(model: &Model<'_>) -> Result<String> {
                 )
             }
             OpKind::Lookup => "256-entry table".to_string(),
+            OpKind::Slice => {
+                let p: SliceParams = read_params(op);
+                format!(
+                    "begin {:?} stride {:?} size {:?}",
+                    p.begin, p.stride, p.size
+                )
+            }
             OpKind::Transpose => {
                 let p: TransposeParams = read_params(op);
                 format!("perm {:?}", p.perm)

@@ -16,8 +16,8 @@ use crate::eqm::{ModelBuilder, TensorSpec};
 /// Operators this importer lowers.
 pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL, \
      MAXIMUM, MINIMUM, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, RESHAPE, TRANSPOSE, PAD, PADV2, \
-     CONCATENATION, SOFTMAX, LOGISTIC, TANH, RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, HARD_SWISH, \
-     QUANTIZE, DEQUANTIZE";
+     CONCATENATION, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, SOFTMAX, LOGISTIC, TANH, RELU, RELU6, \
+     RELU_N1_TO_1, LEAKY_RELU, HARD_SWISH, QUANTIZE, DEQUANTIZE";
 
 /// Lowers TFLite flatbuffer bytes to an `.eqm` graph (weights still in TFLite's layouts).
 pub fn lower(bytes: &[u8]) -> Result<ModelBuilder> {
@@ -94,6 +94,88 @@ impl Quant {
     }
     fn zero_point(&self) -> i32 {
         self.zero_points.first().copied().unwrap_or(0) as i32
+    }
+}
+
+/// STRIDED_SLICE's `offset` flag (field 5 of its options table, newer than the schema
+/// tract-tflite generates from, so not covered by its verifier): `end` counted from `begin`.
+/// Read with bounds checks; absent, it is false.
+fn strided_slice_offset(o: &tflite::StridedSliceOptions<'_>) -> bool {
+    const FIELD_SLOT: usize = 4 + 2 * 5;
+    let (buf, table) = (o._tab.buf(), o._tab.loc());
+    let read = |at: usize, n: usize| buf.get(at..at.checked_add(n)?);
+    let flag = || -> Option<bool> {
+        let soffset = i32::from_le_bytes(read(table, 4)?.try_into().ok()?);
+        let vtable = usize::try_from(table as i64 - i64::from(soffset)).ok()?;
+        let vtable_len = usize::from(u16::from_le_bytes(read(vtable, 2)?.try_into().ok()?));
+        if FIELD_SLOT + 2 > vtable_len {
+            return None;
+        }
+        let field = u16::from_le_bytes(read(vtable + FIELD_SLOT, 2)?.try_into().ok()?);
+        if field == 0 {
+            return None;
+        }
+        Some(read(table + usize::from(field), 1)?[0] != 0)
+    };
+    flag().unwrap_or(false)
+}
+
+/// One axis of a STRIDED_SLICE, resolved as TFLite's `StridedSliceStartForAxis` and
+/// `StridedSliceEndForAxis` do.
+struct StridedAxis {
+    dim: i64,
+    begin: i64,
+    end: i64,
+    stride: i64,
+    begin_mask: bool,
+    end_mask: bool,
+    shrink: bool,
+    offset: bool,
+}
+
+impl StridedAxis {
+    /// `(first index, stride, count)`.
+    fn resolve(&self) -> Result<(i64, i64, i64)> {
+        let (dim, stride) = (self.dim, self.stride);
+        ensure!(stride != 0, "STRIDED_SLICE stride 0");
+        let clamp = |v: i64| {
+            if stride > 0 {
+                v.clamp(0, dim)
+            } else {
+                v.clamp(-1, dim - 1)
+            }
+        };
+        let wrap = |v: i64| if v < 0 { v + dim } else { v };
+        let mut start = clamp(wrap(self.begin));
+        if self.begin_mask {
+            start = if stride > 0 { 0 } else { dim - 1 };
+        }
+        let end = if self.shrink {
+            if start >= dim {
+                start
+            } else {
+                start + 1
+            }
+        } else if self.end_mask {
+            if stride > 0 {
+                dim
+            } else {
+                -1
+            }
+        } else {
+            let end = if self.offset {
+                self.end + start
+            } else {
+                self.end
+            };
+            clamp(wrap(end))
+        };
+        let count = if stride > 0 {
+            (end - start + stride - 1) / stride
+        } else {
+            (start - end - stride - 1) / -stride
+        };
+        Ok((start, stride, count.max(0)))
     }
 }
 
@@ -328,6 +410,87 @@ impl<'a> Lowering<'a> {
         Ok((t, q.scale(), q.zero_point()))
     }
 
+    /// A SLICE of TFLite tensor `x` into `y`: `(begin, stride, count)` per axis of `x`.
+    fn slice_op(&mut self, x: i32, axes: &[(i64, i64, i64)], y: i32) -> Result<()> {
+        let (xe, sx, zx) = self.int8_activation(x)?;
+        let (ye, sy, zy) = self.int8_activation(y)?;
+        ensure!(
+            sx == sy && zx == zy,
+            "slice input and output quantization differ ({sx}, {zx}) vs ({sy}, {zy})"
+        );
+        let mut params = SliceParams {
+            begin: [0; 4],
+            stride: [1; 4],
+            size: [1; 4],
+        };
+        for (a, &(begin, stride, count)) in axes.iter().enumerate().take(4) {
+            ensure!(
+                count >= 1,
+                "an empty slice ({count} elements on axis {a}) is not supported"
+            );
+            params.begin[a] = i32::try_from(begin).context("slice begin out of range")?;
+            params.stride[a] = i32::try_from(stride).context("slice stride out of range")?;
+            params.size[a] = u32::try_from(count).context("slice size out of range")?;
+        }
+        self.builder
+            .add_op(OpKind::Slice, &[Some(xe)], ye, write_params(&params));
+        Ok(())
+    }
+
+    /// SPLIT (`axis, x`, equal parts) and SPLIT_V (`x, sizes, axis`), one SLICE per output.
+    fn split(
+        &mut self,
+        code: tflite::BuiltinOperator,
+        inputs: &[i32],
+        outputs: &[i32],
+    ) -> Result<()> {
+        let (x, axis_tensor) = match (code, inputs) {
+            (tflite::BuiltinOperator::SPLIT, &[axis, x]) => (x, axis),
+            (_, &[x, _, axis]) => (x, axis),
+            _ => bail!("{} inputs", inputs.len()),
+        };
+        let dims = self.dims(x)?;
+        let axis = self.axes_mask(axis_tensor, dims.len(), "the split axis")?;
+        ensure!(axis.count_ones() == 1, "one split axis expected");
+        let axis = axis.trailing_zeros() as usize;
+        let sizes: Vec<i64> = if code == tflite::BuiltinOperator::SPLIT {
+            let n = outputs.len().max(1);
+            ensure!(
+                dims[axis] % n == 0,
+                "SPLIT of {} into {n} parts",
+                dims[axis]
+            );
+            vec![(dims[axis] / n) as i64; n]
+        } else {
+            let mut sizes = self.const_ints(inputs[1], "SPLIT_V's sizes")?;
+            let known: i64 = sizes.iter().filter(|&&s| s >= 0).sum();
+            for s in sizes.iter_mut().filter(|s| **s < 0) {
+                *s = dims[axis] as i64 - known;
+            }
+            sizes
+        };
+        ensure!(
+            sizes.len() == outputs.len() && sizes.iter().sum::<i64>() == dims[axis] as i64,
+            "split sizes {sizes:?} do not cover {} along axis {axis}",
+            dims[axis]
+        );
+        let mut start = 0;
+        for (&y, &n) in outputs.iter().zip(&sizes) {
+            let axes: Vec<_> = (0..dims.len())
+                .map(|a| {
+                    if a == axis {
+                        (start, 1, n)
+                    } else {
+                        (0, 1, dims[a] as i64)
+                    }
+                })
+                .collect();
+            self.slice_op(x, &axes, y)?;
+            start += n;
+        }
+        Ok(())
+    }
+
     /// A constant int32 or int64 tensor's values (`what` names it in errors).
     fn const_ints(&self, index: i32, what: &str) -> Result<Vec<i64>> {
         let t = self.tensor(index)?;
@@ -458,6 +621,12 @@ impl<'a> Lowering<'a> {
     fn op(&mut self, code: tflite::BuiltinOperator, op: &tflite::Operator<'a>) -> Result<()> {
         let inputs: Vec<i32> = op.inputs().map(|v| v.iter().collect()).unwrap_or_default();
         let outputs: Vec<i32> = op.outputs().map(|v| v.iter().collect()).unwrap_or_default();
+        if matches!(
+            code,
+            tflite::BuiltinOperator::SPLIT | tflite::BuiltinOperator::SPLIT_V
+        ) {
+            return self.split(code, &inputs, &outputs);
+        }
         ensure!(
             outputs.len() == 1,
             "expected one output, found {}",
@@ -572,6 +741,61 @@ impl<'a> Lowering<'a> {
                 self.builder
                     .add_op(OpKind::Pad, &[Some(x)], y, write_params(&params));
                 Ok(())
+            }
+            tflite::BuiltinOperator::SLICE => {
+                let dims = self.dims(input(0)?)?;
+                let begin = self.const_ints(input(1)?, "SLICE's begin")?;
+                let size = self.const_ints(input(2)?, "SLICE's size")?;
+                ensure!(
+                    begin.len() == dims.len() && size.len() == dims.len(),
+                    "SLICE's begin {begin:?} and size {size:?} do not fit a rank-{} input",
+                    dims.len()
+                );
+                let axes = (0..dims.len())
+                    .map(|a| {
+                        let n = if size[a] == -1 {
+                            dims[a] as i64 - begin[a]
+                        } else {
+                            size[a]
+                        };
+                        (begin[a], 1, n)
+                    })
+                    .collect::<Vec<_>>();
+                self.slice_op(input(0)?, &axes, out)
+            }
+            tflite::BuiltinOperator::STRIDED_SLICE => {
+                let o = op
+                    .builtin_options_as_strided_slice_options()
+                    .context("missing STRIDED_SLICE options")?;
+                ensure!(
+                    o.ellipsis_mask() == 0 && o.new_axis_mask() == 0,
+                    "STRIDED_SLICE with an ellipsis or new axes is not supported"
+                );
+                let dims = self.dims(input(0)?)?;
+                let begin = self.const_ints(input(1)?, "STRIDED_SLICE's begin")?;
+                let end = self.const_ints(input(2)?, "STRIDED_SLICE's end")?;
+                let strides = self.const_ints(input(3)?, "STRIDED_SLICE's strides")?;
+                let rank = dims.len();
+                ensure!(
+                    begin.len() == rank && end.len() == rank && strides.len() == rank,
+                    "STRIDED_SLICE's begin, end and strides must have {rank} values"
+                );
+                let mut axes = Vec::new();
+                for a in 0..rank {
+                    let bit = |mask: i32| mask & (1 << a) != 0;
+                    let axis = StridedAxis {
+                        dim: dims[a] as i64,
+                        begin: begin[a],
+                        end: end[a],
+                        stride: strides[a],
+                        begin_mask: bit(o.begin_mask()),
+                        end_mask: bit(o.end_mask()),
+                        shrink: bit(o.shrink_axis_mask()),
+                        offset: strided_slice_offset(&o),
+                    };
+                    axes.push(axis.resolve()?);
+                }
+                self.slice_op(input(0)?, &axes, out)
             }
             tflite::BuiltinOperator::TRANSPOSE => {
                 let (x, sx, zx) = self.int8_activation(input(0)?)?;

@@ -88,12 +88,12 @@ def graph(tensors, ops):
         o = S.OperatorT()
         o.opcodeIndex = codes[(op, version)]
         o.inputs = [index[n] for n in ins]
-        o.outputs = [index[out]]
+        o.outputs = [index[n] for n in (out if isinstance(out, list) else [out])]
         if options is not None:
             o.builtinOptionsType = options_type
             o.builtinOptions = options
         sub.operators.append(o)
-    written = {out for *_, out, _ in ops}
+    written = {n for *_, out, _ in ops for n in (out if isinstance(out, list) else [out])}
     read = {n for *_, ins, _, _ in ops for n in ins}
     sub.inputs = [index[n] for n, s in tensors.items() if n not in written and "data" not in s]
     sub.outputs = [index[n] for n in tensors if n in written and n not in read]
@@ -124,8 +124,9 @@ def write(name, tflite, cases=3, first=None):
             interp.set_tensor(d["index"], x)
             np.save(OUT / f"{name}.{case}.in{i}.npy", x)
         interp.invoke()
-        y = interp.get_tensor(interp.get_output_details()[0]["index"])
-        np.save(OUT / f"{name}.{case}.out.npy", y)
+        for k, d in enumerate(interp.get_output_details()):
+            suffix = "out" if k == 0 else f"out{k}"
+            np.save(OUT / f"{name}.{case}.{suffix}.npy", interp.get_tensor(d["index"]))
 
 
 def add_options(activation):
@@ -214,6 +215,40 @@ def mean(name, shape, axes, keep_dims, q_in, q_out):
                       act(out_shape, *q_out), version=2))
 
 
+def strided_slice(name, shape, begin, end, strides, out_shape, q, begin_mask=0, end_mask=0,
+                  shrink=0, offset=False):
+    o = S.StridedSliceOptionsT()
+    o.beginMask, o.endMask, o.shrinkAxisMask, o.offset = begin_mask, end_mask, shrink, offset
+    ints = lambda v: const(np.array(v, dtype=np.int32), S.TensorType.INT32)
+    write(name, model(S.BuiltinOperator.STRIDED_SLICE, S.BuiltinOptions.StridedSliceOptions, o,
+                      [act(shape, *q), ints(begin), ints(end), ints(strides)],
+                      act(out_shape, *q), version=4))
+
+
+def split_graph(name, shape, axis, sizes, q, variable):
+    """SPLIT (equal parts) or SPLIT_V (`sizes`) into one output per part, each a model output."""
+    outs = {}
+    for i, n in enumerate(sizes):
+        out_shape = list(shape)
+        out_shape[axis] = n
+        outs[f"part{i}"] = act(out_shape, *q)
+    ints = lambda v: const(np.array(v, dtype=np.int32), S.TensorType.INT32)
+    tensors = {"x": act(shape, *q), "axis": ints([axis])}
+    if variable:
+        tensors["sizes"] = ints(sizes)
+        o = S.SplitVOptionsT()
+        o.numSplits = len(sizes)
+        op = (S.BuiltinOperator.SPLIT_V, S.BuiltinOptions.SplitVOptions, o,
+              ["x", "sizes", "axis"], list(outs), 2)
+    else:
+        o = S.SplitOptionsT()
+        o.numSplits = len(sizes)
+        op = (S.BuiltinOperator.SPLIT, S.BuiltinOptions.SplitOptions, o, ["axis", "x"],
+              list(outs), 3)
+    tensors.update(outs)
+    write(name, graph(tensors, [op]))
+
+
 def main():
     # MUL: same shapes, broadcasting (a per-channel scale, a scalar), fused activations,
     # multipliers below and above one, a constant operand.
@@ -297,6 +332,19 @@ def main():
     mean("mean_last_axis", [3, 4, 10], [-1], False, (0.02, -100), (0.01, 20))
     mean("mean_channels_same_quantization", [2, 3, 4, 5], [3], True, (0.2, 7), (0.2, 7))
     mean("mean_three_axes", [2, 3, 4, 5], [0, 2, 3], True, (0.04, 0), (0.01, -3))
+    # SLICE, STRIDED_SLICE (masks, negative indices and strides, shrinking), SPLIT, SPLIT_V.
+    ints = lambda v: const(np.array(v, dtype=np.int32), S.TensorType.INT32)
+    write("slice", model(S.BuiltinOperator.SLICE, S.BuiltinOptions.SliceOptions, S.SliceOptionsT(),
+          [act([2, 6, 7, 5], 0.1, 3), ints([1, 2, 0, 1]), ints([1, 3, -1, 2])],
+          act([1, 3, 7, 2], 0.1, 3), version=2))
+    strided_slice("strided_slice_steps", [1, 9, 10, 4], [0, 1, -9, 0], [1, 9, 10, 4], [1, 2, 3, 1],
+                  [1, 4, 3, 4], (0.05, -2))
+    strided_slice("strided_slice_masks_reverse", [3, 8, 5], [2, 6, 0], [0, 1, 5], [-1, -2, 1],
+                  [3, 3, 5], (0.2, 9), begin_mask=0b001, end_mask=0b101)
+    strided_slice("strided_slice_shrink", [4, 6, 8], [1, 0, 2], [2, 6, 8], [1, 1, 2], [6, 3],
+                  (0.1, 0), shrink=0b001)
+    split_graph("split_channels", [1, 4, 4, 6], 3, [2, 2, 2], (0.1, 1), variable=False)
+    split_graph("split_v_rows", [2, 9, 3], 1, [4, 2, 3], (0.3, -5), variable=True)
     # The operators in one graph, their outputs planned in one arena (also the runtime's
     # corruption-test fixture, runtime/tests/data/ops_chain.eqm).
     q = (0.05, -3)
