@@ -270,6 +270,10 @@ pub enum OpKind {
     /// A strided box of an int8 tensor (TFLite's SLICE and STRIDED_SLICE, and each output
     /// of SPLIT). Params: [`SliceParams`].
     Slice = 20,
+    /// Nearest-neighbour resize of an int8 NHWC tensor by constant row and column index
+    /// tables (TFLite's RESIZE_NEAREST_NEIGHBOR, its index arithmetic done by the importer).
+    /// No params.
+    ResizeNearest = 21,
 }
 
 impl OpKind {
@@ -296,6 +300,7 @@ impl OpKind {
             18 => Self::Maximum,
             19 => Self::Minimum,
             20 => Self::Slice,
+            21 => Self::ResizeNearest,
             _ => return None,
         })
     }
@@ -323,6 +328,7 @@ impl OpKind {
             Self::Maximum => "MAXIMUM",
             Self::Minimum => "MINIMUM",
             Self::Slice => "SLICE",
+            Self::ResizeNearest => "RESIZE_NEAREST_NEIGHBOR",
         }
     }
 }

@@ -667,3 +667,25 @@ fn slice_matches_index_lists() {
         assert_eq!(out, want, "{dims:?} from {begin:?} by {stride:?}");
     }
 }
+
+/// Nearest-neighbour resize: every output element is the input element at the tables' row
+/// and column, same batch and channel.
+#[test]
+fn resize_nearest_reads_the_tabled_pixels() {
+    let mut rng = fastrand::Rng::with_seed(18);
+    for _ in 0..cases(200) {
+        let dims = random_dims(&mut rng);
+        let (out_h, out_w) = (rng.usize(1..=9), rng.usize(1..=9));
+        let rows: Vec<i32> = (0..out_h).map(|_| rng.usize(..dims[1]) as i32).collect();
+        let cols: Vec<i32> = (0..out_w).map(|_| rng.usize(..dims[2]) as i32).collect();
+        let input = random_i8(&mut rng, dims.iter().product());
+        let out_dims = [dims[0], out_h, out_w, dims[3]];
+        let mut out = vec![0i8; out_dims.iter().product()];
+        layout::resize_nearest(dims, &rows, &cols, &input, &mut out);
+        for (i, &got) in out.iter().enumerate() {
+            let [b, y, x, c] = unflat(&out_dims, i);
+            let from = [b, rows[y] as usize, cols[x] as usize, c];
+            assert_eq!(got, input[flat(&dims, from)], "{dims:?} to {out_dims:?}");
+        }
+    }
+}

@@ -1,4 +1,5 @@
-//! Data movement of int8 tensors: PAD, CONCATENATION, TRANSPOSE and SLICE. Shapes are given right-aligned to
+//! Data movement of int8 tensors: PAD, CONCATENATION, TRANSPOSE, SLICE and nearest-neighbour
+//! resizing. Shapes are given right-aligned to
 //! four axes (a rank-2 `[H, W]` is `[1, 1, H, W]`), so the last axis is always the
 //! contiguous one. Callers (the ops) check that the lengths match the shapes.
 
@@ -138,4 +139,33 @@ pub fn slice(
             *y = x;
         }
     });
+}
+
+/// Nearest-neighbour resize of an NHWC tensor (`in_dims`): output pixel `(y, x)` of each
+/// image is input pixel `(rows[y], cols[x])`, all `in_dims[3]` channels. Indices lie inside
+/// the input.
+pub fn resize_nearest(
+    in_dims: [usize; 4],
+    rows: &[i32],
+    cols: &[i32],
+    input: &[i8],
+    output: &mut [i8],
+) {
+    let channels = in_dims[3];
+    if channels == 0 {
+        return;
+    }
+    let mut pixels = output.chunks_exact_mut(channels);
+    for b in 0..in_dims[0] {
+        for &row in rows {
+            for &col in cols {
+                let start =
+                    ((b * in_dims[1] + row as usize) * in_dims[2] + col as usize) * channels;
+                if let (Some(dst), Some(src)) = (pixels.next(), input.get(start..start + channels))
+                {
+                    dst.copy_from_slice(src);
+                }
+            }
+        }
+    }
 }

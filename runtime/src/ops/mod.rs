@@ -13,6 +13,7 @@ mod pad;
 mod pool;
 mod quantize;
 mod reshape;
+mod resize;
 mod slice;
 mod softmax;
 mod transpose;
@@ -56,6 +57,7 @@ pub(crate) fn validate(model: &Model<'_>, index: usize, op: &OpDesc) -> Result<(
         OpKind::Transpose => transpose::validate(&check),
         OpKind::Mean => mean::validate(&check),
         OpKind::Slice => slice::validate(&check),
+        OpKind::ResizeNearest => resize::validate(&check),
     }
 }
 
@@ -105,6 +107,7 @@ pub(crate) fn run(
         OpKind::Transpose => transpose::run(&mut io),
         OpKind::Mean => mean::run(&mut io),
         OpKind::Slice => slice::run(&mut io),
+        OpKind::ResizeNearest => resize::run(&mut io),
     }
 }
 

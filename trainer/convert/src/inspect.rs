@@ -166,6 +166,7 @@ pub fn describe(model: &Model<'_>) -> Result<String> {
                 )
             }
             OpKind::Lookup => "256-entry table".to_string(),
+            OpKind::ResizeNearest => "row and column index tables".to_string(),
             OpKind::Slice => {
                 let p: SliceParams = read_params(op);
                 format!(

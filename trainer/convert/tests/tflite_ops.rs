@@ -104,6 +104,7 @@ fn every_operator_matches_litert_reference_kernels() {
         "slice",
         "strided_slice_",
         "split_",
+        "resize_nearest_",
         "ops_chain",
     ];
     for op in ops {

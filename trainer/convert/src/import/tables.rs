@@ -107,6 +107,36 @@ pub fn hard_swish(input: Quant, output: Quant) -> Option<[i8; 256]> {
     }))
 }
 
+/// TFLite's `GetNearestNeighbor`: the input row (or column) that output row `output_index`
+/// of a nearest-neighbour resize from `input_size` to `output_size` copies, in `f32` as
+/// TFLite computes it.
+pub fn nearest_neighbor(
+    output_index: usize,
+    input_size: usize,
+    output_size: usize,
+    align_corners: bool,
+    half_pixel_centers: bool,
+) -> i32 {
+    let scale = if align_corners && output_size > 1 {
+        (input_size - 1) as f32 / (output_size - 1) as f32
+    } else {
+        input_size as f32 / output_size as f32
+    };
+    let offset = if half_pixel_centers { 0.5f32 } else { 0.0 };
+    let at = (output_index as f32 + offset) * scale;
+    let index = if align_corners {
+        at.round()
+    } else {
+        at.floor()
+    } as i32;
+    let index = index.min(input_size as i32 - 1);
+    if half_pixel_centers {
+        index.max(0)
+    } else {
+        index
+    }
+}
+
 /// A Q0.31 multiplier rounded to Q0.15 (TFLite's `DownScaleInt32ToInt16Multiplier`).
 fn to_q15(m: i32) -> i16 {
     if m >= i32::MAX - (1 << 15) {

@@ -16,7 +16,7 @@ use crate::eqm::{ModelBuilder, TensorSpec};
 /// Operators this importer lowers.
 pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL, \
      MAXIMUM, MINIMUM, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, RESHAPE, TRANSPOSE, PAD, PADV2, \
-     CONCATENATION, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, SOFTMAX, LOGISTIC, TANH, RELU, RELU6, \
+     CONCATENATION, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, RESIZE_NEAREST_NEIGHBOR, SOFTMAX, LOGISTIC, TANH, RELU, RELU6, \
      RELU_N1_TO_1, LEAKY_RELU, HARD_SWISH, QUANTIZE, DEQUANTIZE";
 
 /// Lowers TFLite flatbuffer bytes to an `.eqm` graph (weights still in TFLite's layouts).
@@ -796,6 +796,44 @@ impl<'a> Lowering<'a> {
                     axes.push(axis.resolve()?);
                 }
                 self.slice_op(input(0)?, &axes, out)
+            }
+            tflite::BuiltinOperator::RESIZE_NEAREST_NEIGHBOR => {
+                let o = op
+                    .builtin_options_as_resize_nearest_neighbor_options()
+                    .context("missing RESIZE_NEAREST_NEIGHBOR options")?;
+                let (x, sx, zx) = self.int8_activation(input(0)?)?;
+                let (y, sy, zy) = self.int8_activation(out)?;
+                ensure!(
+                    sx == sy && zx == zy,
+                    "resize input and output quantization differ ({sx}, {zx}) vs ({sy}, {zy})"
+                );
+                let (xd, yd) = (self.dims(input(0)?)?, self.dims(out)?);
+                ensure!(
+                    xd.len() == 4 && yd.len() == 4,
+                    "RESIZE_NEAREST_NEIGHBOR needs NHWC tensors"
+                );
+                let (align, half) = (o.align_corners(), o.half_pixel_centers());
+                let table = |input: usize, output: usize| -> Vec<i32> {
+                    (0..output)
+                        .map(|v| tables::nearest_neighbor(v, input, output, align, half))
+                        .collect()
+                };
+                let name = self.name(out);
+                let rows = self.builder.add_tensor(TensorSpec::const_i32(
+                    &format!("{name}/rows"),
+                    &table(xd[1], yd[1]),
+                ));
+                let cols = self.builder.add_tensor(TensorSpec::const_i32(
+                    &format!("{name}/cols"),
+                    &table(xd[2], yd[2]),
+                ));
+                self.builder.add_op(
+                    OpKind::ResizeNearest,
+                    &[Some(x), Some(rows), Some(cols)],
+                    y,
+                    [0; OP_PARAMS_BYTES],
+                );
+                Ok(())
             }
             tflite::BuiltinOperator::TRANSPOSE => {
                 let (x, sx, zx) = self.int8_activation(input(0)?)?;

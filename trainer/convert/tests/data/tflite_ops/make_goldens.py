@@ -249,6 +249,16 @@ def split_graph(name, shape, axis, sizes, q, variable):
     write(name, graph(tensors, [op]))
 
 
+def resize_nearest(name, shape, out_hw, q, align_corners=False, half_pixel_centers=False):
+    o = S.ResizeNearestNeighborOptionsT()
+    o.alignCorners, o.halfPixelCenters = align_corners, half_pixel_centers
+    out_shape = [shape[0], *out_hw, shape[3]]
+    write(name, model(S.BuiltinOperator.RESIZE_NEAREST_NEIGHBOR,
+                      S.BuiltinOptions.ResizeNearestNeighborOptions, o,
+                      [act(shape, *q), const(np.array(out_hw, dtype=np.int32), S.TensorType.INT32)],
+                      act(out_shape, *q), version=3))
+
+
 def main():
     # MUL: same shapes, broadcasting (a per-channel scale, a scalar), fused activations,
     # multipliers below and above one, a constant operand.
@@ -345,6 +355,13 @@ def main():
                   (0.1, 0), shrink=0b001)
     split_graph("split_channels", [1, 4, 4, 6], 3, [2, 2, 2], (0.1, 1), variable=False)
     split_graph("split_v_rows", [2, 9, 3], 1, [4, 2, 3], (0.3, -5), variable=True)
+    # RESIZE_NEAREST_NEIGHBOR: upsampling by 2, odd factors both ways, each flag.
+    resize_nearest("resize_nearest_x2", [1, 4, 5, 3], [8, 10], (0.1, 2))
+    resize_nearest("resize_nearest_odd", [2, 5, 7, 2], [3, 11], (0.2, -4))
+    resize_nearest("resize_nearest_align_corners", [1, 5, 7, 2], [9, 4], (0.2, -4),
+                   align_corners=True)
+    resize_nearest("resize_nearest_half_pixel", [1, 5, 7, 2], [12, 3], (0.2, -4),
+                   half_pixel_centers=True)
     # The operators in one graph, their outputs planned in one arena (also the runtime's
     # corruption-test fixture, runtime/tests/data/ops_chain.eqm).
     q = (0.05, -3)
