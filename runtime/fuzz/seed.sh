@@ -7,6 +7,9 @@ mkdir -p "$corpus"
 for m in "$root"/examples/data/mlperf-tiny/models/*.tflite; do
   cargo run -q --release -p edgeq-convert -- import "$m" -o "$corpus/$(basename "$m" .tflite).eqm"
 done
+# Most operators in one small graph (PAD, MUL, CONCATENATION, SUB, TRANSPOSE, SLICE, resize,
+# LOOKUP, MAXIMUM, MEAN, a RESHAPE view).
+cp "$root/runtime/tests/data/ops_chain.eqm" "$corpus/"
 # 4-bit and mixed models: int4 weights, uint4 activations, their scratch.
 for arch in ds-cnn resnet8 autoencoder; do
   for bits in w4a4 w4a8 w8a4; do

@@ -80,7 +80,7 @@ pub fn describe(model: &Model<'_>) -> Result<String> {
     writeln!(s)?;
     writeln!(
         s,
-        "{:>3}  {:<18} {:<22} {:<22} details",
+        "{:>3}  {:<23} {:<22} {:<22} details",
         "#", "op", "input", "output"
     )?;
     for i in 0..model.op_count() {
@@ -189,7 +189,7 @@ pub fn describe(model: &Model<'_>) -> Result<String> {
         };
         writeln!(
             s,
-            "{i:>3}  {:<18} {:<22} {:<22} {details}",
+            "{i:>3}  {:<23} {:<22} {:<22} {details}",
             kind.name(),
             shape(model, input),
             shape(model, output)

@@ -362,29 +362,61 @@ def main():
                    align_corners=True)
     resize_nearest("resize_nearest_half_pixel", [1, 5, 7, 2], [12, 3], (0.2, -4),
                    half_pixel_centers=True)
-    # The operators in one graph, their outputs planned in one arena (also the runtime's
+    # Most operators in one graph, their outputs planned in one arena (also the runtime's
     # corruption-test fixture, runtime/tests/data/ops_chain.eqm).
     q = (0.05, -3)
+    B, O = S.BuiltinOperator, S.BuiltinOptions
     pad_opts = S.PadOptionsT()
     concat_opts = S.ConcatenationOptionsT()
     concat_opts.axis = 3
+    mean_opts = S.ReducerOptionsT()
+    mean_opts.keepDims = True
+    slice_opts = S.StridedSliceOptionsT()
+    resize_opts = S.ResizeNearestNeighborOptionsT()
     write("ops_chain", graph(
         {
             "x": act([1, 4, 4, 2], *q),
-            "paddings": const(np.array([[0, 0], [1, 1], [1, 1], [0, 0]], dtype=np.int32), S.TensorType.INT32),
+            "paddings": ints([[0, 0], [1, 1], [1, 1], [0, 0]]),
             "padded": act([1, 6, 6, 2], *q),
             "gain": const(np.array([[[[90, -40]]]], dtype=np.int8), S.TensorType.INT8, (0.01, 0)),
             "scaled": act([1, 6, 6, 2], 0.02, 5),
             "other": act([1, 6, 6, 3], 0.02, 5),
             "joined": act([1, 6, 6, 5], 0.02, 5),
             "product": act([1, 6, 6, 5], 0.03, -10),
+            "difference": act([1, 6, 6, 5], 0.05, 0),
+            "perm": ints([0, 3, 1, 2]),
+            "transposed": act([1, 5, 6, 6], 0.05, 0),
+            "begin": ints([0, 0, 0, 0]),
+            "end": ints([1, 5, 6, 6]),
+            "strides": ints([1, 2, 1, 2]),
+            "sliced": act([1, 3, 6, 3], 0.05, 0),
+            "size": ints([6, 12]),
+            "resized": act([1, 6, 12, 3], 0.05, 0),
+            "sigmoid": act([1, 6, 12, 3], 1 / 256, -128),
+            "floor": const(np.array([-100], dtype=np.int8), S.TensorType.INT8, (1 / 256, -128)),
+            "clipped": act([1, 6, 12, 3], 1 / 256, -128),
+            "axes": ints([1, 2]),
+            "mean": act([1, 1, 1, 3], 0.005, -100),
+            "shape": ints([1, 3]),
+            "flat": act([1, 3], 0.005, -100),
         },
         [
-            (S.BuiltinOperator.PAD, S.BuiltinOptions.PadOptions, pad_opts, ["x", "paddings"], "padded", 2),
+            (B.PAD, O.PadOptions, pad_opts, ["x", "paddings"], "padded", 2),
             (*mul, mul_options("none"), ["padded", "gain"], "scaled", 2),
-            (S.BuiltinOperator.CONCATENATION, S.BuiltinOptions.ConcatenationOptions, concat_opts,
-             ["scaled", "other"], "joined", 2),
+            (B.CONCATENATION, O.ConcatenationOptions, concat_opts, ["scaled", "other"], "joined", 2),
             (*mul, mul_options("relu"), ["joined", "joined"], "product", 2),
+            (*sub, sub_options("none"), ["product", "joined"], "difference", 2),
+            (B.TRANSPOSE, O.TransposeOptions, S.TransposeOptionsT(), ["difference", "perm"],
+             "transposed", 2),
+            (B.STRIDED_SLICE, O.StridedSliceOptions, slice_opts,
+             ["transposed", "begin", "end", "strides"], "sliced", 4),
+            (B.RESIZE_NEAREST_NEIGHBOR, O.ResizeNearestNeighborOptions, resize_opts,
+             ["sliced", "size"], "resized", 3),
+            (B.LOGISTIC, None, None, ["resized"], "sigmoid", 2),
+            (B.MAXIMUM, O.MaximumMinimumOptions, S.MaximumMinimumOptionsT(), ["sigmoid", "floor"],
+             "clipped", 2),
+            (B.MEAN, O.ReducerOptions, mean_opts, ["clipped", "axes"], "mean", 2),
+            (B.RESHAPE, None, None, ["mean", "shape"], "flat", 1),
         ],
     ))
 
