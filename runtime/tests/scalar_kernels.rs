@@ -229,30 +229,12 @@ fn pooling_matches_window_enumeration() {
 fn add_is_within_one_lsb_of_real_arithmetic() {
     let mut rng = fastrand::Rng::with_seed(5);
     for _ in 0..cases(200) {
-        let (sa, sb, so) = (
-            rng.f32() * 0.1 + 0.001,
-            rng.f32() * 0.1 + 0.001,
-            rng.f32() * 0.2 + 0.002,
+        let (p, (sa, sb, so)) = random_add_params(&mut rng);
+        let (za, zb, zo) = (
+            p.input1_zero_point,
+            p.input2_zero_point,
+            p.output_zero_point,
         );
-        let (za, zb, zo) = (rng.i32(-128..128), rng.i32(-128..128), rng.i32(-128..128));
-        let twice_max = 2.0 * f64::from(sa.max(sb));
-        let (m1, s1) = quantize_multiplier(f64::from(sa) / twice_max);
-        let (m2, s2) = quantize_multiplier(f64::from(sb) / twice_max);
-        let (mo, so_shift) = quantize_multiplier(twice_max / f64::from((1 << 20) as f32 * so));
-        let p = AddParams {
-            input1_zero_point: za,
-            input2_zero_point: zb,
-            output_zero_point: zo,
-            left_shift: 20,
-            input1_multiplier: m1,
-            input1_shift: s1,
-            input2_multiplier: m2,
-            input2_shift: s2,
-            output_multiplier: mo,
-            output_shift: so_shift,
-            act_min: -128,
-            act_max: 127,
-        };
         let a = random_i8(&mut rng, 64);
         let b = random_i8(&mut rng, 64);
         let mut out = [0i8; 64];
@@ -336,24 +318,8 @@ fn random_dims(rng: &mut fastrand::Rng) -> [usize; 4] {
 fn mul_matches_broadcast_indexing_and_real_arithmetic() {
     let mut rng = fastrand::Rng::with_seed(11);
     for _ in 0..cases(300) {
-        let dims = random_dims(&mut rng);
-        // Each input keeps or drops (to 1) every axis of the output.
-        let input_dims = |rng: &mut fastrand::Rng| dims.map(|d| if rng.bool() { d } else { 1 });
-        let (a_dims, b_dims) = (input_dims(&mut rng), input_dims(&mut rng));
-        let strides = |d: [usize; 4]| {
-            let mut s = [0; 4];
-            let mut step = 1;
-            for axis in (0..4).rev() {
-                s[axis] = if d[axis] == 1 { 0 } else { step };
-                step *= d[axis];
-            }
-            s
-        };
-        let shape = Broadcast {
-            dims,
-            a: strides(a_dims),
-            b: strides(b_dims),
-        };
+        let (shape, a_dims, b_dims) = random_broadcast(&mut rng);
+        let dims = shape.dims;
         let (sa, sb, so) = (
             rng.f64() * 0.1 + 0.001,
             rng.f64() * 0.1 + 0.001,
@@ -567,38 +533,14 @@ fn broadcast_strides(d: [usize; 4]) -> [usize; 4] {
 fn sub_and_max_min_match_broadcast_indexing() {
     let mut rng = fastrand::Rng::with_seed(16);
     for _ in 0..cases(300) {
-        let dims = random_dims(&mut rng);
-        let input_dims = |rng: &mut fastrand::Rng| dims.map(|d| if rng.bool() { d } else { 1 });
-        let (a_dims, b_dims) = (input_dims(&mut rng), input_dims(&mut rng));
-        let shape = Broadcast {
-            dims,
-            a: broadcast_strides(a_dims),
-            b: broadcast_strides(b_dims),
-        };
-        let (sa, sb, so) = (
-            rng.f32() * 0.1 + 0.001,
-            rng.f32() * 0.1 + 0.001,
-            rng.f32() * 0.2 + 0.002,
+        let (shape, a_dims, b_dims) = random_broadcast(&mut rng);
+        let dims = shape.dims;
+        let (p, (sa, sb, so)) = random_add_params(&mut rng);
+        let (za, zb, zo) = (
+            p.input1_zero_point,
+            p.input2_zero_point,
+            p.output_zero_point,
         );
-        let (za, zb, zo) = (rng.i32(-128..128), rng.i32(-128..128), rng.i32(-128..128));
-        let twice_max = 2.0 * f64::from(sa.max(sb));
-        let (m1, s1) = quantize_multiplier(f64::from(sa) / twice_max);
-        let (m2, s2) = quantize_multiplier(f64::from(sb) / twice_max);
-        let (mo, so_shift) = quantize_multiplier(twice_max / f64::from((1 << 20) as f32 * so));
-        let p = AddParams {
-            input1_zero_point: za,
-            input2_zero_point: zb,
-            output_zero_point: zo,
-            left_shift: 20,
-            input1_multiplier: m1,
-            input1_shift: s1,
-            input2_multiplier: m2,
-            input2_shift: s2,
-            output_multiplier: mo,
-            output_shift: so_shift,
-            act_min: -128,
-            act_max: 127,
-        };
         let a = random_i8(&mut rng, a_dims.iter().product());
         let b = random_i8(&mut rng, b_dims.iter().product());
         let n = dims.iter().product();
@@ -688,4 +630,46 @@ fn resize_nearest_reads_the_tabled_pixels() {
             assert_eq!(got, input[flat(&dims, from)], "{dims:?} to {out_dims:?}");
         }
     }
+}
+
+/// ADD's parameters as the importer computes them for random scales and zero points; with
+/// the scales.
+fn random_add_params(rng: &mut fastrand::Rng) -> (AddParams, (f32, f32, f32)) {
+    let (sa, sb, so) = (
+        rng.f32() * 0.1 + 0.001,
+        rng.f32() * 0.1 + 0.001,
+        rng.f32() * 0.2 + 0.002,
+    );
+    let twice_max = 2.0 * f64::from(sa.max(sb));
+    let (m1, s1) = quantize_multiplier(f64::from(sa) / twice_max);
+    let (m2, s2) = quantize_multiplier(f64::from(sb) / twice_max);
+    let (mo, so_shift) = quantize_multiplier(twice_max / f64::from((1 << 20) as f32 * so));
+    let p = AddParams {
+        input1_zero_point: rng.i32(-128..128),
+        input2_zero_point: rng.i32(-128..128),
+        output_zero_point: rng.i32(-128..128),
+        left_shift: 20,
+        input1_multiplier: m1,
+        input1_shift: s1,
+        input2_multiplier: m2,
+        input2_shift: s2,
+        output_multiplier: mo,
+        output_shift: so_shift,
+        act_min: -128,
+        act_max: 127,
+    };
+    (p, (sa, sb, so))
+}
+
+/// Random output dims and two input shapes that broadcast to them, with their strides.
+fn random_broadcast(rng: &mut fastrand::Rng) -> (Broadcast, [usize; 4], [usize; 4]) {
+    let dims = random_dims(rng);
+    let mut input_dims = || dims.map(|d| if rng.bool() { d } else { 1 });
+    let (a_dims, b_dims) = (input_dims(), input_dims());
+    let shape = Broadcast {
+        dims,
+        a: broadcast_strides(a_dims),
+        b: broadcast_strides(b_dims),
+    };
+    (shape, a_dims, b_dims)
 }

@@ -174,9 +174,24 @@ pub fn add_broadcast<A, B, O>(
     B: Elems + ?Sized,
     O: ElemsMut + ?Sized,
 {
+    broadcast_pairs(s, a, b, output, |x, y| add_one(p, subtract, x, y));
+}
+
+/// `output[i] = f(a, b)` over the output's elements, each input read at its broadcast index.
+#[inline(always)]
+fn broadcast_pairs<A, B, O>(
+    s: &Broadcast,
+    a: &A,
+    b: &B,
+    output: &mut O,
+    f: impl Fn(i32, i32) -> i32,
+) where
+    A: Elems + ?Sized,
+    B: Elems + ?Sized,
+    O: ElemsMut + ?Sized,
+{
     super::layout::for_each_index(s.dims, |at, i| {
-        let (x, y) = (a.at(s.offset_a(at)), b.at(s.offset_b(at)));
-        output.put(i, add_one(p, subtract, x, y));
+        output.put(i, f(a.at(s.offset_a(at)), b.at(s.offset_b(at))));
     });
 }
 
@@ -201,10 +216,13 @@ fn add_one(p: &AddParams, subtract: bool, a: i32, b: i32) -> i32 {
 /// Element-wise maximum (or minimum) of two int8 tensors broadcast to the output, on the
 /// stored values (TFLite's MAXIMUM and MINIMUM do not requantize).
 pub fn max_min(maximum: bool, s: &Broadcast, a: &[i8], b: &[i8], output: &mut [i8]) {
-    super::layout::for_each_index(s.dims, |at, i| {
-        let (x, y) = (a.at(s.offset_a(at)), b.at(s.offset_b(at)));
-        output.put(i, if maximum { x.max(y) } else { x.min(y) });
-    });
+    broadcast_pairs(
+        s,
+        a,
+        b,
+        output,
+        |x, y| if maximum { x.max(y) } else { x.min(y) },
+    );
 }
 
 /// Element-wise product of two tensors broadcast to the output (TFLite's int8 MUL; int8 or
@@ -221,15 +239,11 @@ pub fn mul<A, B, O>(
     B: Elems + ?Sized,
     O: ElemsMut + ?Sized,
 {
-    super::layout::for_each_index(s.dims, |at, i| {
-        let x = a.at(s.offset_a(at)) - p.input1_zero_point;
-        let y = b.at(s.offset_b(at)) - p.input2_zero_point;
-        let v = rounding.apply(x * y, p.output_multiplier, p.output_shift);
-        output.put(
-            i,
-            v.saturating_add(p.output_zero_point)
-                .clamp(p.act_min, p.act_max),
-        );
+    broadcast_pairs(s, a, b, output, |x, y| {
+        let product = (x - p.input1_zero_point) * (y - p.input2_zero_point);
+        let v = rounding.apply(product, p.output_multiplier, p.output_shift);
+        v.saturating_add(p.output_zero_point)
+            .clamp(p.act_min, p.act_max)
     });
 }
 

@@ -1,15 +1,13 @@
 //! ADD and SUB (int8 or uint4, inputs at different scales, numpy broadcasting).
 
-use super::{broadcast, check_clamp_for, check_zero_point_for, Check, Io, ACTS};
+use super::{binary_acts, broadcast, check_clamp_for, check_zero_point_for, Check, Io, ACTS};
 use crate::error::Result;
 use crate::format::{AddParams, DType, OpKind};
 use crate::kernels::int4::{Values, ValuesMut};
 use crate::kernels::{elementwise, scalar};
 
 pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
-    let (a, a_type) = c.input_of(0, &ACTS, "inputs must be int8 or uint4")?;
-    let (b, b_type) = c.input_of(1, &ACTS, "inputs must be int8 or uint4")?;
-    let (out, out_type) = c.output_of(&ACTS, "output must be int8 or uint4")?;
+    let [(a, a_type), (b, b_type), (out, out_type)] = binary_acts(c)?;
     broadcast(c, a, b, out)?;
     let p: AddParams = c.params();
     check_zero_point_for(c, p.input1_zero_point, a_type)?;

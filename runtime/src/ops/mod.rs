@@ -367,6 +367,26 @@ impl Inputs<'_, '_> {
     }
 }
 
+/// The int8 input (slot 0) and output of a data-movement op, of one rank.
+fn int8_same_rank<'m>(c: &Check<'_, 'm>) -> Result<(&'m TensorDesc, &'m TensorDesc)> {
+    let x = c.input(0, DType::I8, "input must be int8")?;
+    let y = c.output(DType::I8, "output must be int8")?;
+    if x.rank != y.rank {
+        return Err(c.err("input and output ranks differ"));
+    }
+    Ok((x, y))
+}
+
+/// Two operands (slots 0 and 1) and the output of an element-wise op, each int8 or uint4;
+/// with their types.
+fn binary_acts<'m>(c: &Check<'_, 'm>) -> Result<[(&'m TensorDesc, DType); 3]> {
+    Ok([
+        c.input_of(0, &ACTS, "inputs must be int8 or uint4")?,
+        c.input_of(1, &ACTS, "inputs must be int8 or uint4")?,
+        c.output_of(&ACTS, "output must be int8 or uint4")?,
+    ])
+}
+
 /// Output clamp bounds must be ordered and within the output type.
 fn check_clamp_for(check: &Check<'_, '_>, min: i32, max: i32, dtype: DType) -> Result<()> {
     let (lo, hi) = dtype.int_range();

@@ -1,6 +1,6 @@
 //! MUL (int8 or uint4, numpy broadcasting of either input to the output's shape).
 
-use super::{broadcast, check_clamp_for, check_zero_point_for, Check, Io, ACTS};
+use super::{binary_acts, broadcast, check_clamp_for, check_zero_point_for, Check, Io, ACTS};
 use crate::error::Result;
 use crate::format::MulParams;
 use crate::kernels::int4::ValuesMut;
@@ -8,9 +8,7 @@ use crate::kernels::scalar;
 use crate::quant::Rounding;
 
 pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
-    let (a, a_type) = c.input_of(0, &ACTS, "inputs must be int8 or uint4")?;
-    let (b, b_type) = c.input_of(1, &ACTS, "inputs must be int8 or uint4")?;
-    let (out, out_type) = c.output_of(&ACTS, "output must be int8 or uint4")?;
+    let [(a, a_type), (b, b_type), (out, out_type)] = binary_acts(c)?;
     broadcast(c, a, b, out)?;
     let p: MulParams = c.params();
     check_zero_point_for(c, p.input1_zero_point, a_type)?;

@@ -1,8 +1,8 @@
 //! PAD (int8): the input placed inside a constant border.
 
-use super::{aligned_dims, check_zero_point, Check, Io};
+use super::{aligned_dims, check_zero_point, int8_same_rank, Check, Io};
 use crate::error::Result;
-use crate::format::{DType, PadParams};
+use crate::format::PadParams;
 use crate::kernels::layout;
 
 pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
@@ -11,11 +11,7 @@ pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
 
 /// `(input dims, output dims, padding before)`, right-aligned to four axes.
 fn geometry(c: &Check<'_, '_>) -> Result<([usize; 4], [usize; 4], [usize; 4])> {
-    let x = c.input(0, DType::I8, "input must be int8")?;
-    let y = c.output(DType::I8, "output must be int8")?;
-    if x.rank != y.rank {
-        return Err(c.err("input and output ranks differ"));
-    }
+    let (x, y) = int8_same_rank(c)?;
     let p: PadParams = c.params();
     check_zero_point(c, p.value)?;
     let rank = usize::from(x.rank);

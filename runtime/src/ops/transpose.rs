@@ -1,8 +1,8 @@
 //! TRANSPOSE (int8): the axes permuted.
 
-use super::{aligned_dims, Check, Io};
+use super::{aligned_dims, int8_same_rank, Check, Io};
 use crate::error::Result;
-use crate::format::{DType, TransposeParams};
+use crate::format::TransposeParams;
 use crate::kernels::layout;
 
 pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
@@ -11,11 +11,7 @@ pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
 
 /// `(input dims, permutation, output dims)`, right-aligned to four axes.
 fn geometry(c: &Check<'_, '_>) -> Result<([usize; 4], [usize; 4], [usize; 4])> {
-    let x = c.input(0, DType::I8, "input must be int8")?;
-    let y = c.output(DType::I8, "output must be int8")?;
-    if x.rank != y.rank {
-        return Err(c.err("input and output ranks differ"));
-    }
+    let (x, y) = int8_same_rank(c)?;
     let p: TransposeParams = c.params();
     let rank = usize::from(x.rank);
     let shift = 4 - rank;

@@ -410,14 +410,27 @@ impl<'a> Lowering<'a> {
         Ok((t, q.scale(), q.zero_point()))
     }
 
-    /// A SLICE of TFLite tensor `x` into `y`: `(begin, stride, count)` per axis of `x`.
-    fn slice_op(&mut self, x: i32, axes: &[(i64, i64, i64)], y: i32) -> Result<()> {
+    /// The int8 input `x` and output `y` of an op that moves values without requantizing
+    /// them (`what` names it in the error): both must have one quantization, returned with
+    /// them as `(x, y, (scale, zero point))`.
+    fn int8_same_quantization(
+        &mut self,
+        x: i32,
+        y: i32,
+        what: &str,
+    ) -> Result<(usize, usize, (f32, i32))> {
         let (xe, sx, zx) = self.int8_activation(x)?;
         let (ye, sy, zy) = self.int8_activation(y)?;
         ensure!(
             sx == sy && zx == zy,
-            "slice input and output quantization differ ({sx}, {zx}) vs ({sy}, {zy})"
+            "{what} input and output quantization differ ({sx}, {zx}) vs ({sy}, {zy})"
         );
+        Ok((xe, ye, (sy, zy)))
+    }
+
+    /// A SLICE of TFLite tensor `x` into `y`: `(begin, stride, count)` per axis of `x`.
+    fn slice_op(&mut self, x: i32, axes: &[(i64, i64, i64)], y: i32) -> Result<()> {
+        let (xe, ye, _) = self.int8_same_quantization(x, y, "slice")?;
         let mut params = SliceParams {
             begin: [0; 4],
             stride: [1; 4],
@@ -717,12 +730,7 @@ impl<'a> Lowering<'a> {
                 Ok(())
             }
             tflite::BuiltinOperator::PAD | tflite::BuiltinOperator::PADV2 => {
-                let (x, sx, zx) = self.int8_activation(input(0)?)?;
-                let (y, sy, zy) = self.int8_activation(out)?;
-                ensure!(
-                    sx == sy && zx == zy,
-                    "padding input and output quantization differ ({sx}, {zx}) vs ({sy}, {zy})"
-                );
+                let (x, y, (sy, zy)) = self.int8_same_quantization(input(0)?, out, "padding")?;
                 let rank = self.dims(input(0)?)?.len();
                 let pads = self.paddings(input(1)?, rank)?;
                 let mut params = PadParams {
@@ -801,12 +809,7 @@ impl<'a> Lowering<'a> {
                 let o = op
                     .builtin_options_as_resize_nearest_neighbor_options()
                     .context("missing RESIZE_NEAREST_NEIGHBOR options")?;
-                let (x, sx, zx) = self.int8_activation(input(0)?)?;
-                let (y, sy, zy) = self.int8_activation(out)?;
-                ensure!(
-                    sx == sy && zx == zy,
-                    "resize input and output quantization differ ({sx}, {zx}) vs ({sy}, {zy})"
-                );
+                let (x, y, _) = self.int8_same_quantization(input(0)?, out, "resize")?;
                 let (xd, yd) = (self.dims(input(0)?)?, self.dims(out)?);
                 ensure!(
                     xd.len() == 4 && yd.len() == 4,
@@ -836,12 +839,7 @@ impl<'a> Lowering<'a> {
                 Ok(())
             }
             tflite::BuiltinOperator::TRANSPOSE => {
-                let (x, sx, zx) = self.int8_activation(input(0)?)?;
-                let (y, sy, zy) = self.int8_activation(out)?;
-                ensure!(
-                    sx == sy && zx == zy,
-                    "TRANSPOSE input and output quantization differ ({sx}, {zx}) vs ({sy}, {zy})"
-                );
+                let (x, y, _) = self.int8_same_quantization(input(0)?, out, "TRANSPOSE")?;
                 let rank = self.dims(input(0)?)?.len();
                 let perm = self.const_ints(input(1)?, "TRANSPOSE's permutation")?;
                 ensure!(
@@ -969,12 +967,7 @@ impl<'a> Lowering<'a> {
                 let o = op
                     .builtin_options_as_pool_2_doptions()
                     .context("missing pool options")?;
-                let (x, sx, zx) = self.int8_activation(input(0)?)?;
-                let (y, sy, zy) = self.int8_activation(out)?;
-                ensure!(
-                    sx == sy && zx == zy,
-                    "pooling input and output quantization differ ({sx}, {zx}) vs ({sy}, {zy})"
-                );
+                let (x, y, (sy, zy)) = self.int8_same_quantization(input(0)?, out, "pooling")?;
                 let (xd, yd) = (self.dims(input(0)?)?, self.dims(out)?);
                 ensure!(
                     xd.len() == 4 && yd.len() == 4,
