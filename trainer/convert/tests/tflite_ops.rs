@@ -172,3 +172,22 @@ fn runtime_ops_fixture_is_fresh() {
         bundled.display()
     );
 }
+
+/// A corrupted file whose CONCATENATION output claims a shape of more than 2^64 elements
+/// (found by the importer's fuzz target, where the product overflowed) is refused.
+#[test]
+fn overflowing_shapes_are_refused() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/corrupt/concat_overflowing_shape.tflite");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = edgeq()
+        .arg("import")
+        .arg(&file)
+        .arg("-o")
+        .arg(tmp.path().join("x.eqm"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("more than 2^28 elements"), "{err}");
+}

@@ -350,11 +350,27 @@ impl<'a> Lowering<'a> {
             "tensor {index} has rank {} > 4",
             dims.len()
         );
+        self.check_element_count(index, &dims)?;
         let spec =
             TensorSpec::activation(&self.name(index), dtype, &dims, q.scale(), q.zero_point());
         let t = self.builder.add_tensor(spec);
         self.map.insert(index, t);
         Ok(t)
+    }
+
+    /// A tensor's element count must fit the runtime's limit (2^28; a corrupted shape can
+    /// overflow the product).
+    fn check_element_count(&self, index: i32, dims: &[usize]) -> Result<()> {
+        let count = dims
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .filter(|&n| n <= 1 << 28);
+        ensure!(
+            count.is_some(),
+            "tensor {index} '{}' of shape {dims:?} has more than 2^28 elements",
+            self.name(index)
+        );
+        Ok(())
     }
 
     /// A constant tensor copied as it is in the file (weights keep TFLite's layout).
@@ -369,6 +385,7 @@ impl<'a> Lowering<'a> {
             .const_data(index)
             .with_context(|| format!("tensor {index} '{}' must be constant", self.name(index)))?;
         let dims = self.dims(index)?;
+        self.check_element_count(index, &dims)?;
         let expected = dtype.byte_len(dims.iter().product::<usize>());
         ensure!(
             data.len() == expected,
