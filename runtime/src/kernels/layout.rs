@@ -112,8 +112,7 @@ pub fn transpose(
     let in_strides = strides(in_dims);
     let step = perm.map(|p| in_strides[p]);
     for_each_index(out_dims, |at, flat| {
-        let from = at[0] * step[0] + at[1] * step[1] + at[2] * step[2] + at[3] * step[3];
-        if let (Some(y), Some(&x)) = (output.get_mut(flat), input.get(from)) {
+        if let (Some(y), Some(&x)) = (output.get_mut(flat), input.get(super::dot(at, step))) {
             *y = x;
         }
     });

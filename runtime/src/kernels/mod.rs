@@ -49,8 +49,9 @@ impl Broadcast {
     }
 }
 
+/// The flat offset of multi-index `at` under `strides`.
 #[inline(always)]
-fn dot(at: [usize; 4], strides: [usize; 4]) -> usize {
+pub(crate) fn dot(at: [usize; 4], strides: [usize; 4]) -> usize {
     at[0] * strides[0] + at[1] * strides[1] + at[2] * strides[2] + at[3] * strides[3]
 }
 

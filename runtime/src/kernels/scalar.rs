@@ -258,8 +258,9 @@ pub fn mean(dims: [usize; 4], reduce: [bool; 4], p: &MeanParams, input: &[i8], o
     let strides = super::layout::strides(dims);
     super::layout::for_each_index(keep, |at, flat| {
         let mut sum = 0i32;
+        let base = super::dot(at, strides);
         super::layout::for_each_index(span, |r, _| {
-            let i = (0..4).map(|a| (at[a] + r[a]) * strides[a]).sum::<usize>();
+            let i = base + super::dot(r, strides);
             sum = sum.wrapping_add(input.get(i).map_or(0, |&x| i32::from(x)));
         });
         let acc = sum.wrapping_sub(p.input_zero_point.wrapping_mul(count));
