@@ -4,6 +4,7 @@
 mod compare;
 mod context;
 mod cpu;
+mod dump;
 mod latency;
 mod plot;
 mod power;
@@ -52,6 +53,12 @@ enum Command {
         /// How many classes to print with --labels.
         #[arg(long, default_value_t = 3)]
         top: usize,
+        /// Also write the model's inputs and every operator's output, in execution order, to
+        /// DIR as .npy files, indexed by DIR/tensors.tsv (operator, kind, tensor name,
+        /// quantization). bench/scripts/tflite_diff.py compares such a dump with LiteRT's run
+        /// of the original .tflite and names the first operator that differs.
+        #[arg(long, value_name = "DIR")]
+        dump: Option<PathBuf>,
     },
     /// Measure single-thread inference latency (min / p50 / p90 / p99 microseconds,
     /// inferences per second, GMAC/s, fraction of the core's int8 peak) and, with a power
@@ -269,6 +276,7 @@ fn infer(
     outputs: &[PathBuf],
     labels: Option<&str>,
     top: usize,
+    dump: Option<&Path>,
 ) -> Result<()> {
     let bytes =
         load_model_file(model_path).with_context(|| format!("reading {}", model_path.display()))?;
@@ -319,7 +327,10 @@ fn infer(
             ),
         }
     }
-    interp.invoke()?;
+    match dump {
+        Some(dir) => dump::invoke_and_dump(&mut interp, dir)?,
+        None => interp.invoke()?,
+    }
     for i in 0..n_out {
         let out = model.output(i)?;
         let path = outputs.get(i);
@@ -365,7 +376,15 @@ fn main() -> Result<()> {
             output,
             labels,
             top,
-        } => infer(&model, &input, &output, labels.as_deref(), top),
+            dump,
+        } => infer(
+            &model,
+            &input,
+            &output,
+            labels.as_deref(),
+            top,
+            dump.as_deref(),
+        ),
         Command::Bench {
             model,
             runs,

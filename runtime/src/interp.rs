@@ -1,7 +1,7 @@
 //! The interpreter: runs a validated model in a caller-owned arena.
 
 use crate::error::{Error, Result};
-use crate::format::DType;
+use crate::format::{DType, Storage};
 use crate::kernels::Isa;
 use crate::model::{Model, TensorInfo};
 use crate::ops;
@@ -82,6 +82,24 @@ impl<'m, 'a> Interpreter<'m, 'a> {
         let info = self.model.output(i)?;
         let t = usize::from(self.model.outputs[i]);
         Ok(&self.arena[self.range(&info, t)])
+    }
+
+    /// Bytes of tensor `i` (any tensor; [`Model::tensor_info`] describes them) as they stand:
+    /// a constant's stored bytes, or an arena tensor's current contents. An arena tensor holds
+    /// its value from the moment the operator writing it has run until the planner gives its
+    /// bytes to a later tensor, so read an intermediate right after [`Interpreter::invoke_op`]
+    /// of its operator (as `edgeq-bench infer --dump` does).
+    pub fn tensor_bytes(&self, i: usize) -> Result<&[u8]> {
+        let info = self.model.tensor_info(i)?;
+        let desc = &self.model.tensors[i];
+        if desc.storage == Storage::Const as u8 {
+            // Validated in from_bytes: a constant lies inside the CONST section.
+            return self.model.const_bytes(desc).ok_or(Error::Invalid {
+                what: "constant tensor",
+                index: i as u32,
+            });
+        }
+        Ok(&self.arena[self.range(&info, i)])
     }
 
     /// Model input `i` as int8.

@@ -103,13 +103,15 @@ def graph(tensors, ops):
     return bytes(builder.Output())
 
 
-def write(name, tflite, cases=3, first=None):
+def write(name, tflite, cases=3, first=None, layers=False):
     """Saves the model and `cases` input sets with LiteRT's reference outputs: `first` (a
-    list of arrays) or the extremes, then random values."""
+    list of arrays) or the extremes, then random values. With `layers`, every operator's
+    output of case 0 too, as layers/NAME.0/TENSOR.npy (for `edgeq-bench infer --dump`)."""
     (OUT / f"{name}.tflite").write_bytes(tflite)
     interp = litert.Interpreter(
         model_content=tflite,
         experimental_op_resolver_type=litert.OpResolverType.BUILTIN_REF,
+        experimental_preserve_all_tensors=layers,
     )
     interp.allocate_tensors()
     rng = np.random.default_rng(zlib.crc32(name.encode()))  # each case its own inputs
@@ -127,6 +129,13 @@ def write(name, tflite, cases=3, first=None):
         for k, d in enumerate(interp.get_output_details()):
             suffix = "out" if k == 0 else f"out{k}"
             np.save(OUT / f"{name}.{case}.{suffix}.npy", interp.get_tensor(d["index"]))
+        if layers and case == 0:
+            folder = OUT / "layers" / f"{name}.{case}"
+            folder.mkdir(parents=True, exist_ok=True)
+            details = {d["index"]: d for d in interp.get_tensor_details()}
+            for op in interp._get_ops_details():
+                for t in op["outputs"]:
+                    np.save(folder / f"{details[t]['name']}.npy", interp.get_tensor(t))
 
 
 def add_options(activation):
@@ -418,7 +427,7 @@ def main():
             (B.MEAN, O.ReducerOptions, mean_opts, ["clipped", "axes"], "mean", 2),
             (B.RESHAPE, None, None, ["mean", "shape"], "flat", 1),
         ],
-    ))
+    ), layers=True)
 
 
 if __name__ == "__main__":
