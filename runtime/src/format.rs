@@ -274,6 +274,10 @@ pub enum OpKind {
     /// tables (TFLite's RESIZE_NEAREST_NEIGHBOR, its index arithmetic done by the importer).
     /// No params.
     ResizeNearest = 21,
+    /// Bilinear resize of an int8 NHWC tensor by constant row and column tables of
+    /// `[low, high, fraction]` triples (TFLite's int8 RESIZE_BILINEAR, its 1/1024 index
+    /// arithmetic done by the importer). No params.
+    ResizeBilinear = 22,
 }
 
 impl OpKind {
@@ -301,6 +305,7 @@ impl OpKind {
             19 => Self::Minimum,
             20 => Self::Slice,
             21 => Self::ResizeNearest,
+            22 => Self::ResizeBilinear,
             _ => return None,
         })
     }
@@ -329,6 +334,7 @@ impl OpKind {
             Self::Minimum => "MINIMUM",
             Self::Slice => "SLICE",
             Self::ResizeNearest => "RESIZE_NEAREST_NEIGHBOR",
+            Self::ResizeBilinear => "RESIZE_BILINEAR",
         }
     }
 }

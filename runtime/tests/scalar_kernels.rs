@@ -632,6 +632,62 @@ fn resize_nearest_reads_the_tabled_pixels() {
     }
 }
 
+/// Bilinear resize against the blend written in real numbers: each output is the weighted
+/// mean of its four tabled pixels, `((1 - fy)(1 - fx) p00 + fy (1 - fx) p10 + ...)` with the
+/// fractions in 1/1024ths, rounded half away from zero (f64 holds the sums exactly). The
+/// tables are random, with negative fractions where both rows (columns) are one, as
+/// TFLite's half-pixel tables have them, and the extreme weights 0 and 1024.
+#[test]
+fn resize_bilinear_blends_the_tabled_pixels() {
+    let mut rng = fastrand::Rng::with_seed(22);
+    let table = |rng: &mut fastrand::Rng, out: usize, size: usize| -> Vec<i32> {
+        (0..out)
+            .flat_map(|_| {
+                let low = rng.usize(..size);
+                let high = (low + rng.usize(..2)).min(size - 1);
+                let fraction = match rng.usize(..4) {
+                    0 if low == high => -rng.i32(1..=1024),
+                    1 => *rng.choice(&[0, 1024]).unwrap(),
+                    _ => rng.i32(0..=1024),
+                };
+                [low as i32, high as i32, fraction]
+            })
+            .collect()
+    };
+    for _ in 0..cases(300) {
+        let dims = random_dims(&mut rng);
+        let (out_h, out_w) = (rng.usize(1..=9), rng.usize(1..=9));
+        let rows = table(&mut rng, out_h, dims[1]);
+        let cols = table(&mut rng, out_w, dims[2]);
+        let input = if rng.bool() {
+            random_i8(&mut rng, dims.iter().product())
+        } else {
+            (0..dims.iter().product())
+                .map(|_| *rng.choice(&[-128i8, 127]).unwrap())
+                .collect()
+        };
+        let out_dims = [dims[0], out_h, out_w, dims[3]];
+        let mut out = vec![0i8; out_dims.iter().product()];
+        scalar::resize_bilinear(dims, &rows, &cols, &input, &mut out);
+        for (i, &got) in out.iter().enumerate() {
+            let [b, y, x, c] = unflat(&out_dims, i);
+            let (r, k) = (&rows[3 * y..3 * y + 3], &cols[3 * x..3 * x + 3]);
+            let (fy, fx) = (f64::from(r[2]) / 1024.0, f64::from(k[2]) / 1024.0);
+            let at =
+                |yy: i32, xx: i32| f64::from(input[flat(&dims, [b, yy as usize, xx as usize, c])]);
+            let blend = (1.0 - fy) * (1.0 - fx) * at(r[0], k[0])
+                + fy * (1.0 - fx) * at(r[1], k[0])
+                + (1.0 - fy) * fx * at(r[0], k[1])
+                + fy * fx * at(r[1], k[1]);
+            assert_eq!(
+                i32::from(got),
+                blend.round() as i32,
+                "{dims:?} to {out_dims:?} at {i}"
+            );
+        }
+    }
+}
+
 /// ADD's parameters as the importer computes them for random scales and zero points; with
 /// the scales.
 fn random_add_params(rng: &mut fastrand::Rng) -> (AddParams, (f32, f32, f32)) {

@@ -271,6 +271,57 @@ pub fn mean(dims: [usize; 4], reduce: [bool; 4], p: &MeanParams, input: &[i8], o
     });
 }
 
+/// Bilinear resize of an NHWC int8 tensor (`in_dims`) as TFLite's int8 reference: output
+/// row `y` blends input rows `rows[3y]` and `rows[3y + 1]` with weights `1024 - f` and `f`
+/// (`f = rows[3y + 2]`), columns likewise from `cols`; the sum of the four products (in
+/// 1/2^20ths) is rounded half away from zero. Table entries lie inside the input and
+/// fractions in [-1024, 1024] (checked at load).
+pub fn resize_bilinear(
+    in_dims: [usize; 4],
+    rows: &[i32],
+    cols: &[i32],
+    input: &[i8],
+    output: &mut [i8],
+) {
+    const ONE: i64 = 1 << 10;
+    let [batches, height, width, channels] = in_dims;
+    if channels == 0 {
+        return;
+    }
+    let mut pixels = output.chunks_exact_mut(channels);
+    for b in 0..batches {
+        let pixel = |y: i32, x: i32| {
+            let start = ((b * height + y as usize) * width + x as usize) * channels;
+            input.get(start..start + channels)
+        };
+        for row in rows.chunks_exact(3) {
+            let (wy0, wy1) = (ONE - i64::from(row[2]), i64::from(row[2]));
+            for col in cols.chunks_exact(3) {
+                let (wx0, wx1) = (ONE - i64::from(col[2]), i64::from(col[2]));
+                let (Some(dst), Some(p00), Some(p10), Some(p01), Some(p11)) = (
+                    pixels.next(),
+                    pixel(row[0], col[0]),
+                    pixel(row[1], col[0]),
+                    pixel(row[0], col[1]),
+                    pixel(row[1], col[1]),
+                ) else {
+                    return;
+                };
+                for (c, out) in dst.iter_mut().enumerate() {
+                    let sum = i64::from(p00[c]) * wy0 * wx0
+                        + i64::from(p10[c]) * wy1 * wx0
+                        + i64::from(p01[c]) * wy0 * wx1
+                        + i64::from(p11[c]) * wy1 * wx1;
+                    let half = if sum > 0 { 1 << 19 } else { -(1 << 19) };
+                    // Truncating division, then int8 as TFLite's static_cast (the weights
+                    // sum to 2^20, so the value is in range).
+                    *out = ((sum + half) / (1 << 20)) as i8;
+                }
+            }
+        }
+    }
+}
+
 /// `output[i] = table[input[i] + 128]`: any int8 function of one int8 value.
 pub fn lookup(table: &[i8; 256], input: &[i8], output: &mut [i8]) {
     for (y, &x) in output.iter_mut().zip(input) {

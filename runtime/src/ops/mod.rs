@@ -57,7 +57,7 @@ pub(crate) fn validate(model: &Model<'_>, index: usize, op: &OpDesc) -> Result<(
         OpKind::Transpose => transpose::validate(&check),
         OpKind::Mean => mean::validate(&check),
         OpKind::Slice => slice::validate(&check),
-        OpKind::ResizeNearest => resize::validate(&check),
+        OpKind::ResizeNearest | OpKind::ResizeBilinear => resize::validate(&check),
     }
 }
 
@@ -107,7 +107,7 @@ pub(crate) fn run(
         OpKind::Transpose => transpose::run(&mut io),
         OpKind::Mean => mean::run(&mut io),
         OpKind::Slice => slice::run(&mut io),
-        OpKind::ResizeNearest => resize::run(&mut io),
+        OpKind::ResizeNearest | OpKind::ResizeBilinear => resize::run(&mut io),
     }
 }
 

@@ -167,6 +167,9 @@ pub fn describe(model: &Model<'_>) -> Result<String> {
             }
             OpKind::Lookup => "256-entry table".to_string(),
             OpKind::ResizeNearest => "row and column index tables".to_string(),
+            OpKind::ResizeBilinear => {
+                "row and column tables (low, high, fraction/1024)".to_string()
+            }
             OpKind::Slice => {
                 let p: SliceParams = read_params(op);
                 format!(

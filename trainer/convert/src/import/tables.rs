@@ -137,6 +137,39 @@ pub fn nearest_neighbor(
     }
 }
 
+/// One output row (or column) of TFLite's integer bilinear resize: the two input rows it
+/// reads and the weight of the second, in 1/1024ths (`[low, high, fraction]`; the first
+/// row's weight is `1024 - fraction`). Computed as TFLite's int8 `ResizeBilinear` does, on a
+/// scale rounded to 1/1024 (`scale_10`) and with C's truncating division: with
+/// `half_pixel_centers` the first rows can get a negative fraction, with `low == high`.
+/// `None` if a row would fall outside the input (TFLite would read out of bounds there).
+pub fn bilinear_axis(
+    output_index: usize,
+    input_size: usize,
+    output_size: usize,
+    align_corners: bool,
+    half_pixel_centers: bool,
+) -> Option<[i32; 3]> {
+    const ONE: i64 = 1 << 10;
+    let (n, m) = if align_corners && output_size > 1 {
+        (input_size as i64 - 1, output_size as i64 - 1)
+    } else {
+        (input_size as i64, output_size as i64)
+    };
+    let scale_10 = (ONE * n + m / 2) / m;
+    let mut at = output_index as i64 * scale_10;
+    if half_pixel_centers {
+        at += scale_10 / 2 - ONE / 2;
+    }
+    // Rust's `/` on integers truncates toward zero, as C's does.
+    let low = (at / ONE).max(0);
+    let high = ((at + ONE - 1) / ONE).min(input_size as i64 - 1);
+    let fraction = at - ONE * low;
+    let inside = |v: i64| (0..input_size as i64).contains(&v);
+    (inside(low) && inside(high) && (-ONE..=ONE).contains(&fraction))
+        .then_some([low as i32, high as i32, fraction as i32])
+}
+
 /// A Q0.31 multiplier rounded to Q0.15 (TFLite's `DownScaleInt32ToInt16Multiplier`).
 fn to_q15(m: i32) -> i16 {
     if m >= i32::MAX - (1 << 15) {

@@ -521,6 +521,47 @@ impl<'a> Lowering<'a> {
         Ok(())
     }
 
+    /// A resize of an NHWC int8 tensor to the output's height and width, as `kind` with a
+    /// row table and a column table: `entry(v, input_size, output_size)` gives output row
+    /// (or column) `v`'s entries, or `None` where TFLite would read outside the input.
+    fn resize(
+        &mut self,
+        input: i32,
+        out: i32,
+        kind: OpKind,
+        entry: impl Fn(usize, usize, usize) -> Option<Vec<i32>>,
+    ) -> Result<()> {
+        let what = kind.name();
+        let (x, y, _) = self.int8_same_quantization(input, out, what)?;
+        let (xd, yd) = (self.dims(input)?, self.dims(out)?);
+        ensure!(xd.len() == 4 && yd.len() == 4, "{what} needs NHWC tensors");
+        let name = self.name(out);
+        let mut table = |axis: usize, suffix: &str| -> Result<usize> {
+            let mut values = Vec::new();
+            for v in 0..yd[axis] {
+                let e = entry(v, xd[axis], yd[axis]).with_context(|| {
+                    format!(
+                        "{what}: output {suffix} {v} of {} would read outside the input's {}",
+                        yd[axis], xd[axis]
+                    )
+                })?;
+                values.extend(e);
+            }
+            Ok(self
+                .builder
+                .add_tensor(TensorSpec::const_i32(&format!("{name}/{suffix}"), &values)))
+        };
+        let rows = table(1, "rows")?;
+        let cols = table(2, "cols")?;
+        self.builder.add_op(
+            kind,
+            &[Some(x), Some(rows), Some(cols)],
+            y,
+            [0; OP_PARAMS_BYTES],
+        );
+        Ok(())
+    }
+
     /// A constant int32 or int64 tensor's values (`what` names it in errors).
     fn const_ints(&self, index: i32, what: &str) -> Result<Vec<i64>> {
         let t = self.tensor(index)?;
@@ -826,34 +867,23 @@ impl<'a> Lowering<'a> {
                 let o = op
                     .builtin_options_as_resize_nearest_neighbor_options()
                     .context("missing RESIZE_NEAREST_NEIGHBOR options")?;
-                let (x, y, _) = self.int8_same_quantization(input(0)?, out, "resize")?;
-                let (xd, yd) = (self.dims(input(0)?)?, self.dims(out)?);
-                ensure!(
-                    xd.len() == 4 && yd.len() == 4,
-                    "RESIZE_NEAREST_NEIGHBOR needs NHWC tensors"
-                );
                 let (align, half) = (o.align_corners(), o.half_pixel_centers());
-                let table = |input: usize, output: usize| -> Vec<i32> {
-                    (0..output)
-                        .map(|v| tables::nearest_neighbor(v, input, output, align, half))
-                        .collect()
-                };
-                let name = self.name(out);
-                let rows = self.builder.add_tensor(TensorSpec::const_i32(
-                    &format!("{name}/rows"),
-                    &table(xd[1], yd[1]),
-                ));
-                let cols = self.builder.add_tensor(TensorSpec::const_i32(
-                    &format!("{name}/cols"),
-                    &table(xd[2], yd[2]),
-                ));
-                self.builder.add_op(
-                    OpKind::ResizeNearest,
-                    &[Some(x), Some(rows), Some(cols)],
-                    y,
-                    [0; OP_PARAMS_BYTES],
+                self.resize(input(0)?, out, OpKind::ResizeNearest, |v, i, o| {
+                    Some(vec![tables::nearest_neighbor(v, i, o, align, half)])
+                })
+            }
+            tflite::BuiltinOperator::RESIZE_BILINEAR => {
+                let o = op
+                    .builtin_options_as_resize_bilinear_options()
+                    .context("missing RESIZE_BILINEAR options")?;
+                let (align, half) = (o.align_corners(), o.half_pixel_centers());
+                ensure!(
+                    !(align && half),
+                    "RESIZE_BILINEAR with both align_corners and half_pixel_centers"
                 );
-                Ok(())
+                self.resize(input(0)?, out, OpKind::ResizeBilinear, |v, i, o| {
+                    tables::bilinear_axis(v, i, o, align, half).map(Vec::from)
+                })
             }
             tflite::BuiltinOperator::TRANSPOSE => {
                 let (x, y, _) = self.int8_same_quantization(input(0)?, out, "TRANSPOSE")?;

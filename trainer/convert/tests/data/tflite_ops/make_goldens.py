@@ -268,6 +268,16 @@ def resize_nearest(name, shape, out_hw, q, align_corners=False, half_pixel_cente
                       act(out_shape, *q), version=3))
 
 
+def resize_bilinear(name, shape, out_hw, q, align_corners=False, half_pixel_centers=False):
+    o = S.ResizeBilinearOptionsT()
+    o.alignCorners, o.halfPixelCenters = align_corners, half_pixel_centers
+    out_shape = [shape[0], *out_hw, shape[3]]
+    write(name, model(S.BuiltinOperator.RESIZE_BILINEAR,
+                      S.BuiltinOptions.ResizeBilinearOptions, o,
+                      [act(shape, *q), const(np.array(out_hw, dtype=np.int32), S.TensorType.INT32)],
+                      act(out_shape, *q), version=3))
+
+
 def main():
     # MUL: same shapes, broadcasting (a per-channel scale, a scalar), fused activations,
     # multipliers below and above one, a constant operand.
@@ -371,6 +381,16 @@ def main():
                    align_corners=True)
     resize_nearest("resize_nearest_half_pixel", [1, 5, 7, 2], [12, 3], (0.2, -4),
                    half_pixel_centers=True)
+    # RESIZE_BILINEAR: upsampling by 2 (the segmenters' decoder), odd factors both ways,
+    # each flag (half-pixel centres give the first rows a negative fraction).
+    resize_bilinear("resize_bilinear_x2", [1, 4, 5, 3], [8, 10], (0.1, 2))
+    resize_bilinear("resize_bilinear_odd", [2, 5, 7, 2], [3, 11], (0.2, -4))
+    resize_bilinear("resize_bilinear_align_corners", [1, 5, 7, 2], [9, 4], (0.2, -4),
+                    align_corners=True)
+    resize_bilinear("resize_bilinear_half_pixel", [1, 5, 7, 2], [12, 3], (0.2, -4),
+                    half_pixel_centers=True)
+    resize_bilinear("resize_bilinear_half_pixel_x4", [1, 3, 4, 5], [12, 16], (0.05, 10),
+                    half_pixel_centers=True)
     # Most operators in one graph, their outputs planned in one arena (also the runtime's
     # corruption-test fixture, runtime/tests/data/ops_chain.eqm).
     q = (0.05, -3)
