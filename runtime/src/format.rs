@@ -278,6 +278,11 @@ pub enum OpKind {
     /// `[low, high, fraction]` triples (TFLite's int8 RESIZE_BILINEAR, its 1/1024 index
     /// arithmetic done by the importer). No params.
     ResizeBilinear = 22,
+    /// TFLite's integer UNIDIRECTIONAL_SEQUENCE_LSTM (int8 input, weights and hidden state,
+    /// int16 gates and cell state; no peepholes, layer norm, projection or CIFG). Inputs: x,
+    /// input weights, recurrent weights, effective biases, gate requantization table.
+    /// Params: [`LstmParams`].
+    Lstm = 23,
 }
 
 impl OpKind {
@@ -306,6 +311,7 @@ impl OpKind {
             20 => Self::Slice,
             21 => Self::ResizeNearest,
             22 => Self::ResizeBilinear,
+            23 => Self::Lstm,
             _ => return None,
         })
     }
@@ -335,6 +341,7 @@ impl OpKind {
             Self::Slice => "SLICE",
             Self::ResizeNearest => "RESIZE_NEAREST_NEIGHBOR",
             Self::ResizeBilinear => "RESIZE_BILINEAR",
+            Self::Lstm => "UNIDIRECTIONAL_SEQUENCE_LSTM",
         }
     }
 }
@@ -591,6 +598,29 @@ pub struct MeanParams {
     pub multiplier: i32,
     /// ... and a shift (-31..=30), applied with double rounding.
     pub shift: i32,
+}
+
+/// Params of [`OpKind::Lstm`]. The gate requantizations are a constant input (eight of them
+/// do not fit here).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct LstmParams {
+    /// Units (gate rows, cell state and output width).
+    pub cells: u32,
+    /// 1: input and output are `[steps, batches, ...]`; 0: `[batches, steps, ...]`.
+    pub time_major: u32,
+    /// log2 of the cell state's scale, `-15..=-9`.
+    pub cell_shift: i32,
+    /// Cell state clip in its quantized units, `0..=32767`, 0 for none.
+    pub cell_clip: i32,
+    /// Zero point of the output state: its value at the start of each inference.
+    pub state_zero_point: i32,
+    /// Zero point the hidden state is written with (TFLite's hidden intermediate's).
+    pub hidden_zero_point: i32,
+    /// `o * tanh(c)` to the hidden state's scale: a Q0.31 multiplier ...
+    pub hidden_multiplier: i32,
+    /// ... and its shift (-31..=30), double rounding.
+    pub hidden_shift: i32,
 }
 
 /// Params of [`OpKind::Quantize`] and [`OpKind::Dequantize`].

@@ -345,6 +345,11 @@ impl<'a> Model<'a> {
             Some(OpKind::DepthwiseConv2d) => {
                 u64::from(weights.dims[1]) * u64::from(weights.dims[2])
             }
+            Some(OpKind::Lstm) => {
+                // Four gates, each a row of inputs and a row of hidden values per cell.
+                let cells = u64::from(output.dims[2]);
+                4 * (u64::from(input.dims[2]) + cells)
+            }
             Some(OpKind::FullyConnected) => {
                 let units = u64::from(output.dims[usize::from(output.rank.max(1)) - 1]);
                 let rows = out_elems / units.max(1);

@@ -253,6 +253,185 @@ pub mod fixed {
     }
 }
 
+/// gemmlowp's fixed-point logistic and tanh on 16-bit raw values, as TFLite's integer LSTM
+/// applies them to its int16 gates (`tensor_utils::ApplySigmoid`, `ApplyTanh`). A value with
+/// `k` integer bits is `raw / 2^(15 - k)`; results have 0 integer bits (Q0.15). Additions
+/// wrap as gemmlowp's do on `int16_t` unless noted; multiplications are the 16-bit
+/// `SaturatingRoundingDoublingHighMul`.
+pub mod fixed16 {
+    /// `(a * b * 2) >> 16` rounded to nearest (ties as the 32-bit version), saturating
+    /// `-1 * -1`.
+    #[inline]
+    pub fn mul(a: i16, b: i16) -> i16 {
+        if a == i16::MIN && b == i16::MIN {
+            return i16::MAX;
+        }
+        let ab = i32::from(a) * i32::from(b);
+        let nudge = if ab >= 0 { 1 << 14 } else { 1 - (1 << 14) };
+        ((ab + nudge) / (1 << 15)) as i16
+    }
+
+    /// `x / 2^exponent` rounded to nearest, ties away from zero.
+    #[inline]
+    pub fn rounding_divide_by_pot(x: i16, exponent: u32) -> i16 {
+        let mask = ((1i32 << exponent) - 1) as i16;
+        let remainder = x & mask;
+        let threshold = (mask >> 1) + i16::from(x < 0);
+        (x >> exponent) + i16::from(remainder > threshold)
+    }
+
+    /// `x * 2^exponent`, saturating, for `exponent >= 0`.
+    #[inline]
+    pub fn saturating_shl(x: i16, exponent: u32) -> i16 {
+        if exponent == 0 {
+            return x;
+        }
+        let threshold = (1i32 << (15 - exponent)) - 1;
+        let x32 = i32::from(x);
+        if x32 > threshold {
+            i16::MAX
+        } else if x32 < -threshold {
+            i16::MIN
+        } else {
+            (x32 << exponent) as i16
+        }
+    }
+
+    /// A gemmlowp constant given as a 32-bit raw value, rounded to 16 bits as gemmlowp's
+    /// `RescaleConstantInitializer` does.
+    const fn constant(raw32: i32) -> i16 {
+        // rounding_divide_by_pot(raw32, 16) in 32 bits, spelled out for a const fn.
+        let remainder = raw32 & 0xffff;
+        let threshold = 0x7fff + (raw32 < 0) as i32;
+        ((raw32 >> 16) + (remainder > threshold) as i32) as i16
+    }
+
+    const ONE_Q0: i16 = i16::MAX;
+
+    /// `exp(a)` for `a` in `[-1/4, 0)`, Q0.15 in and out.
+    fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: i16) -> i16 {
+        const CONSTANT_TERM: i16 = constant(1_895_147_668);
+        const ONE_THIRD: i16 = constant(715_827_883);
+        let x = a.wrapping_add(1 << 12);
+        let x2 = mul(x, x);
+        let x3 = mul(x2, x);
+        let x4 = mul(x2, x2);
+        let x4_over_4 = rounding_divide_by_pot(x4, 2);
+        let poly = rounding_divide_by_pot(
+            mul(x4_over_4.wrapping_add(x3), ONE_THIRD).wrapping_add(x2),
+            1,
+        );
+        CONSTANT_TERM.saturating_add(mul(CONSTANT_TERM, x.wrapping_add(poly)))
+    }
+
+    /// `exp(a)` for `a <= 0` with `integer_bits` integer bits (0..=6); result in Q0.15.
+    pub fn exp_on_negative_values(a: i16, integer_bits: u32) -> i16 {
+        let fractional_bits = 15 - integer_bits;
+        let one_quarter = 1i16 << (fractional_bits - 2);
+        let mask = one_quarter.wrapping_sub(1);
+        let a_mod_quarter_minus_one_quarter = (a & mask).wrapping_sub(one_quarter);
+        let mut result = exp_on_interval_between_negative_one_quarter_and_0_excl(saturating_shl(
+            a_mod_quarter_minus_one_quarter,
+            integer_bits,
+        ));
+        let remainder = a_mod_quarter_minus_one_quarter.wrapping_sub(a) as u16;
+        // exp(-2^k) for k = -2..=4: the barrel shifter over the remainder's bits.
+        const MULTIPLIERS: [(i32, i16); 7] = [
+            (-2, constant(1_672_461_947)),
+            (-1, constant(1_302_514_674)),
+            (0, constant(790_015_084)),
+            (1, constant(290_630_308)),
+            (2, constant(39_332_535)),
+            (3, constant(720_401)),
+            (4, constant(242)),
+        ];
+        for (exponent, multiplier) in MULTIPLIERS {
+            if integer_bits as i32 > exponent {
+                let bit = (fractional_bits as i32 + exponent) as u32;
+                if remainder & (1 << bit) != 0 {
+                    result = mul(result, multiplier);
+                }
+            }
+        }
+        if integer_bits > 5 {
+            // Below -32 the result is 0.
+            let clamp = constant(-(1 << (36 - integer_bits)));
+            if a < clamp {
+                result = 0;
+            }
+        }
+        if a == 0 {
+            result = ONE_Q0;
+        }
+        result
+    }
+
+    /// Newton-Raphson iterations shared by `1 / (1 + a)` and `(1 - a) / (1 + a)` for `a` in
+    /// `[0, 1)`: returns `x ~ 1 / half_denominator` with 2 integer bits.
+    fn reciprocal_of_half_denominator(a: i16) -> i16 {
+        const C48_OVER_17: i16 = constant(1_515_870_810);
+        const CNEG32_OVER_17: i16 = constant(-1_010_580_540);
+        const ONE_Q2: i16 = 1 << 13;
+        let half_denominator = {
+            let sum = i32::from(a) + i32::from(ONE_Q0);
+            let sign = if sum >= 0 { 1 } else { -1 };
+            ((sum + sign) / 2) as i16
+        };
+        let mut x = C48_OVER_17.wrapping_add(mul(half_denominator, CNEG32_OVER_17));
+        for _ in 0..3 {
+            let one_minus = ONE_Q2.wrapping_sub(mul(half_denominator, x));
+            x = x.wrapping_add(saturating_shl(mul(x, one_minus), 2));
+        }
+        x
+    }
+
+    /// `1 / (1 + a)` for `a` in `[0, 1)`, Q0.15.
+    fn one_over_one_plus_x_for_x_in_0_1(a: i16) -> i16 {
+        saturating_shl(reciprocal_of_half_denominator(a), 1)
+    }
+
+    /// `(1 - a) / (1 + a)` for `a` in `[0, 1)`, Q0.15.
+    fn one_minus_x_over_one_plus_x_for_x_in_0_1(a: i16) -> i16 {
+        saturating_shl(reciprocal_of_half_denominator(a).wrapping_sub(1 << 13), 2)
+    }
+
+    /// `1 / (1 + exp(-a))` for `a` with `integer_bits` integer bits, Q0.15 out.
+    pub fn logistic(a: i16, integer_bits: u32) -> i16 {
+        if a == 0 {
+            return constant(1 << 30);
+        }
+        let abs = if a > 0 { a } else { a.wrapping_neg() };
+        let positive = one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(
+            abs.wrapping_neg(),
+            integer_bits,
+        ));
+        if a > 0 {
+            positive
+        } else {
+            ONE_Q0.wrapping_sub(positive)
+        }
+    }
+
+    /// `tanh(a)` for `a` with `integer_bits` integer bits (0..=5 here, the exp taking one
+    /// more), Q0.15 out.
+    pub fn tanh(a: i16, integer_bits: u32) -> i16 {
+        if a == 0 {
+            return 0;
+        }
+        let negative_abs = if a < 0 { a } else { a.wrapping_neg() };
+        // exp(-2|a|): the same raw value read with one more integer bit.
+        let t = one_minus_x_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(
+            negative_abs,
+            integer_bits + 1,
+        ));
+        if a < 0 {
+            t.wrapping_neg()
+        } else {
+            t
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,6 +519,36 @@ mod tests {
             let raw = (x * 2f64.powi(31)) as i32;
             let got = fixed::one_over_one_plus_x_for_x_in_0_1(raw) as f64 / 2f64.powi(31);
             assert!((got - 1.0 / (1.0 + x)).abs() < 1e-6);
+        }
+    }
+}
+
+#[cfg(test)]
+mod fixed16_tests {
+    use super::fixed16;
+
+    /// Every 16-bit input: gemmlowp's logistic and tanh stay within 2^-10 (32 Q0.15 steps) of the
+    /// real functions (exactness against TFLite is the LSTM goldens' job; this catches a
+    /// port that is wrong everywhere or in a range).
+    #[test]
+    fn logistic_and_tanh_track_the_real_functions() {
+        for bits in 0..=6u32 {
+            let (mut worst_logistic, mut worst_tanh) = (0f64, 0f64);
+            // Every input natively; a sample under miri.
+            for raw in (i16::MIN..=i16::MAX).step_by(if cfg!(miri) { 257 } else { 1 }) {
+                let x = f64::from(raw) / f64::from(1u32 << (15 - bits));
+                let got = |v: i16| f64::from(v) / 32768.0;
+                worst_tanh = worst_tanh.max((got(fixed16::tanh(raw, bits)) - x.tanh()).abs());
+                let logistic = 1.0 / (1.0 + (-x).exp());
+                worst_logistic =
+                    worst_logistic.max((got(fixed16::logistic(raw, bits)) - logistic).abs());
+            }
+            std::println!("{bits} integer bits: logistic {worst_logistic:e}, tanh {worst_tanh:e}");
+            assert!(
+                worst_logistic < 1.0 / 1024.0,
+                "{bits}: logistic {worst_logistic}"
+            );
+            assert!(worst_tanh < 1.0 / 1024.0, "{bits}: tanh {worst_tanh}");
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod elementwise;
 pub mod gemm;
 pub mod int4;
 pub mod layout;
+pub mod lstm;
 pub mod pool;
 pub mod scalar;
 mod table;

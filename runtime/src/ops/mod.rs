@@ -6,6 +6,7 @@ mod concat;
 mod conv;
 mod fully_connected;
 mod lookup;
+mod lstm;
 mod max_min;
 mod mean;
 mod mul;
@@ -58,6 +59,7 @@ pub(crate) fn validate(model: &Model<'_>, index: usize, op: &OpDesc) -> Result<(
         OpKind::Mean => mean::validate(&check),
         OpKind::Slice => slice::validate(&check),
         OpKind::ResizeNearest | OpKind::ResizeBilinear => resize::validate(&check),
+        OpKind::Lstm => lstm::validate(&check),
     }
 }
 
@@ -108,6 +110,7 @@ pub(crate) fn run(
         OpKind::Mean => mean::run(&mut io),
         OpKind::Slice => slice::run(&mut io),
         OpKind::ResizeNearest | OpKind::ResizeBilinear => resize::run(&mut io),
+        OpKind::Lstm => lstm::run(&mut io),
     }
 }
 

@@ -170,6 +170,20 @@ pub fn describe(model: &Model<'_>) -> Result<String> {
             OpKind::ResizeBilinear => {
                 "row and column tables (low, high, fraction/1024)".to_string()
             }
+            OpKind::Lstm => {
+                let p: LstmParams = read_params(op);
+                format!(
+                    "{} cells, cell scale 2^{}, clip {}{}",
+                    p.cells,
+                    p.cell_shift,
+                    p.cell_clip,
+                    if p.time_major == 1 {
+                        ", time-major"
+                    } else {
+                        ""
+                    }
+                )
+            }
             OpKind::Slice => {
                 let p: SliceParams = read_params(op);
                 format!(

@@ -105,6 +105,8 @@ fn every_operator_matches_litert_reference_kernels() {
         "strided_slice_",
         "split_",
         "resize_nearest_",
+        "resize_bilinear_",
+        "lstm_",
         "ops_chain",
     ];
     for op in ops {
@@ -119,13 +121,30 @@ fn every_operator_matches_litert_reference_kernels() {
 fn public_models_match_litert_reference_kernels() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/public");
     let checked = check_against_goldens(&dir);
-    for model in ["mobilenet_v2_pytorch_224", "micro_speech", "hello_world"] {
+    let models = [
+        "mobilenet_v2_pytorch_224",
+        "micro_speech",
+        "hello_world",
+        "mnist_lstm",
+        "micro_speech_lstm",
+        "dtln",
+    ];
+    for model in models {
         assert!(
-            checked.iter().any(|c| c.starts_with(model)),
+            checked.iter().any(|c| c.starts_with(&format!("{model}."))),
             "{model} not checked: {checked:?}"
         );
     }
-    assert!(checked.iter().any(|c| c == "mobilenet_v2_pytorch_224.dog"));
+    // The real inputs shipped with the models (README.md there).
+    for case in [
+        "mobilenet_v2_pytorch_224.dog",
+        "mnist_lstm.digit0",
+        "micro_speech_lstm.yes",
+        "micro_speech_lstm.no",
+        "dtln.frame",
+    ] {
+        assert!(checked.iter().any(|c| c == case), "{case} not checked");
+    }
 }
 
 #[test]

@@ -166,8 +166,11 @@ pub fn bilinear_axis(
     let high = ((at + ONE - 1) / ONE).min(input_size as i64 - 1);
     let fraction = at - ONE * low;
     let inside = |v: i64| (0..input_size as i64).contains(&v);
-    (inside(low) && inside(high) && (-ONE..=ONE).contains(&fraction))
-        .then_some([low as i32, high as i32, fraction as i32])
+    (inside(low) && inside(high) && (-ONE..=ONE).contains(&fraction)).then_some([
+        low as i32,
+        high as i32,
+        fraction as i32,
+    ])
 }
 
 /// A Q0.31 multiplier rounded to Q0.15 (TFLite's `DownScaleInt32ToInt16Multiplier`).

@@ -521,6 +521,206 @@ impl<'a> Lowering<'a> {
         Ok(())
     }
 
+    /// UNIDIRECTIONAL_SEQUENCE_LSTM, TFLite's integer (8x8->16) form: the gate
+    /// requantizations, effective biases and cell clip computed as its Prepare does
+    /// (`PopulateQuantizedLstmParams8x8_16`, `PopulatePrecomputedZPTimesWeightsWithBias`;
+    /// scales in `f32` as there), the eight weight matrices stored as two constants.
+    fn lstm(&mut self, op: &tflite::Operator<'a>, inputs: &[i32], out: i32) -> Result<()> {
+        let o = op
+            .builtin_options_as_unidirectional_sequence_lstmoptions()
+            .context("missing UNIDIRECTIONAL_SEQUENCE_LSTM options")?;
+        ensure!(
+            inputs.len() == 20 || inputs.len() == 24,
+            "expected 20 or 24 inputs, found {}",
+            inputs.len()
+        );
+        let present = |i: usize| inputs.get(i).is_some_and(|&t| t >= 0);
+        for (slots, what) in [
+            (&[1usize, 5, 12][..], "CIFG (no input gate)"),
+            (&[9, 10, 11][..], "peephole connections"),
+            (&[16, 17][..], "projection"),
+            (&[20, 21, 22, 23][..], "layer normalization"),
+        ] {
+            let wanted = slots[0] == 1;
+            ensure!(
+                slots.iter().all(|&i| present(i) == wanted),
+                "an LSTM with {what} is not supported (edgeq runs TFLite's integer LSTM without \
+                 peepholes, projection, layer normalization or CIFG)"
+            );
+        }
+        let x = inputs[0];
+        ensure!(
+            self.dtype(x)? == DType::I8,
+            "the LSTM's input must be int8 (float and hybrid LSTMs are not supported)"
+        );
+        let (xt, sx, zx) = self.int8_activation(x)?;
+        let (yt, _, _) = self.int8_activation(out)?;
+        let xd = self.dims(x)?;
+        ensure!(
+            xd.len() == 3,
+            "the LSTM's input must be [batch, time, features]"
+        );
+        let time_major = o.time_major();
+        let batches = if time_major { xd[1] } else { xd[0] };
+        let n_input = xd[2];
+        // Weights: int8, one scale each, zero point 0.
+        let weights = |me: &Self, slot: usize, cols: usize| -> Result<(Vec<i8>, f32)> {
+            let t = inputs[slot];
+            ensure!(
+                me.dtype(t)? == DType::I8,
+                "LSTM weights {t} '{}' must be int8",
+                me.name(t)
+            );
+            let data = me
+                .const_data(t)
+                .with_context(|| format!("LSTM weights {t} '{}' must be constant", me.name(t)))?;
+            let q = me.quant(t)?;
+            ensure!(
+                q.scales.len() == 1 && q.scale() > 0.0 && q.zero_point() == 0,
+                "LSTM weights {t} '{}' need one positive scale and zero point 0",
+                me.name(t)
+            );
+            let dims = me.dims(t)?;
+            ensure!(
+                dims.len() == 2 && dims[1] == cols && data.len() == dims[0] * cols,
+                "LSTM weights {t} '{}' of shape {dims:?} do not take {cols} values",
+                me.name(t)
+            );
+            Ok((data.iter().map(|&b| b as i8).collect(), q.scale()))
+        };
+        let n_cell = self.dims(inputs[4])?.first().copied().unwrap_or(0);
+        let state = inputs[18];
+        let cell = inputs[19];
+        let state_q = self.quant(state)?;
+        ensure!(
+            self.tensor(state)?.type_() == tflite::TensorType::INT8
+                && self.tensor(cell)?.type_() == tflite::TensorType::INT16,
+            "the LSTM's states must be int8 (output) and int16 (cell)"
+        );
+        let cell_scale = self.quant(cell)?.scale();
+        let cell_shift = cell_scale.log2();
+        ensure!(
+            cell_shift.fract() == 0.0 && (-15.0..=-9.0).contains(&cell_shift),
+            "the LSTM's cell state scale {cell_scale} is not 2^-15..=2^-9"
+        );
+        let hidden = op
+            .intermediates()
+            .and_then(|v| v.iter().nth(4))
+            .context("the LSTM has no hidden-state intermediate (not an integer LSTM)")?;
+        let hidden_q = self.quant(hidden)?;
+        let (s_state, z_state) = (state_q.scale(), state_q.zero_point());
+        let (s_hidden, z_hidden) = (hidden_q.scale(), hidden_q.zero_point());
+        ensure!(
+            s_state > 0.0 && s_hidden > 0.0,
+            "the LSTM's output state and hidden intermediate need scales"
+        );
+        // Gates are Q3.12 without layer normalization.
+        let gate_scale = 2f32.powi(-12);
+        let (mut input_weights, mut recurrent_weights) = (Vec::new(), Vec::new());
+        let (mut biases, mut multipliers, mut shifts) = (Vec::new(), Vec::new(), Vec::new());
+        let mut recurrent_biases = Vec::new();
+        let mut recurrent_requant = Vec::new();
+        for gate in 0..4 {
+            let (wx, scale_x) = weights(self, 1 + gate, n_input)?;
+            let (wh, scale_h) = weights(self, 5 + gate, n_cell)?;
+            ensure!(
+                wx.len() == n_cell * n_input,
+                "LSTM gate weights of differing cell counts"
+            );
+            let bias_t = inputs[12 + gate];
+            ensure!(
+                self.dtype(bias_t)? == DType::I32,
+                "LSTM bias {bias_t} must be int32"
+            );
+            let bias: Vec<i32> = self
+                .const_data(bias_t)
+                .filter(|d| d.len() == 4 * n_cell)
+                .with_context(|| format!("LSTM bias {bias_t} must be constant int32 [{n_cell}]"))?
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let row_sums = |w: &[i8], cols: usize| -> Vec<i32> {
+                w.chunks_exact(cols)
+                    .map(|r| r.iter().map(|&v| i32::from(v)).sum())
+                    .collect()
+            };
+            biases.extend(
+                row_sums(&wx, n_input)
+                    .iter()
+                    .zip(&bias)
+                    .map(|(&s, &b)| b.wrapping_add(s.wrapping_mul(-zx))),
+            );
+            recurrent_biases.extend(
+                row_sums(&wh, n_cell)
+                    .iter()
+                    .map(|&s| s.wrapping_mul(-z_state)),
+            );
+            multipliers.push(quantize_multiplier(f64::from(scale_x * sx / gate_scale)));
+            recurrent_requant.push(quantize_multiplier(f64::from(
+                scale_h * s_state / gate_scale,
+            )));
+            input_weights.extend(wx);
+            recurrent_weights.extend(wh);
+        }
+        biases.extend(recurrent_biases);
+        multipliers.extend(recurrent_requant);
+        shifts.extend(multipliers.iter().map(|&(_, s)| s));
+        let mut table: Vec<i32> = multipliers.iter().map(|&(m, _)| m).collect();
+        table.extend(shifts);
+        let hidden_scale = (2f64.powi(-15) / f64::from(s_hidden) * 2f64.powi(-15)) as f32;
+        let (hidden_multiplier, hidden_shift) = quantize_multiplier(f64::from(hidden_scale));
+        ensure!(
+            table[8..]
+                .iter()
+                .chain([&hidden_shift])
+                .all(|s| (-31..=30).contains(s)),
+            "the LSTM's scales are out of range"
+        );
+        let clip = o.cell_clip();
+        let cell_clip = if clip > 0.0 {
+            (clip / cell_scale).clamp(-32768.0, 32767.0) as i32
+        } else {
+            0
+        };
+        let name = self.name(out);
+        let mut constant_i8 = |suffix: &str, dims: &[usize], v: &[i8]| {
+            self.builder
+                .add_tensor(TensorSpec::const_i8(&format!("{name}/{suffix}"), dims, v))
+        };
+        let wx = constant_i8("input_weights", &[4, n_cell, n_input], &input_weights);
+        let wh = constant_i8(
+            "recurrent_weights",
+            &[4, n_cell, n_cell],
+            &recurrent_weights,
+        );
+        let b = self
+            .builder
+            .add_tensor(TensorSpec::const_i32(&format!("{name}/biases"), &biases));
+        let rq = self
+            .builder
+            .add_tensor(TensorSpec::const_i32(&format!("{name}/requant"), &table));
+        let params = LstmParams {
+            cells: u32::try_from(n_cell)?,
+            time_major: u32::from(time_major),
+            cell_shift: cell_shift as i32,
+            cell_clip,
+            state_zero_point: z_state,
+            hidden_zero_point: z_hidden,
+            hidden_multiplier,
+            hidden_shift,
+        };
+        self.builder.add_op(
+            OpKind::Lstm,
+            &[Some(xt), Some(wx), Some(wh), Some(b), Some(rq)],
+            yt,
+            write_params(&params),
+        );
+        if let Some(op) = self.builder.ops.last_mut() {
+            op.scratch = edgeq_runtime::kernels::lstm::scratch_len(batches, n_cell);
+        }
+        Ok(())
+    }
+
     /// A resize of an NHWC int8 tensor to the output's height and width, as `kind` with a
     /// row table and a column table: `entry(v, input_size, output_size)` gives output row
     /// (or column) `v`'s entries, or `None` where TFLite would read outside the input.
@@ -872,6 +1072,7 @@ impl<'a> Lowering<'a> {
                     Some(vec![tables::nearest_neighbor(v, i, o, align, half)])
                 })
             }
+            tflite::BuiltinOperator::UNIDIRECTIONAL_SEQUENCE_LSTM => self.lstm(op, &inputs, out),
             tflite::BuiltinOperator::RESIZE_BILINEAR => {
                 let o = op
                     .builtin_options_as_resize_bilinear_options()

@@ -5,9 +5,8 @@
     python3 trainer/convert/tests/data/public/make_goldens.py
 
 Each MODEL.tflite gets MODEL.CASE.out.npy for every MODEL.CASE.in0.npy already here (the
-MobileNetV2's photograph), and for seeded random inputs MODEL.r0.. (four, one for large
-inputs). See README.md for
-where the models come from.
+real inputs README.md lists), and for seeded random inputs MODEL.r0.. (four, one for large
+inputs). See README.md for where the models and inputs come from.
 """
 
 import pathlib
@@ -34,6 +33,8 @@ def main():
             np.save(HERE / f"{name}.r{case}.in0.npy", x)
         for input_path in sorted(HERE.glob(f"{name}.*.in0.npy")):
             case = input_path.name[: -len(".in0.npy")]
+            # Each case is one whole sequence: LSTM state starts from zero, as edgeq's does.
+            interp.reset_all_variables()
             interp.set_tensor(d["index"], np.load(input_path))
             interp.invoke()
             y = interp.get_tensor(interp.get_output_details()[0]["index"])

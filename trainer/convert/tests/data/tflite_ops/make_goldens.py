@@ -63,6 +63,7 @@ def graph(tensors, ops):
         t.shape = spec["shape"]
         t.type = spec["type"]
         t.name = name
+        t.isVariable = spec.get("variable", False)
         if spec.get("q") is not None:
             q = S.QuantizationParametersT()
             q.scale = [float(spec["q"][0])]
@@ -77,7 +78,7 @@ def graph(tensors, ops):
         index[name] = len(sub.tensors) - 1
     sub.operators = []
     codes = {}
-    for op, options_type, options, ins, out, version in ops:
+    for op, options_type, options, ins, out, version, *intermediates in ops:
         if (op, version) not in codes:
             code = S.OperatorCodeT()
             code.builtinCode = op
@@ -87,15 +88,18 @@ def graph(tensors, ops):
             codes[(op, version)] = len(m.operatorCodes) - 1
         o = S.OperatorT()
         o.opcodeIndex = codes[(op, version)]
-        o.inputs = [index[n] for n in ins]
+        o.inputs = [-1 if n is None else index[n] for n in ins]
+        if intermediates:
+            o.intermediates = [index[n] for n in intermediates[0]]
         o.outputs = [index[n] for n in (out if isinstance(out, list) else [out])]
         if options is not None:
             o.builtinOptionsType = options_type
             o.builtinOptions = options
         sub.operators.append(o)
-    written = {n for *_, out, _ in ops for n in (out if isinstance(out, list) else [out])}
-    read = {n for *_, ins, _, _ in ops for n in ins}
-    sub.inputs = [index[n] for n, s in tensors.items() if n not in written and "data" not in s]
+    written = {n for op in ops for n in (op[4] if isinstance(op[4], list) else [op[4]])}
+    read = {n for op in ops for n in op[3]}
+    sub.inputs = [index[n] for n, s in tensors.items()
+                  if n not in written and "data" not in s and not s.get("internal")]
     sub.outputs = [index[n] for n in tensors if n in written and n not in read]
     m.subgraphs = [sub]
     builder = flatbuffers.Builder(1024)
@@ -125,6 +129,7 @@ def write(name, tflite, cases=3, first=None, layers=False):
                 x = rng.integers(-128, 128, size=d["shape"], dtype=np.int8)
             interp.set_tensor(d["index"], x)
             np.save(OUT / f"{name}.{case}.in{i}.npy", x)
+        interp.reset_all_variables()  # each case one whole sequence (LSTM state from zero)
         interp.invoke()
         for k, d in enumerate(interp.get_output_details()):
             suffix = "out" if k == 0 else f"out{k}"
@@ -278,6 +283,53 @@ def resize_bilinear(name, shape, out_hw, q, align_corners=False, half_pixel_cent
                       act(out_shape, *q), version=3))
 
 
+def lstm(name, batches, steps, n_input, cells, q_in, q_state, cell_shift, cell_clip=0.0,
+         time_major=False, hidden_q=None):
+    """An integer UNIDIRECTIONAL_SEQUENCE_LSTM (int8 weights, int16 cell state) with random
+    weights and biases: `q_in`, `q_state` are the input's and output state's (scale, zero
+    point), the cell state's scale is 2^cell_shift, `hidden_q` the hidden intermediate's
+    (the output state's by default)."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()) + 1)
+    hidden_q = hidden_q or q_state
+    x_shape = [steps, batches, n_input] if time_major else [batches, steps, n_input]
+    tensors = {"x": act(x_shape, *q_in)}
+    gates = ["input", "forget", "cell", "output"]
+    for g in gates:
+        scale = float(rng.uniform(0.002, 0.02))
+        w = rng.integers(-127, 128, size=(cells, n_input), dtype=np.int8)
+        tensors[f"w_x_{g}"] = const(w, S.TensorType.INT8, (scale, 0))
+        bias_scale = scale * q_in[0]
+        bias = rng.integers(-4000, 4000, size=cells, dtype=np.int32)
+        tensors[f"b_{g}"] = const(bias, S.TensorType.INT32, (bias_scale, 0))
+    for g in gates:
+        scale = float(rng.uniform(0.002, 0.02))
+        w = rng.integers(-127, 128, size=(cells, cells), dtype=np.int8)
+        tensors[f"w_h_{g}"] = const(w, S.TensorType.INT8, (scale, 0))
+    tensors["state"] = {"shape": [batches, cells], "type": S.TensorType.INT8, "q": q_state,
+                        "variable": True, "internal": True}
+    tensors["cell"] = {"shape": [batches, cells], "type": S.TensorType.INT16,
+                       "q": (2.0 ** cell_shift, 0), "variable": True, "internal": True}
+    for g in gates:
+        tensors[f"{g}_intermediate"] = {"shape": [0], "type": S.TensorType.FLOAT32,
+                                        "internal": True}
+    tensors["hidden_intermediate"] = {"shape": [0], "type": S.TensorType.INT8, "q": hidden_q,
+                                      "internal": True}
+    y_shape = [steps, batches, cells] if time_major else [batches, steps, cells]
+    tensors["y"] = act(y_shape, *q_state)
+    o = S.UnidirectionalSequenceLSTMOptionsT()
+    o.fusedActivationFunction = S.ActivationFunctionType.TANH
+    o.cellClip = cell_clip
+    o.timeMajor = time_major
+    ins = (["x"] + [f"w_x_{g}" for g in gates] + [f"w_h_{g}" for g in gates]
+           + [None] * 3 + [f"b_{g}" for g in gates] + [None, None, "state", "cell"]
+           + [None] * 4)
+    write(name, graph(tensors, [(
+        S.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM,
+        S.BuiltinOptions.UnidirectionalSequenceLSTMOptions, o, ins, "y", 1,
+        [f"{g}_intermediate" for g in gates] + ["hidden_intermediate"],
+    )]))
+
+
 def main():
     # MUL: same shapes, broadcasting (a per-channel scale, a scalar), fused activations,
     # multipliers below and above one, a constant operand.
@@ -391,6 +443,14 @@ def main():
                     half_pixel_centers=True)
     resize_bilinear("resize_bilinear_half_pixel_x4", [1, 3, 4, 5], [12, 16], (0.05, 10),
                     half_pixel_centers=True)
+    # UNIDIRECTIONAL_SEQUENCE_LSTM, integer: one sequence; two sequences with non-zero zero
+    # points and a cell clip that bites; time-major; another cell scale and a hidden
+    # intermediate quantized apart from the output state.
+    lstm("lstm_single", 1, 6, 5, 4, (0.02, 3), (0.008, 0), -12)
+    lstm("lstm_batches_clip", 2, 5, 7, 9, (0.05, -20), (0.01, 5), -11, cell_clip=1.5)
+    lstm("lstm_time_major", 3, 4, 6, 5, (0.03, 7), (0.006, -2), -12, time_major=True)
+    lstm("lstm_hidden_apart", 2, 7, 3, 6, (0.04, -1), (0.009, 10), -10,
+         hidden_q=(0.011, -4))
     # Most operators in one graph, their outputs planned in one arena (also the runtime's
     # corruption-test fixture, runtime/tests/data/ops_chain.eqm).
     q = (0.05, -3)
