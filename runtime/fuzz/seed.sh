@@ -10,6 +10,8 @@ done
 # Most operators in one small graph (PAD, MUL, CONCATENATION, SUB, TRANSPOSE, SLICE, resize,
 # LOOKUP, MAXIMUM, MEAN, a RESHAPE view).
 cp "$root/runtime/tests/data/ops_chain.eqm" "$corpus/"
+# An integer LSTM (state in its scratch, int16 gates).
+cp "$root/runtime/tests/data/lstm.eqm" "$corpus/"
 # 4-bit and mixed models: int4 weights, uint4 activations, their scratch.
 for arch in ds-cnn resnet8 autoencoder; do
   for bits in w4a4 w4a8 w8a4; do

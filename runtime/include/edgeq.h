@@ -175,6 +175,14 @@ edgeq_status edgeq_set_input(edgeq_interpreter *it, size_t index, const uint8_t 
 // `it` points to an `edgeq_interpreter`.
 edgeq_status edgeq_invoke(edgeq_interpreter *it);
 
+// Starts every recurrent operator (LSTM) on a new sequence. Their state otherwise carries
+// from one `edgeq_invoke` to the next (a streaming model takes one frame per call); a new
+// interpreter starts reset.
+//
+// # Safety
+// `it` points to an `edgeq_interpreter`.
+edgeq_status edgeq_reset_state(edgeq_interpreter *it);
+
 // Copies output `index` (exactly its size, `len` bytes) to `data`.
 //
 // # Safety

@@ -441,6 +441,18 @@ pub unsafe extern "C" fn edgeq_invoke(it: *mut edgeq_interpreter) -> edgeq_statu
     status(unsafe { with_interpreter(it, |i| i.invoke()) })
 }
 
+/// Starts every recurrent operator (LSTM) on a new sequence. Their state otherwise carries
+/// from one `edgeq_invoke` to the next (a streaming model takes one frame per call); a new
+/// interpreter starts reset.
+///
+/// # Safety
+/// `it` points to an `edgeq_interpreter`.
+#[no_mangle]
+pub unsafe extern "C" fn edgeq_reset_state(it: *mut edgeq_interpreter) -> edgeq_status {
+    // SAFETY: forwarded from the caller.
+    status(unsafe { with_interpreter(it, |i| i.reset_state()) })
+}
+
 /// Copies output `index` (exactly its size, `len` bytes) to `data`.
 ///
 /// # Safety

@@ -32,7 +32,16 @@ impl<'m, 'a> Interpreter<'m, 'a> {
                 have: arena.len(),
             });
         }
+        ops::reset_state(model, arena)?;
         Ok(Self { model, arena, isa })
+    }
+
+    /// Starts every recurrent operator (LSTM) on a new sequence: its hidden state at its
+    /// zero point, its cell state at 0. State otherwise carries from one `invoke` to the next
+    /// (a streaming model feeds one frame per `invoke`), as TFLite's variable tensors do
+    /// until `reset_all_variables`. A new interpreter starts reset.
+    pub fn reset_state(&mut self) -> Result<()> {
+        ops::reset_state(self.model, self.arena)
     }
 
     /// The instruction set this interpreter's kernels use.

@@ -5,10 +5,11 @@
 //! checks that the stated lifetimes cover the real data flow (each activation written by one
 //! operator, read only after it is written and while it is live) and that no two buffers live
 //! at the same step share a byte, except a RESHAPE's output that is a view of its input (see
-//! [`is_view`]). No memory beyond the stack frame is needed.
+//! [`is_view`]). A stateful operator's scratch (see [`holds_state`]) counts as live at every
+//! step. No memory beyond the stack frame is needed.
 
 use crate::error::{Error, Result};
-use crate::format::{OpKind, Storage, TensorDesc, NO_TENSOR};
+use crate::format::{OpDesc, OpKind, Storage, TensorDesc, NO_TENSOR};
 use crate::model::Model;
 
 #[derive(Clone, Copy)]
@@ -42,6 +43,13 @@ pub(crate) fn is_view(model: &Model<'_>, x: usize, y: usize) -> bool {
             && xd.size == yd.size
             && xd.live_to as usize == step
     })
+}
+
+/// Whether `op`'s scratch holds state kept from one `invoke` to the next (an LSTM's hidden
+/// and cell state): such a scratch is planned live at every step, so nothing else ever
+/// writes its bytes.
+pub(crate) fn holds_state(op: &OpDesc) -> bool {
+    op.kind == OpKind::Lstm as u16
 }
 
 pub(crate) fn check(model: &Model<'_>) -> Result<()> {
@@ -122,9 +130,11 @@ pub(crate) fn check(model: &Model<'_>) -> Result<()> {
         } else {
             let i = k - n_tensors;
             let op = &model.ops[i];
+            // A stateful op's scratch is its state: no other buffer may ever share it.
+            let (from, to) = if holds_state(op) { (0, n_ops) } else { (i, i) };
             (op.scratch_size != 0).then_some(Live {
-                from: i,
-                to: i,
+                from,
+                to,
                 offset: op.scratch_offset as usize,
                 size: op.scratch_size as usize,
             })

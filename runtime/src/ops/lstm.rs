@@ -1,7 +1,8 @@
 //! UNIDIRECTIONAL_SEQUENCE_LSTM (TFLite's integer 8x8->16 LSTM). The recurrent state lives
-//! in the op's scratch and starts from zero (the hidden state at its zero point) at every
-//! inference: one `invoke` runs one whole sequence. (TFLite keeps the state in variable
-//! tensors across invokes until they are reset.)
+//! in the op's scratch, which the plan keeps for this op alone, so it carries from one
+//! `invoke` to the next as TFLite's variable tensors do; [`reset`] (run when an interpreter
+//! is created, and by `Interpreter::reset_state`) sets the hidden state to its zero point and
+//! the cell state to 0.
 
 use super::{check_requant_tables, check_zero_point, Check, Io};
 use crate::error::Result;
@@ -70,6 +71,33 @@ pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
     c.scratch_at_least(scratch_len(s.batches, s.cells))
 }
 
+/// The state in an LSTM's scratch: `(hidden, cell, gates)`. The int16 part starts at the
+/// first even address after the hidden state (the arena does not move while an interpreter
+/// holds it, so the split is the same at every call).
+fn split_state<'s>(
+    scratch: &'s mut [u8],
+    s: &LstmShape,
+) -> Option<(&'s mut [i8], &'s mut [i16], &'s mut [i16])> {
+    let state_len = s.batches * s.cells;
+    let (hidden, rest) = scratch.split_at_mut_checked(state_len)?;
+    let (_, words, _) = bytemuck::pod_align_to_mut::<u8, i16>(rest);
+    let (cell, gates) = words
+        .get_mut(..state_len + 4 * s.cells)?
+        .split_at_mut(state_len);
+    Some((bytemuck::cast_slice_mut(hidden), cell, gates))
+}
+
+/// Starts a new sequence: the hidden state at its zero point, the cell state at 0.
+pub(super) fn reset(c: &Check<'_, '_>, scratch: &mut [u8]) -> Result<()> {
+    let s = shape(c)?;
+    let p: LstmParams = c.params();
+    let (hidden, cell, _) =
+        split_state(scratch, &s).ok_or(c.err("scratch smaller than the state"))?;
+    hidden.fill(p.state_zero_point as i8);
+    cell.fill(0);
+    Ok(())
+}
+
 pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
     let s = shape(&io.inputs.check)?;
     let p: LstmParams = io.inputs.check.params();
@@ -86,18 +114,8 @@ pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
         cell_shift: p.cell_shift,
         cell_clip: p.cell_clip as i16,
     };
-    let state_len = s.batches * s.cells;
-    let (hidden, rest) = io.scratch.split_at_mut(state_len);
-    let (_, words, _) = bytemuck::pod_align_to_mut::<u8, i16>(rest);
-    let short = ins
-        .check
-        .err("scratch buffer smaller than the kernel needs");
-    let words = words.get_mut(..state_len + 4 * s.cells).ok_or(short)?;
-    let (cell, gates) = words.split_at_mut(state_len);
-    let hidden: &mut [i8] = bytemuck::cast_slice_mut(hidden);
-    // A fresh sequence: the hidden state at its zero point, the cell state at 0.
-    hidden.fill(p.state_zero_point as i8);
-    cell.fill(0);
+    let (hidden, cell, gates) =
+        split_state(io.scratch, &s).ok_or(ins.check.err("scratch smaller than the state"))?;
     lstm::lstm(
         &s,
         &q,

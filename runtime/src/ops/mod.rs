@@ -63,6 +63,25 @@ pub(crate) fn validate(model: &Model<'_>, index: usize, op: &OpDesc) -> Result<(
     }
 }
 
+/// Puts the state of every stateful operator (see `plan::holds_state`) at its start: a new
+/// sequence for each LSTM.
+pub(crate) fn reset_state(model: &Model<'_>, arena: &mut [u8]) -> Result<()> {
+    for (index, op) in model.ops.iter().enumerate() {
+        if !crate::plan::holds_state(op) {
+            continue;
+        }
+        let check = Check::new(model, index, op)?;
+        let start = op.scratch_offset as usize;
+        let scratch = arena
+            .get_mut(start..start + op.scratch_size as usize)
+            .ok_or(check.err("scratch outside the arena"))?;
+        if check.kind == OpKind::Lstm {
+            lstm::reset(&check, scratch)?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs one validated operator with the kernels of `isa`.
 pub(crate) fn run(
     model: &Model<'_>,

@@ -250,12 +250,16 @@ impl ModelBuilder {
                 _ => None,
             })
             .collect();
-        out.extend(
-            self.ops
-                .iter()
-                .enumerate()
-                .map(|(i, op)| (op.scratch > 0).then_some((op.scratch, i, i))),
-        );
+        out.extend(self.ops.iter().enumerate().map(|(i, op)| {
+            // A stateful op's scratch is its state, kept across invokes: live at
+            // every step (the runtime's `plan::holds_state` rule).
+            let (from, to) = if op.kind == OpKind::Lstm {
+                (0, n_ops)
+            } else {
+                (i, i)
+            };
+            (op.scratch > 0).then_some((op.scratch, from, to))
+        }));
         out
     }
 

@@ -172,24 +172,26 @@ fn infer_asks_for_one_input_per_model_input() {
     );
 }
 
-/// The runtime's corruption-test fixture `runtime/tests/data/ops_chain.eqm` is byte for byte
-/// today's import of `ops_chain.tflite`.
+/// The runtime's corruption-test fixtures `runtime/tests/data/ops_chain.eqm` and `lstm.eqm`
+/// are byte for byte today's imports of `ops_chain.tflite` and `lstm_batches_clip.tflite`.
 #[test]
-fn runtime_ops_fixture_is_fresh() {
+fn runtime_ops_fixtures_are_fresh() {
     let tmp = tempfile::tempdir().unwrap();
-    let fresh = tmp.path().join("ops_chain.eqm");
-    run(edgeq()
-        .arg("import")
-        .arg(ops_dir().join("ops_chain.tflite"))
-        .arg("-o")
-        .arg(&fresh));
-    let bundled =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runtime/tests/data/ops_chain.eqm");
-    assert!(
-        std::fs::read(&fresh).unwrap() == std::fs::read(&bundled).unwrap(),
-        "{} is stale: re-run `edgeq-convert import trainer/convert/tests/data/tflite_ops/ops_chain.tflite -o runtime/tests/data/ops_chain.eqm`",
-        bundled.display()
-    );
+    for (source, fixture) in [("ops_chain", "ops_chain"), ("lstm_batches_clip", "lstm")] {
+        let fresh = tmp.path().join(format!("{fixture}.eqm"));
+        run(edgeq()
+            .arg("import")
+            .arg(ops_dir().join(format!("{source}.tflite")))
+            .arg("-o")
+            .arg(&fresh));
+        let bundled = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../../runtime/tests/data/{fixture}.eqm"));
+        assert!(
+            std::fs::read(&fresh).unwrap() == std::fs::read(&bundled).unwrap(),
+            "{} is stale: re-run `edgeq-convert import trainer/convert/tests/data/tflite_ops/{source}.tflite -o runtime/tests/data/{fixture}.eqm`",
+            bundled.display()
+        );
+    }
 }
 
 /// A corrupted file whose CONCATENATION output claims a shape of more than 2^64 elements
@@ -260,4 +262,48 @@ fn dump_matches_litert_layer_by_layer() {
     assert_eq!(ops.len(), reference, "one file per operator: {ops:?}");
     assert_eq!(ops.first().map(String::as_str), Some("PAD"));
     assert_eq!(ops.last().map(String::as_str), Some("RESHAPE"));
+}
+
+/// A streaming model's LSTM state carries from one `invoke` to the next as TFLite's variable
+/// tensors do: DTLN fed four consecutive frames matches LiteRT's four outputs of one
+/// interpreter (`data/public/streams`), the state changes the later outputs (a fresh
+/// interpreter gives another answer on frame 1), and `reset_state` starts over.
+#[test]
+fn lstm_state_carries_across_invokes_until_reset() {
+    use edgeq_runtime::{Interpreter, Model};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/public");
+    let bytes = edgeq_convert::import::import_file(&dir.join("dtln.tflite")).unwrap();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let frame = |k: usize, what: &str| npy(&dir.join(format!("streams/dtln.{k}.{what}.npy"))).2;
+    let run = |interp: &mut Interpreter, k: usize| -> Vec<u8> {
+        interp
+            .input_bytes_mut(0)
+            .unwrap()
+            .copy_from_slice(&frame(k, "in0"));
+        interp.invoke().unwrap();
+        interp.output_bytes(0).unwrap().to_vec()
+    };
+    let mut arena = vec![0u8; model.arena_size()];
+    let mut interp = Interpreter::new(&model, &mut arena).unwrap();
+    for k in 0..4 {
+        assert_eq!(
+            run(&mut interp, k),
+            frame(k, "out"),
+            "frame {k} of the stream"
+        );
+    }
+    interp.reset_state().unwrap();
+    assert_eq!(
+        run(&mut interp, 0),
+        frame(0, "out"),
+        "frame 0 after reset_state"
+    );
+
+    let mut fresh_arena = vec![0u8; model.arena_size()];
+    let mut fresh = Interpreter::new(&model, &mut fresh_arena).unwrap();
+    assert_ne!(
+        run(&mut fresh, 1),
+        frame(1, "out"),
+        "frame 1 alone should differ from frame 1 after frame 0"
+    );
 }

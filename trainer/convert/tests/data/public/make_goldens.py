@@ -40,6 +40,30 @@ def main():
             y = interp.get_tensor(interp.get_output_details()[0]["index"])
             np.save(HERE / f"{case}.out.npy", y)
             print(case, "top class", int(y.argmax()))
+    stream("dtln", 4)
+
+
+def stream(name, frames):
+    """streams/NAME.K.in0.npy and .out.npy: `frames` consecutive invokes of one interpreter
+    whose LSTM state carries from frame to frame (a streaming model's use): the real input
+    first, then seeded random frames."""
+    interp = litert.Interpreter(
+        model_path=str(HERE / f"{name}.tflite"),
+        experimental_op_resolver_type=litert.OpResolverType.BUILTIN_REF,
+    )
+    interp.allocate_tensors()
+    (d,) = interp.get_input_details()
+    rng = np.random.default_rng(zlib.crc32(f"{name} stream".encode()))
+    folder = HERE / "streams"
+    folder.mkdir(exist_ok=True)
+    for k in range(frames):
+        x = (np.load(HERE / f"{name}.frame.in0.npy") if k == 0 else
+             rng.integers(-128, 128, size=d["shape"], dtype=np.int8))
+        interp.set_tensor(d["index"], x)
+        interp.invoke()
+        np.save(folder / f"{name}.{k}.in0.npy", x)
+        np.save(folder / f"{name}.{k}.out.npy",
+                interp.get_tensor(interp.get_output_details()[0]["index"]))
 
 
 if __name__ == "__main__":
