@@ -283,6 +283,9 @@ pub enum OpKind {
     /// input weights, recurrent weights, effective biases, gate requantization table.
     /// Params: [`LstmParams`].
     Lstm = 23,
+    /// Transposed convolution (TFLite's TRANSPOSE_CONV): int8, plain OHWI weights, inputs
+    /// and requantization as [`OpKind::Conv2d`]. Params: [`ConvParams`] (dilation 1).
+    TransposeConv2d = 24,
 }
 
 impl OpKind {
@@ -312,6 +315,7 @@ impl OpKind {
             21 => Self::ResizeNearest,
             22 => Self::ResizeBilinear,
             23 => Self::Lstm,
+            24 => Self::TransposeConv2d,
             _ => return None,
         })
     }
@@ -342,6 +346,7 @@ impl OpKind {
             Self::ResizeNearest => "RESIZE_NEAREST_NEIGHBOR",
             Self::ResizeBilinear => "RESIZE_BILINEAR",
             Self::Lstm => "UNIDIRECTIONAL_SEQUENCE_LSTM",
+            Self::TransposeConv2d => "TRANSPOSE_CONV",
         }
     }
 }

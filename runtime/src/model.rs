@@ -345,6 +345,14 @@ impl<'a> Model<'a> {
             Some(OpKind::DepthwiseConv2d) => {
                 u64::from(weights.dims[1]) * u64::from(weights.dims[2])
             }
+            Some(OpKind::TransposeConv2d) => {
+                // Every input value meets every tap of every output channel (some products
+                // fall outside the output at the borders).
+                let taps = u64::from(weights.dims[0])
+                    * u64::from(weights.dims[1])
+                    * u64::from(weights.dims[2]);
+                return u64::from(input.size) * taps;
+            }
             Some(OpKind::Lstm) => {
                 // Four gates, each a row of inputs and a row of hidden values per cell.
                 let cells = u64::from(output.dims[2]);

@@ -91,6 +91,65 @@ fn conv2d_matches_padded_input_formulation() {
     }
 }
 
+/// Transposed convolution against TFLite's own formulation: scatter every input value times
+/// every tap into an int32 buffer, then requantize (the kernel gathers instead).
+#[test]
+fn transpose_conv_matches_the_scatter_formulation() {
+    let mut rng = fastrand::Rng::with_seed(24);
+    for _ in 0..cases(300) {
+        let mut g = random_geometry(&mut rng, false);
+        (g.dilation_h, g.dilation_w) = (1, 1);
+        g.pad_top = rng.usize(0..g.kernel_h);
+        g.pad_left = rng.usize(0..g.kernel_w);
+        // Any output size up to the full extent, as SAME and VALID give.
+        g.out_h = rng.usize(1..=((g.in_h - 1) * g.stride_h + g.kernel_h));
+        g.out_w = rng.usize(1..=((g.in_w - 1) * g.stride_w + g.kernel_w));
+        let t = tables(&mut rng, g.out_c, g.kernel_h * g.kernel_w * g.in_c);
+        let q = requant(&mut rng, &t, Rounding::Double);
+        let input = random_i8(&mut rng, g.batch * g.in_h * g.in_w * g.in_c);
+        let filter = random_i8(&mut rng, g.out_c * g.kernel_h * g.kernel_w * g.in_c);
+        let out_len = g.batch * g.out_h * g.out_w * g.out_c;
+        let mut sums = vec![0i32; out_len];
+        for b in 0..g.batch {
+            for iy in 0..g.in_h {
+                for ix in 0..g.in_w {
+                    for ic in 0..g.in_c {
+                        let x = i32::from(
+                            input[flat(&[g.batch, g.in_h, g.in_w, g.in_c], [b, iy, ix, ic])],
+                        ) - q.input_zero_point;
+                        for ky in 0..g.kernel_h {
+                            for kx in 0..g.kernel_w {
+                                let oy = (iy * g.stride_h + ky) as isize - g.pad_top as isize;
+                                let ox = (ix * g.stride_w + kx) as isize - g.pad_left as isize;
+                                if oy < 0
+                                    || ox < 0
+                                    || oy >= g.out_h as isize
+                                    || ox >= g.out_w as isize
+                                {
+                                    continue;
+                                }
+                                for oc in 0..g.out_c {
+                                    let w = filter
+                                        [((oc * g.kernel_h + ky) * g.kernel_w + kx) * g.in_c + ic];
+                                    let at = flat(
+                                        &[g.batch, g.out_h, g.out_w, g.out_c],
+                                        [b, oy as usize, ox as usize, oc],
+                                    );
+                                    sums[at] += x * i32::from(w);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = vec![0i8; out_len];
+        scalar::transpose_conv2d(&g, &q, &input, &filter, &mut out);
+        for (i, (&got, &sum)) in out.iter().zip(&sums).enumerate() {
+            assert_eq!(got, finish(sum, &q, i % g.out_c), "{g:?} at {i}");
+        }
+    }
+}
 /// Depthwise convolution is a convolution whose filter is zero off its channel group.
 #[test]
 fn depthwise_matches_block_diagonal_conv() {

@@ -67,6 +67,54 @@ where
     }
 }
 
+/// Transposed 2-D convolution (TFLite's TRANSPOSE_CONV). Input NHWC (`in_h x in_w`), filter
+/// OHWI, output NHWC (`out_h x out_w`); stride and padding are the transposed convolution's:
+/// input pixel `(iy, ix)` and tap `(ky, kx)` reach output pixel `(iy * stride_h - pad_top +
+/// ky, ...)`. Written as a gather (each output sums the pairs that reach it) rather than
+/// TFLite's scatter into an int32 buffer: the same sums, in another order, which wrapping
+/// int32 addition does not see.
+pub fn transpose_conv2d(
+    g: &ConvGeometry,
+    q: &Requant<'_>,
+    input: &[i8],
+    filter: &[i8],
+    output: &mut [i8],
+) {
+    let input_offset = -q.input_zero_point;
+    // Input index along one axis that tap `k` brings to output index `o`, if any.
+    let source = |o: usize, k: usize, pad: usize, stride: usize, size: usize| {
+        let at = (o + pad).checked_sub(k)?;
+        (at % stride == 0 && at / stride < size).then_some(at / stride)
+    };
+    for b in 0..g.batch {
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                for oc in 0..g.out_c {
+                    let mut acc: i32 = 0;
+                    for ky in 0..g.kernel_h {
+                        let Some(iy) = source(oy, ky, g.pad_top, g.stride_h, g.in_h) else {
+                            continue;
+                        };
+                        for kx in 0..g.kernel_w {
+                            let Some(ix) = source(ox, kx, g.pad_left, g.stride_w, g.in_w) else {
+                                continue;
+                            };
+                            let x = ((b * g.in_h + iy) * g.in_w + ix) * g.in_c;
+                            let w = ((oc * g.kernel_h + ky) * g.kernel_w + kx) * g.in_c;
+                            for (&v, &f) in input[x..x + g.in_c].iter().zip(&filter[w..]) {
+                                acc =
+                                    acc.wrapping_add((i32::from(v) + input_offset) * i32::from(f));
+                            }
+                        }
+                    }
+                    output[((b * g.out_h + oy) * g.out_w + ox) * g.out_c + oc] =
+                        requantize(acc, q, oc);
+                }
+            }
+        }
+    }
+}
+
 /// Depthwise 2-D convolution. Input NHWC, filter `[1, KH, KW, out_c]`, output NHWC with
 /// `out_c = in_c * depth_multiplier`; int8 or 4-bit elements.
 pub fn depthwise_conv2d<I, F, O>(

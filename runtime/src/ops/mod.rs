@@ -18,6 +18,7 @@ mod resize;
 mod slice;
 mod softmax;
 mod transpose;
+mod transpose_conv;
 
 use crate::error::{Error, Result};
 use crate::format::{DType, OpDesc, OpKind, Storage, TensorDesc, NO_TENSOR};
@@ -60,6 +61,7 @@ pub(crate) fn validate(model: &Model<'_>, index: usize, op: &OpDesc) -> Result<(
         OpKind::Slice => slice::validate(&check),
         OpKind::ResizeNearest | OpKind::ResizeBilinear => resize::validate(&check),
         OpKind::Lstm => lstm::validate(&check),
+        OpKind::TransposeConv2d => transpose_conv::validate(&check),
     }
 }
 
@@ -130,6 +132,7 @@ pub(crate) fn run(
         OpKind::Slice => slice::run(&mut io),
         OpKind::ResizeNearest | OpKind::ResizeBilinear => resize::run(&mut io),
         OpKind::Lstm => lstm::run(&mut io),
+        OpKind::TransposeConv2d => transpose_conv::run(&mut io),
     }
 }
 

@@ -170,6 +170,13 @@ pub fn describe(model: &Model<'_>) -> Result<String> {
             OpKind::ResizeBilinear => {
                 "row and column tables (low, high, fraction/1024)".to_string()
             }
+            OpKind::TransposeConv2d => {
+                let p: ConvParams = read_params(op);
+                format!(
+                    "stride {}x{} pad {},{} clamp [{}, {}]",
+                    p.stride_h, p.stride_w, p.pad_top, p.pad_left, p.act_min, p.act_max
+                )
+            }
             OpKind::Lstm => {
                 let p: LstmParams = read_params(op);
                 format!(

@@ -107,6 +107,7 @@ fn every_operator_matches_litert_reference_kernels() {
         "resize_nearest_",
         "resize_bilinear_",
         "lstm_",
+        "transpose_conv_",
         "ops_chain",
     ];
     for op in ops {

@@ -1073,6 +1073,7 @@ impl<'a> Lowering<'a> {
                 })
             }
             tflite::BuiltinOperator::UNIDIRECTIONAL_SEQUENCE_LSTM => self.lstm(op, &inputs, out),
+            tflite::BuiltinOperator::TRANSPOSE_CONV => self.transpose_conv(op, &inputs, out),
             tflite::BuiltinOperator::RESIZE_BILINEAR => {
                 let o = op
                     .builtin_options_as_resize_bilinear_options()
@@ -1427,6 +1428,94 @@ impl<'a> Lowering<'a> {
         };
         self.builder.add_op(
             kind,
+            &[Some(x), Some(w), bias, Some(m), Some(s)],
+            y,
+            write_params(&params),
+        );
+        Ok(())
+    }
+
+    /// TRANSPOSE_CONV: inputs (output shape, OHWI filter, input, optional bias), the padding
+    /// of the convolution it transposes (TFLite's `ComputePaddingHeightWidth` with the
+    /// output as that convolution's input), per-channel requantization as CONV_2D's.
+    fn transpose_conv(
+        &mut self,
+        op: &tflite::Operator<'a>,
+        inputs: &[i32],
+        out: i32,
+    ) -> Result<()> {
+        let o = op
+            .builtin_options_as_transpose_conv_options()
+            .context("missing TRANSPOSE_CONV options")?;
+        ensure!(
+            (3..=4).contains(&inputs.len()),
+            "TRANSPOSE_CONV takes 3 or 4 inputs, found {}",
+            inputs.len()
+        );
+        let (x, sx, zx) = self.int8_activation(inputs[2])?;
+        let (y, sy, zy) = self.int8_activation(out)?;
+        let (xd, wd, yd) = (
+            self.dims(inputs[2])?,
+            self.dims(inputs[1])?,
+            self.dims(out)?,
+        );
+        ensure!(
+            xd.len() == 4 && wd.len() == 4 && yd.len() == 4,
+            "TRANSPOSE_CONV needs rank-4 tensors"
+        );
+        let shape = self.const_ints(inputs[0], "TRANSPOSE_CONV's output shape")?;
+        ensure!(
+            shape.iter().map(|&d| d as usize).eq(yd.iter().copied()),
+            "TRANSPOSE_CONV's output shape {shape:?} is not its output's {yd:?}"
+        );
+        let out_c = yd[3];
+        ensure!(
+            xd[0] == yd[0] && wd[0] == out_c && wd[3] == xd[3] && out_c > 0,
+            "input {xd:?}, filter {wd:?} and output {yd:?} shapes disagree"
+        );
+        let wq = self.quant(inputs[1])?;
+        ensure!(
+            wq.zero_points.iter().all(|&z| z == 0),
+            "filter zero points must be 0 (symmetric int8)"
+        );
+        let w = self.constant(inputs[1], DType::I8)?;
+        let bias = match inputs.get(3) {
+            Some(&b) if b >= 0 => Some(self.constant(b, DType::I32)?),
+            _ => None,
+        };
+        let (sh, sw) = (
+            u16_param(o.stride_h(), "stride")?,
+            u16_param(o.stride_w(), "stride")?,
+        );
+        let (kh, kw) = (wd[1], wd[2]);
+        let name = self.name(out);
+        let (m, s) = self.requant_tables(&name, sx, &wq.scales, sy, out_c)?;
+        let (act_min, act_max) = activation_range(o.fused_activation_function(), sy, zy)?;
+        // The transposed convolution maps the output (its input) to this op's input.
+        let pad = |stride: u16, size: usize, k: usize, input: usize| {
+            padding(o.padding(), stride.into(), 1, size, k, input)
+                .context("TRANSPOSE_CONV's input size does not match its output, filter and stride")
+        };
+        let params = ConvParams {
+            input_zero_point: zx,
+            output_zero_point: zy,
+            act_min,
+            act_max,
+            stride_h: sh,
+            stride_w: sw,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: pad(sh, yd[1], kh, xd[1])?,
+            pad_left: pad(sw, yd[2], kw, xd[2])?,
+            depth_multiplier: 1,
+            weight_layout: WEIGHT_LAYOUT_PLAIN,
+            rounding: Rounding::Double as u16,
+            reserved: 0,
+            kernel_h: 0,
+            kernel_w: 0,
+        };
+        self.builder.add_op(
+            OpKind::TransposeConv2d,
             &[Some(x), Some(w), bias, Some(m), Some(s)],
             y,
             write_params(&params),

@@ -66,8 +66,10 @@ def graph(tensors, ops):
         t.isVariable = spec.get("variable", False)
         if spec.get("q") is not None:
             q = S.QuantizationParametersT()
-            q.scale = [float(spec["q"][0])]
-            q.zeroPoint = [int(spec["q"][1])]
+            scales = np.atleast_1d(spec["q"][0]).astype(float).tolist()  # per-channel: a list
+            q.scale = scales
+            q.zeroPoint = [int(spec["q"][1])] * len(scales)
+            q.quantizedDimension = 0
             t.quantization = q
         buffer = S.BufferT()
         if "data" in spec:
@@ -330,6 +332,32 @@ def lstm(name, batches, steps, n_input, cells, q_in, q_state, cell_shift, cell_c
     )]))
 
 
+def transpose_conv(name, x_shape, filter_hw, out_c, stride, padding, q_in, q_out,
+                   bias=True, activation="none"):
+    """TRANSPOSE_CONV with random per-channel int8 weights (and bias): the output size is
+    the one TFLite's padding rule gives."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()) + 2)
+    n, h, w, c = x_shape
+    kh, kw = filter_hw
+    if padding == S.Padding.SAME:
+        oh, ow = h * stride[0], w * stride[1]
+    else:
+        oh, ow = (h - 1) * stride[0] + kh, (w - 1) * stride[1] + kw
+    scales = rng.uniform(0.002, 0.02, size=out_c)
+    weights = rng.integers(-127, 128, size=(out_c, kh, kw, c), dtype=np.int8)
+    inputs = [const(np.array([n, oh, ow, out_c], dtype=np.int32), S.TensorType.INT32),
+              const(weights, S.TensorType.INT8, (scales, 0)),
+              act(x_shape, *q_in)]
+    if bias:
+        b = rng.integers(-3000, 3000, size=out_c, dtype=np.int32)
+        inputs.append(const(b, S.TensorType.INT32, (scales * q_in[0], 0)))
+    o = S.TransposeConvOptionsT()
+    o.padding, o.strideH, o.strideW = padding, stride[0], stride[1]
+    o.fusedActivationFunction = ACT[activation]
+    write(name, model(S.BuiltinOperator.TRANSPOSE_CONV, S.BuiltinOptions.TransposeConvOptions, o,
+                      inputs, act([n, oh, ow, out_c], *q_out), version=4))
+
+
 def main():
     # MUL: same shapes, broadcasting (a per-channel scale, a scalar), fused activations,
     # multipliers below and above one, a constant operand.
@@ -443,6 +471,16 @@ def main():
                     half_pixel_centers=True)
     resize_bilinear("resize_bilinear_half_pixel_x4", [1, 3, 4, 5], [12, 16], (0.05, 10),
                     half_pixel_centers=True)
+    # TRANSPOSE_CONV: 2x upsampling with SAME padding (even and odd kernels), VALID, a
+    # stride of 1, no bias, a fused RELU, two images.
+    transpose_conv("transpose_conv_same_x2", [1, 4, 5, 6], (3, 3), 7, (2, 2), S.Padding.SAME,
+                   (0.05, -3), (0.1, 4))
+    transpose_conv("transpose_conv_same_k4", [2, 3, 3, 4], (4, 4), 5, (2, 2), S.Padding.SAME,
+                   (0.03, 10), (0.08, -7), activation="relu")
+    transpose_conv("transpose_conv_valid", [1, 5, 4, 3], (3, 2), 6, (2, 3), S.Padding.VALID,
+                   (0.04, 0), (0.12, 2), bias=False)
+    transpose_conv("transpose_conv_stride1", [1, 6, 6, 8], (3, 3), 4, (1, 1), S.Padding.SAME,
+                   (0.02, -20), (0.05, 1))
     # UNIDIRECTIONAL_SEQUENCE_LSTM, integer: one sequence; two sequences with non-zero zero
     # points and a cell clip that bites; time-major; another cell scale and a hidden
     # intermediate quantized apart from the output state.
