@@ -33,7 +33,8 @@ enum Command {
     /// Run one inference: read the inputs from .npy files, write the outputs as .npy.
     ///
     /// Arrays are in the model's own input/output dtypes (int8 for int8 models, float32 for
-    /// models with QUANTIZE/DEQUANTIZE at their boundaries) and must match their shapes
+    /// models with QUANTIZE/DEQUANTIZE at their boundaries, int32 for run-time GATHER
+    /// indices) and must match their shapes
     /// (or at least their element counts). A model with several inputs takes one --input
     /// per input, in the model's order (`edgeq inspect` lists them).
     Infer {
@@ -186,6 +187,7 @@ fn parse_isa(name: &str) -> std::result::Result<Isa, String> {
 /// Elements of a .npy file, in one of the dtypes edgeq models take.
 enum Array {
     I8(Vec<i8>),
+    I32(Vec<i32>),
     F32(Vec<f32>),
 }
 
@@ -202,9 +204,10 @@ fn read_npy(path: &Path) -> Result<(Array, Vec<u64>)> {
     let descr = npy.dtype().descr();
     let array = match descr.as_str() {
         "'|i1'" | "'i1'" => Array::I8(npy.into_vec::<i8>()?),
+        "'<i4'" => Array::I32(npy.into_vec::<i32>()?),
         "'<f4'" => Array::F32(npy.into_vec::<f32>()?),
         other => bail!(
-            "{}: dtype {other} is not supported (int8 or little-endian float32)",
+            "{}: dtype {other} is not supported (int8, little-endian int32 or float32)",
             path.display()
         ),
     };
@@ -311,6 +314,12 @@ fn infer(
                     .with_context(|| format!("{}", path.display()))?;
                 interp.input_i8_mut(i)?.copy_from_slice(&v);
             }
+            (Array::I32(v), DType::I32) => {
+                check_shape(&info, &shape, v.len())
+                    .with_context(|| format!("{}", path.display()))?;
+                let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                interp.input_bytes_mut(i)?.copy_from_slice(&bytes);
+            }
             (Array::F32(v), DType::F32) => {
                 check_shape(&info, &shape, v.len())
                     .with_context(|| format!("{}", path.display()))?;
@@ -321,6 +330,7 @@ fn infer(
                 path.display(),
                 match array {
                     Array::I8(_) => "int8",
+                    Array::I32(_) => "int32",
                     Array::F32(_) => "float32",
                 },
                 dtype.name()

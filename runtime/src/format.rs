@@ -286,6 +286,9 @@ pub enum OpKind {
     /// Transposed convolution (TFLite's TRANSPOSE_CONV): int8, plain OHWI weights, inputs
     /// and requantization as [`OpKind::Conv2d`]. Params: [`ConvParams`] (dilation 1).
     TransposeConv2d = 24,
+    /// Slices of an int8 tensor picked along one axis by int32 indices (TFLite's GATHER;
+    /// constant or run-time indices). Params: [`GatherParams`].
+    Gather = 25,
 }
 
 impl OpKind {
@@ -316,6 +319,7 @@ impl OpKind {
             22 => Self::ResizeBilinear,
             23 => Self::Lstm,
             24 => Self::TransposeConv2d,
+            25 => Self::Gather,
             _ => return None,
         })
     }
@@ -347,6 +351,7 @@ impl OpKind {
             Self::ResizeBilinear => "RESIZE_BILINEAR",
             Self::Lstm => "UNIDIRECTIONAL_SEQUENCE_LSTM",
             Self::TransposeConv2d => "TRANSPOSE_CONV",
+            Self::Gather => "GATHER",
         }
     }
 }
@@ -603,6 +608,16 @@ pub struct MeanParams {
     pub multiplier: i32,
     /// ... and a shift (-31..=30), applied with double rounding.
     pub shift: i32,
+}
+
+/// Params of [`OpKind::Gather`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct GatherParams {
+    /// The input axis indexed, `batch_dims..rank`.
+    pub axis: u32,
+    /// Leading axes shared by input and indices (gathered batch by batch), `0..=axis`.
+    pub batch_dims: u32,
 }
 
 /// Params of [`OpKind::Lstm`]. The gate requantizations are a constant input (eight of them

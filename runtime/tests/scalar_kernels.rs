@@ -747,6 +747,43 @@ fn resize_bilinear_blends_the_tabled_pixels() {
     }
 }
 
+/// GATHER against indexing written out per output element: element `(b, o, p, i)` is input
+/// element `(b, o, indices[b][p], i)`; an index outside the axis anywhere makes it fail.
+#[test]
+fn gather_takes_the_indexed_slices() {
+    let mut rng = fastrand::Rng::with_seed(25);
+    for _ in 0..cases(300) {
+        let s = layout::GatherShape {
+            batches: rng.usize(1..=3),
+            outer: rng.usize(1..=3),
+            picks: rng.usize(1..=5),
+            axis_len: rng.usize(1..=6),
+            inner: rng.usize(1..=4),
+        };
+        let input = random_i8(&mut rng, s.batches * s.outer * s.axis_len * s.inner);
+        let mut indices: Vec<i32> = (0..s.batches * s.picks)
+            .map(|_| rng.i32(0..s.axis_len as i32))
+            .collect();
+        let bytes = |v: &[i32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+        let mut out = vec![0i8; s.batches * s.outer * s.picks * s.inner];
+        assert_eq!(
+            layout::gather(&s, &input, &bytes(&indices), &mut out),
+            Some(())
+        );
+        for (n, &got) in out.iter().enumerate() {
+            let (i, rest) = (n % s.inner, n / s.inner);
+            let (p, rest) = (rest % s.picks, rest / s.picks);
+            let (o, b) = (rest % s.outer, rest / s.outer);
+            let k = indices[b * s.picks + p] as usize;
+            let want = input[((b * s.outer + o) * s.axis_len + k) * s.inner + i];
+            assert_eq!(got, want, "{s:?} at {n}");
+        }
+        let bad = rng.usize(..indices.len());
+        indices[bad] = if rng.bool() { -1 } else { s.axis_len as i32 };
+        assert_eq!(layout::gather(&s, &input, &bytes(&indices), &mut out), None);
+    }
+}
+
 /// ADD's parameters as the importer computes them for random scales and zero points; with
 /// the scales.
 fn random_add_params(rng: &mut fastrand::Rng) -> (AddParams, (f32, f32, f32)) {

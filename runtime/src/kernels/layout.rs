@@ -168,3 +168,44 @@ pub fn resize_nearest(
         }
     }
 }
+
+/// The copy of a GATHER: `batches` groups, each `outer` blocks of `axis_len` slices of
+/// `inner` values, from which `picks` slices are taken per block by that group's indices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GatherShape {
+    /// Leading axes shared with the indices (TFLite's `batch_dims`), multiplied out.
+    pub batches: usize,
+    /// Input axes between those and the gathered axis, multiplied out.
+    pub outer: usize,
+    /// Indices per batch.
+    pub picks: usize,
+    /// Length of the gathered axis.
+    pub axis_len: usize,
+    /// Input axes after the gathered axis, multiplied out.
+    pub inner: usize,
+}
+
+/// GATHER: for each batch and block, the slices of `input` the batch's indices name, in
+/// order. `indices` are little-endian int32 (any alignment; they may come from the arena).
+/// Returns `None`, leaving the output partly written, at the first index outside
+/// `0..axis_len`.
+pub fn gather(s: &GatherShape, input: &[i8], indices: &[u8], output: &mut [i8]) -> Option<()> {
+    let mut slots = output.chunks_exact_mut(s.inner.max(1));
+    for b in 0..s.batches {
+        let batch_indices = indices.get(4 * b * s.picks..4 * (b + 1) * s.picks)?;
+        for o in 0..s.outer {
+            let block = (b * s.outer + o) * s.axis_len;
+            for index in batch_indices.chunks_exact(4) {
+                let k = i32::from_le_bytes([index[0], index[1], index[2], index[3]]);
+                let k = usize::try_from(k).ok().filter(|&k| k < s.axis_len)?;
+                let start = (block + k) * s.inner;
+                if s.inner > 0 {
+                    slots
+                        .next()?
+                        .copy_from_slice(input.get(start..start + s.inner)?);
+                }
+            }
+        }
+    }
+    Some(())
+}

@@ -5,6 +5,7 @@ mod add;
 mod concat;
 mod conv;
 mod fully_connected;
+mod gather;
 mod lookup;
 mod lstm;
 mod max_min;
@@ -62,6 +63,7 @@ pub(crate) fn validate(model: &Model<'_>, index: usize, op: &OpDesc) -> Result<(
         OpKind::ResizeNearest | OpKind::ResizeBilinear => resize::validate(&check),
         OpKind::Lstm => lstm::validate(&check),
         OpKind::TransposeConv2d => transpose_conv::validate(&check),
+        OpKind::Gather => gather::validate(&check),
     }
 }
 
@@ -133,6 +135,7 @@ pub(crate) fn run(
         OpKind::ResizeNearest | OpKind::ResizeBilinear => resize::run(&mut io),
         OpKind::Lstm => lstm::run(&mut io),
         OpKind::TransposeConv2d => transpose_conv::run(&mut io),
+        OpKind::Gather => gather::run(&mut io),
     }
 }
 

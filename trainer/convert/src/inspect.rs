@@ -170,6 +170,10 @@ pub fn describe(model: &Model<'_>) -> Result<String> {
             OpKind::ResizeBilinear => {
                 "row and column tables (low, high, fraction/1024)".to_string()
             }
+            OpKind::Gather => {
+                let p: GatherParams = read_params(op);
+                format!("axis {} batch dims {}", p.axis, p.batch_dims)
+            }
             OpKind::TransposeConv2d => {
                 let p: ConvParams = read_params(op);
                 format!(

@@ -7,6 +7,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use npyz::WriterBuilder;
+
 use common::*;
 
 fn ops_dir() -> PathBuf {
@@ -108,6 +110,7 @@ fn every_operator_matches_litert_reference_kernels() {
         "resize_bilinear_",
         "lstm_",
         "transpose_conv_",
+        "gather_",
         "ops_chain",
     ];
     for op in ops {
@@ -307,4 +310,39 @@ fn lstm_state_carries_across_invokes_until_reset() {
         frame(1, "out"),
         "frame 1 alone should differ from frame 1 after frame 0"
     );
+}
+
+/// A run-time GATHER index outside the table is an error naming the operator, not a read
+/// past the table.
+#[test]
+fn gather_index_outside_the_table_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let eqm = tmp.path().join("gather.eqm");
+    run(edgeq()
+        .arg("import")
+        .arg(ops_dir().join("gather_embedding.tflite"))
+        .arg("-o")
+        .arg(&eqm));
+    for bad in [10, -1] {
+        let indices = tmp.path().join("indices.npy");
+        let file = std::fs::File::create(&indices).unwrap();
+        let mut writer = npyz::WriteOptions::<i32>::new()
+            .default_dtype()
+            .shape(&[1, 6])
+            .writer(file)
+            .begin_nd()
+            .unwrap();
+        writer.extend([0, 3, bad, 9, 1, 2]).unwrap();
+        writer.finish().unwrap();
+        let out = edgeq_bench()
+            .arg("infer")
+            .arg(&eqm)
+            .arg("--input")
+            .arg(&indices)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "index {bad} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("gather index outside"), "{err}");
+    }
 }

@@ -1074,6 +1074,7 @@ impl<'a> Lowering<'a> {
             }
             tflite::BuiltinOperator::UNIDIRECTIONAL_SEQUENCE_LSTM => self.lstm(op, &inputs, out),
             tflite::BuiltinOperator::TRANSPOSE_CONV => self.transpose_conv(op, &inputs, out),
+            tflite::BuiltinOperator::GATHER => self.gather(op, &inputs, out),
             tflite::BuiltinOperator::RESIZE_BILINEAR => {
                 let o = op
                     .builtin_options_as_resize_bilinear_options()
@@ -1517,6 +1518,69 @@ impl<'a> Lowering<'a> {
         self.builder.add_op(
             OpKind::TransposeConv2d,
             &[Some(x), Some(w), bias, Some(m), Some(s)],
+            y,
+            write_params(&params),
+        );
+        Ok(())
+    }
+
+    /// GATHER: int8 values (an activation or a constant table) picked by int32 indices (a
+    /// constant, int32 or int64, checked here; or an int32 activation, checked by the runtime
+    /// at each pick).
+    fn gather(&mut self, op: &tflite::Operator<'a>, inputs: &[i32], out: i32) -> Result<()> {
+        let o = op
+            .builtin_options_as_gather_options()
+            .context("missing GATHER options")?;
+        ensure!(inputs.len() == 2, "GATHER takes 2 inputs");
+        let (x, sx, zx) = self.int8_operand(inputs[0])?;
+        let (y, sy, zy) = self.int8_activation(out)?;
+        ensure!(
+            sx == sy && zx == zy,
+            "GATHER input and output quantization differ ({sx}, {zx}) vs ({sy}, {zy})"
+        );
+        let (xd, id) = (self.dims(inputs[0])?, self.dims(inputs[1])?);
+        let axis = if o.axis() < 0 {
+            o.axis() + xd.len() as i32
+        } else {
+            o.axis()
+        };
+        let batch_dims = if o.batch_dims() < 0 {
+            o.batch_dims() + id.len() as i32
+        } else {
+            o.batch_dims()
+        };
+        ensure!(
+            (0..xd.len() as i32).contains(&axis) && (0..=axis).contains(&batch_dims),
+            "GATHER axis {} / batch_dims {} do not fit an input of rank {}",
+            o.axis(),
+            o.batch_dims(),
+            xd.len()
+        );
+        let indices = if self.const_data(inputs[1]).is_some() {
+            let values = self.const_ints(inputs[1], "GATHER's indices")?;
+            let bound = xd[axis as usize] as i64;
+            ensure!(
+                values.iter().all(|v| (0..bound).contains(v)),
+                "GATHER's indices must lie in 0..{bound}"
+            );
+            let values: Vec<i32> = values.iter().map(|&v| v as i32).collect();
+            let mut spec = TensorSpec::const_i32(&self.name(inputs[1]), &values);
+            spec.dims = id.clone();
+            self.builder.add_tensor(spec)
+        } else {
+            ensure!(
+                self.tensor(inputs[1])?.type_() == tflite::TensorType::INT32,
+                "GATHER's run-time indices must be int32"
+            );
+            self.activation(inputs[1])?
+        };
+        let params = GatherParams {
+            axis: axis as u32,
+            batch_dims: batch_dims as u32,
+        };
+        self.builder.add_op(
+            OpKind::Gather,
+            &[Some(x), Some(indices)],
             y,
             write_params(&params),
         );

@@ -109,10 +109,11 @@ def graph(tensors, ops):
     return bytes(builder.Output())
 
 
-def write(name, tflite, cases=3, first=None, layers=False):
+def write(name, tflite, cases=3, first=None, layers=False, index_bound=None):
     """Saves the model and `cases` input sets with LiteRT's reference outputs: `first` (a
     list of arrays) or the extremes, then random values. With `layers`, every operator's
-    output of case 0 too, as layers/NAME.0/TENSOR.npy (for `edgeq-bench infer --dump`)."""
+    output of case 0 too, as layers/NAME.0/TENSOR.npy (for `edgeq-bench infer --dump`).
+    int32 inputs (indices) are drawn from 0..index_bound."""
     (OUT / f"{name}.tflite").write_bytes(tflite)
     interp = litert.Interpreter(
         model_content=tflite,
@@ -123,7 +124,9 @@ def write(name, tflite, cases=3, first=None, layers=False):
     rng = np.random.default_rng(zlib.crc32(name.encode()))  # each case its own inputs
     for case in range(cases):
         for i, d in enumerate(interp.get_input_details()):
-            if case == 0 and first is not None:
+            if d["dtype"] == np.int32:
+                x = rng.integers(0, index_bound, size=d["shape"], dtype=np.int32)
+            elif case == 0 and first is not None:
                 x = first[i]
             elif case == 0:
                 x = np.where(rng.random(d["shape"]) < 0.5, -128, 127).astype(np.int8)
@@ -358,6 +361,20 @@ def transpose_conv(name, x_shape, filter_hw, out_c, stride, padding, q_in, q_out
                       inputs, act([n, oh, ow, out_c], *q_out), version=4))
 
 
+def gather(name, x, indices, axis, out_shape, q, batch_dims=0, index_bound=None):
+    """GATHER of `x` (an activation spec or a constant) by `indices` (a constant array, or
+    an int32 activation shape drawn from 0..index_bound)."""
+    o = S.GatherOptionsT()
+    o.axis, o.batchDims = axis, batch_dims
+    if isinstance(indices, np.ndarray):
+        kind = S.TensorType.INT64 if indices.dtype == np.int64 else S.TensorType.INT32
+        idx = const(indices, kind)
+    else:
+        idx = {"shape": list(indices), "type": S.TensorType.INT32}
+    write(name, model(S.BuiltinOperator.GATHER, S.BuiltinOptions.GatherOptions, o,
+                      [x, idx], act(out_shape, *q), version=5), index_bound=index_bound)
+
+
 def main():
     # MUL: same shapes, broadcasting (a per-channel scale, a scalar), fused activations,
     # multipliers below and above one, a constant operand.
@@ -471,6 +488,17 @@ def main():
                     half_pixel_centers=True)
     resize_bilinear("resize_bilinear_half_pixel_x4", [1, 3, 4, 5], [12, 16], (0.05, 10),
                     half_pixel_centers=True)
+    # GATHER: constant indices on the first and last axes (int32, int64, 2-D), an embedding
+    # table (a constant) read at run-time indices, run-time indices per batch.
+    gather("gather_axis0", act([5, 3, 4], 0.1, 3), np.array([2, 0, 4, 4], dtype=np.int32), 0,
+           [4, 3, 4], (0.1, 3))
+    gather("gather_last_axis_int64", act([2, 3, 6], 0.2, -5),
+           np.array([[1, 5], [0, 0]], dtype=np.int64), 2, [2, 3, 2, 2], (0.2, -5))
+    table = np.random.default_rng(7).integers(-128, 128, size=(10, 8), dtype=np.int8)
+    gather("gather_embedding", const(table, S.TensorType.INT8, (0.05, 1)), [1, 6], 0,
+           [1, 6, 8], (0.05, 1), index_bound=10)
+    gather("gather_batch_dims", act([2, 5, 3], 0.3, 0), [2, 4], 1, [2, 4, 3], (0.3, 0),
+           batch_dims=1, index_bound=5)
     # TRANSPOSE_CONV: 2x upsampling with SAME padding (even and odd kernels), VALID, a
     # stride of 1, no bias, a fused RELU, two images.
     transpose_conv("transpose_conv_same_x2", [1, 4, 5, 6], (3, 3), 7, (2, 2), S.Padding.SAME,
