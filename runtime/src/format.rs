@@ -289,6 +289,9 @@ pub enum OpKind {
     /// Slices of an int8 tensor picked along one axis by int32 indices (TFLite's GATHER;
     /// constant or run-time indices). Params: [`GatherParams`].
     Gather = 25,
+    /// Parametric ReLU of an int8 tensor by int8 slopes broadcast to it (TFLite's PRELU).
+    /// Params: [`PreluParams`].
+    Prelu = 26,
 }
 
 impl OpKind {
@@ -320,6 +323,7 @@ impl OpKind {
             23 => Self::Lstm,
             24 => Self::TransposeConv2d,
             25 => Self::Gather,
+            26 => Self::Prelu,
             _ => return None,
         })
     }
@@ -352,6 +356,7 @@ impl OpKind {
             Self::Lstm => "UNIDIRECTIONAL_SEQUENCE_LSTM",
             Self::TransposeConv2d => "TRANSPOSE_CONV",
             Self::Gather => "GATHER",
+            Self::Prelu => "PRELU",
         }
     }
 }
@@ -608,6 +613,27 @@ pub struct MeanParams {
     pub multiplier: i32,
     /// ... and a shift (-31..=30), applied with double rounding.
     pub shift: i32,
+}
+
+/// Params of [`OpKind::Prelu`]: `y = zy + M1(x − zx)` where `x ≥ zx`, else
+/// `zy + M2((x − zx)(α − zα))`, clamped to int8 (double rounding).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct PreluParams {
+    /// Input zero point.
+    pub input_zero_point: i32,
+    /// Slope zero point.
+    pub alpha_zero_point: i32,
+    /// Output zero point.
+    pub output_zero_point: i32,
+    /// `s_x / s_y` as a Q0.31 multiplier ...
+    pub positive_multiplier: i32,
+    /// ... and shift.
+    pub positive_shift: i32,
+    /// `s_x · s_α / s_y` as a Q0.31 multiplier ...
+    pub negative_multiplier: i32,
+    /// ... and shift.
+    pub negative_shift: i32,
 }
 
 /// Params of [`OpKind::Gather`].

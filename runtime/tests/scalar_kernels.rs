@@ -2,7 +2,7 @@
 //! MLPerf Tiny goldens do not cover: dilation, every padding, depth multipliers above 1, max
 //! pooling, RELU6-style clamps, odd channel counts.
 
-use edgeq_runtime::format::{AddParams, MeanParams, MulParams, SoftmaxParams};
+use edgeq_runtime::format::{AddParams, MeanParams, MulParams, PreluParams, SoftmaxParams};
 use edgeq_runtime::kernels::{
     layout, scalar, Broadcast, ConvGeometry, FullyConnectedGeometry, Requant,
 };
@@ -742,6 +742,62 @@ fn resize_bilinear_blends_the_tabled_pixels() {
                 i32::from(got),
                 blend.round() as i32,
                 "{dims:?} to {out_dims:?} at {i}"
+            );
+        }
+    }
+}
+
+/// PRELU against broadcast indexing written out and the real function: the identity
+/// (rescaled) at or above the input's zero point, the slope's product below it, exactly as
+/// TFLite's requantization gives them and within one step of the real value.
+#[test]
+fn prelu_matches_broadcast_indexing_and_real_arithmetic() {
+    let mut rng = fastrand::Rng::with_seed(26);
+    for _ in 0..cases(300) {
+        let (shape, x_dims, a_dims) = random_broadcast(&mut rng);
+        let dims = shape.dims;
+        let (sx, sa, sy) = (
+            rng.f64() * 0.1 + 0.001,
+            rng.f64() * 0.01 + 0.0001,
+            rng.f64() * 0.1 + 0.001,
+        );
+        let (m1, s1) = quantize_multiplier(sx / sy);
+        let (m2, s2) = quantize_multiplier(sx * sa / sy);
+        let p = PreluParams {
+            input_zero_point: rng.i32(-128..128),
+            alpha_zero_point: rng.i32(-128..128),
+            output_zero_point: rng.i32(-128..128),
+            positive_multiplier: m1,
+            positive_shift: s1,
+            negative_multiplier: m2,
+            negative_shift: s2,
+        };
+        let len = |d: [usize; 4]| d.iter().product::<usize>();
+        let x = random_i8(&mut rng, len(x_dims));
+        let alpha = random_i8(&mut rng, len(a_dims));
+        let mut out = vec![0i8; len(dims)];
+        scalar::prelu(&p, &shape, &x, &alpha, &mut out);
+        for (i, &got) in out.iter().enumerate() {
+            let at = unflat(&dims, i);
+            let v = i32::from(x[flat(&x_dims, broadcast_index(at, &x_dims))]) - p.input_zero_point;
+            let a =
+                i32::from(alpha[flat(&a_dims, broadcast_index(at, &a_dims))]) - p.alpha_zero_point;
+            let real = if v >= 0 {
+                f64::from(v) * sx / sy
+            } else {
+                f64::from(v * a) * sx * sa / sy
+            } + f64::from(p.output_zero_point);
+            let exact = if v >= 0 {
+                Rounding::Double.apply(v, m1, s1)
+            } else {
+                Rounding::Double.apply(v * a, m2, s2)
+            };
+            let want = (exact + p.output_zero_point).clamp(-128, 127);
+            assert_eq!(i32::from(got), want, "element {i} of {dims:?}");
+            // Double rounding stays within one step of the real value.
+            assert!(
+                (f64::from(got) - real.clamp(-128.0, 127.0)).abs() <= 1.0,
+                "element {i} of {dims:?}: {got} for {real}"
             );
         }
     }

@@ -6,7 +6,7 @@
 
 use super::int4::{Elems, ElemsMut};
 use super::{Broadcast, ConvGeometry, FullyConnectedGeometry, PoolGeometry, Requant};
-use crate::format::{AddParams, MeanParams, MulParams, SoftmaxParams};
+use crate::format::{AddParams, MeanParams, MulParams, PreluParams, SoftmaxParams};
 use crate::quant::{self, fixed, multiply_by_quantized_multiplier as mbqm};
 
 #[inline(always)]
@@ -271,6 +271,25 @@ pub fn max_min(maximum: bool, s: &Broadcast, a: &[i8], b: &[i8], output: &mut [i
         output,
         |x, y| if maximum { x.max(y) } else { x.min(y) },
     );
+}
+
+/// TFLite's int8 PRELU: the input requantized where it is at least its zero point, else
+/// its product with the slope (both less their zero points) requantized by the second
+/// multiplier; slopes broadcast to the input.
+pub fn prelu(p: &PreluParams, s: &Broadcast, x: &[i8], alpha: &[i8], output: &mut [i8]) {
+    broadcast_pairs(s, x, alpha, output, |x, a| {
+        let x = x - p.input_zero_point;
+        let scaled = if x >= 0 {
+            mbqm(x, p.positive_multiplier, p.positive_shift)
+        } else {
+            mbqm(
+                x * (a - p.alpha_zero_point),
+                p.negative_multiplier,
+                p.negative_shift,
+            )
+        };
+        scaled.saturating_add(p.output_zero_point).clamp(-128, 127)
+    });
 }
 
 /// Element-wise product of two tensors broadcast to the output (TFLite's int8 MUL; int8 or

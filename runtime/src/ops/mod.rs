@@ -13,6 +13,7 @@ mod mean;
 mod mul;
 mod pad;
 mod pool;
+mod prelu;
 mod quantize;
 mod reshape;
 mod resize;
@@ -64,6 +65,7 @@ pub(crate) fn validate(model: &Model<'_>, index: usize, op: &OpDesc) -> Result<(
         OpKind::Lstm => lstm::validate(&check),
         OpKind::TransposeConv2d => transpose_conv::validate(&check),
         OpKind::Gather => gather::validate(&check),
+        OpKind::Prelu => prelu::validate(&check),
     }
 }
 
@@ -136,6 +138,7 @@ pub(crate) fn run(
         OpKind::Lstm => lstm::run(&mut io),
         OpKind::TransposeConv2d => transpose_conv::run(&mut io),
         OpKind::Gather => gather::run(&mut io),
+        OpKind::Prelu => prelu::run(&mut io),
     }
 }
 

@@ -170,6 +170,13 @@ pub fn describe(model: &Model<'_>) -> Result<String> {
             OpKind::ResizeBilinear => {
                 "row and column tables (low, high, fraction/1024)".to_string()
             }
+            OpKind::Prelu => {
+                let p: PreluParams = read_params(op);
+                format!(
+                    "zero points {}, {} -> {}",
+                    p.input_zero_point, p.alpha_zero_point, p.output_zero_point
+                )
+            }
             OpKind::Gather => {
                 let p: GatherParams = read_params(op);
                 format!("axis {} batch dims {}", p.axis, p.batch_dims)

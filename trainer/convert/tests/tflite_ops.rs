@@ -111,6 +111,7 @@ fn every_operator_matches_litert_reference_kernels() {
         "lstm_",
         "transpose_conv_",
         "gather_",
+        "prelu_",
         "ops_chain",
     ];
     for op in ops {

@@ -1075,6 +1075,7 @@ impl<'a> Lowering<'a> {
             tflite::BuiltinOperator::UNIDIRECTIONAL_SEQUENCE_LSTM => self.lstm(op, &inputs, out),
             tflite::BuiltinOperator::TRANSPOSE_CONV => self.transpose_conv(op, &inputs, out),
             tflite::BuiltinOperator::GATHER => self.gather(op, &inputs, out),
+            tflite::BuiltinOperator::PRELU => self.prelu(&inputs, out),
             tflite::BuiltinOperator::RESIZE_BILINEAR => {
                 let o = op
                     .builtin_options_as_resize_bilinear_options()
@@ -1581,6 +1582,37 @@ impl<'a> Lowering<'a> {
         self.builder.add_op(
             OpKind::Gather,
             &[Some(x), Some(indices)],
+            y,
+            write_params(&params),
+        );
+        Ok(())
+    }
+
+    /// PRELU: int8 input and slopes (usually a constant broadcast over the channels); the two
+    /// multipliers from `f32` scale ratios as TFLite's Prepare computes them.
+    fn prelu(&mut self, inputs: &[i32], out: i32) -> Result<()> {
+        ensure!(inputs.len() == 2, "PRELU takes 2 inputs");
+        let (x, sx, zx) = self.int8_activation(inputs[0])?;
+        let (alpha, sa, za) = self.int8_operand(inputs[1])?;
+        let (y, sy, zy) = self.int8_activation(out)?;
+        let (m1, s1) = quantize_multiplier(f64::from(sx / sy));
+        let (m2, s2) = quantize_multiplier(f64::from(sx * sa / sy));
+        ensure!(
+            [s1, s2].iter().all(|s| (-31..=30).contains(s)),
+            "PRELU's scale ratios are out of range"
+        );
+        let params = PreluParams {
+            input_zero_point: zx,
+            alpha_zero_point: za,
+            output_zero_point: zy,
+            positive_multiplier: m1,
+            positive_shift: s1,
+            negative_multiplier: m2,
+            negative_shift: s2,
+        };
+        self.builder.add_op(
+            OpKind::Prelu,
+            &[Some(x), Some(alpha)],
             y,
             write_params(&params),
         );

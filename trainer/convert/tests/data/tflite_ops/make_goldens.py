@@ -488,6 +488,18 @@ def main():
                     half_pixel_centers=True)
     resize_bilinear("resize_bilinear_half_pixel_x4", [1, 3, 4, 5], [12, 16], (0.05, 10),
                     half_pixel_centers=True)
+    # PRELU: slopes per channel (a constant, positive and negative), one slope, slopes
+    # as an activation of the input's shape.
+    prelu = (S.BuiltinOperator.PRELU, None, None)
+    rng = np.random.default_rng(26)
+    write("prelu_channels", model(*prelu, [act([1, 5, 5, 6], 0.05, 4),
+          const(rng.integers(-128, 128, size=(1, 1, 6), dtype=np.int8), S.TensorType.INT8,
+                (0.004, -10))], act([1, 5, 5, 6], 0.04, -20)))
+    write("prelu_scalar_slope", model(*prelu, [act([2, 7, 3], 0.1, -30),
+          const(np.array([100], dtype=np.int8), S.TensorType.INT8, (0.002, 0))],
+          act([2, 7, 3], 0.09, -100)))
+    write("prelu_slopes_input", model(*prelu, [act([3, 4, 5], 0.03, 0), act([3, 4, 5], 0.01, 7)],
+          act([3, 4, 5], 0.05, 3)))
     # GATHER: constant indices on the first and last axes (int32, int64, 2-D), an embedding
     # table (a constant) read at run-time indices, run-time indices per batch.
     gather("gather_axis0", act([5, 3, 4], 0.1, 3), np.array([2, 0, 4, 4], dtype=np.int32), 0,
