@@ -292,6 +292,9 @@ pub enum OpKind {
     /// Parametric ReLU of an int8 tensor by int8 slopes broadcast to it (TFLite's PRELU).
     /// Params: [`PreluParams`].
     Prelu = 26,
+    /// Batched matrix product of two int8 tensors (TFLite's BATCH_MATMUL): the last two axes
+    /// multiplied, the others broadcast. Params: [`BatchMatMulParams`].
+    BatchMatMul = 27,
 }
 
 impl OpKind {
@@ -324,6 +327,7 @@ impl OpKind {
             24 => Self::TransposeConv2d,
             25 => Self::Gather,
             26 => Self::Prelu,
+            27 => Self::BatchMatMul,
             _ => return None,
         })
     }
@@ -357,6 +361,7 @@ impl OpKind {
             Self::TransposeConv2d => "TRANSPOSE_CONV",
             Self::Gather => "GATHER",
             Self::Prelu => "PRELU",
+            Self::BatchMatMul => "BATCH_MATMUL",
         }
     }
 }
@@ -634,6 +639,27 @@ pub struct PreluParams {
     pub negative_multiplier: i32,
     /// ... and shift.
     pub negative_shift: i32,
+}
+
+/// Params of [`OpKind::BatchMatMul`]: `y[b, i, j] = clamp(zy + M(Σk (l[b, i, k] − zl) ·
+/// (r[b, k, j] − zr)))`, double rounding, int8 range.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct BatchMatMulParams {
+    /// Left operand's zero point.
+    pub lhs_zero_point: i32,
+    /// Right operand's zero point.
+    pub rhs_zero_point: i32,
+    /// Output zero point.
+    pub output_zero_point: i32,
+    /// `s_l · s_r / s_y` as a Q0.31 multiplier ...
+    pub multiplier: i32,
+    /// ... and shift.
+    pub shift: i32,
+    /// 1: the left operand is stored transposed (`[..., K, M]`).
+    pub adj_x: u32,
+    /// 1: the right operand is stored transposed (`[..., N, K]`).
+    pub adj_y: u32,
 }
 
 /// Params of [`OpKind::Gather`].

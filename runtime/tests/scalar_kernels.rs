@@ -2,7 +2,9 @@
 //! MLPerf Tiny goldens do not cover: dilation, every padding, depth multipliers above 1, max
 //! pooling, RELU6-style clamps, odd channel counts.
 
-use edgeq_runtime::format::{AddParams, MeanParams, MulParams, PreluParams, SoftmaxParams};
+use edgeq_runtime::format::{
+    AddParams, BatchMatMulParams, MeanParams, MulParams, PreluParams, SoftmaxParams,
+};
 use edgeq_runtime::kernels::{
     layout, scalar, Broadcast, ConvGeometry, FullyConnectedGeometry, Requant,
 };
@@ -744,6 +746,74 @@ fn resize_bilinear_blends_the_tabled_pixels() {
                 "{dims:?} to {out_dims:?} at {i}"
             );
         }
+    }
+}
+
+/// BATCH_MATMUL against materialized operands: the stored matrices transposed back where
+/// `adj_x`/`adj_y` say so, broadcast batches copied out, then a plain triple loop.
+#[test]
+fn batch_matmul_matches_plain_products() {
+    let mut rng = fastrand::Rng::with_seed(27);
+    for _ in 0..cases(300) {
+        let (m, k, n) = (rng.usize(1..=5), rng.usize(1..=40), rng.usize(1..=5));
+        let batches = [rng.usize(1..=3), rng.usize(1..=3)];
+        let l_b = batches.map(|b| if rng.bool() { b } else { 1 });
+        let r_b = batches.map(|b| if rng.bool() { b } else { 1 });
+        let (adj_x, adj_y) = (rng.bool(), rng.bool());
+        let lhs = random_i8(&mut rng, l_b[0] * l_b[1] * m * k);
+        let rhs = random_i8(&mut rng, r_b[0] * r_b[1] * k * n);
+        let (multiplier, shift) = quantize_multiplier(rng.f64() * 0.01 + 1e-4);
+        let p = BatchMatMulParams {
+            lhs_zero_point: rng.i32(-128..128),
+            rhs_zero_point: rng.i32(-128..128),
+            output_zero_point: rng.i32(-128..128),
+            multiplier,
+            shift,
+            adj_x: u32::from(adj_x),
+            adj_y: u32::from(adj_y),
+        };
+        let stride = |b: [usize; 2], matrix: usize| {
+            [
+                if b[0] == 1 { 0 } else { matrix * b[1] },
+                if b[1] == 1 { 0 } else { matrix },
+            ]
+        };
+        let s = scalar::MatMulShape {
+            batches,
+            lhs_strides: stride(l_b, m * k),
+            rhs_strides: stride(r_b, k * n),
+            rows: m,
+            depth: k,
+            cols: n,
+            adj_x,
+            adj_y,
+        };
+        let mut out = vec![0i8; batches[0] * batches[1] * m * n];
+        scalar::batch_matmul(&p, &s, &lhs, &rhs, &mut out);
+        let mut expected = Vec::new();
+        for b0 in 0..batches[0] {
+            for b1 in 0..batches[1] {
+                let lb = (b0 % l_b[0]) * l_b[1] + b1 % l_b[1];
+                let rb = (b0 % r_b[0]) * r_b[1] + b1 % r_b[1];
+                let l = |i: usize, kk: usize| {
+                    let at = if adj_x { kk * m + i } else { i * k + kk };
+                    i32::from(lhs[lb * m * k + at]) - p.lhs_zero_point
+                };
+                let r = |kk: usize, j: usize| {
+                    let at = if adj_y { j * k + kk } else { kk * n + j };
+                    i32::from(rhs[rb * k * n + at]) - p.rhs_zero_point
+                };
+                for i in 0..m {
+                    for j in 0..n {
+                        let acc: i32 = (0..k).map(|kk| l(i, kk) * r(kk, j)).sum();
+                        let y =
+                            Rounding::Double.apply(acc, multiplier, shift) + p.output_zero_point;
+                        expected.push(y.clamp(-128, 127) as i8);
+                    }
+                }
+            }
+        }
+        assert_eq!(out, expected, "{s:?}");
     }
 }
 

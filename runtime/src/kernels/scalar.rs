@@ -6,7 +6,9 @@
 
 use super::int4::{Elems, ElemsMut};
 use super::{Broadcast, ConvGeometry, FullyConnectedGeometry, PoolGeometry, Requant};
-use crate::format::{AddParams, MeanParams, MulParams, PreluParams, SoftmaxParams};
+use crate::format::{
+    AddParams, BatchMatMulParams, MeanParams, MulParams, PreluParams, SoftmaxParams,
+};
 use crate::quant::{self, fixed, multiply_by_quantized_multiplier as mbqm};
 
 #[inline(always)]
@@ -271,6 +273,61 @@ pub fn max_min(maximum: bool, s: &Broadcast, a: &[i8], b: &[i8], output: &mut [i
         output,
         |x, y| if maximum { x.max(y) } else { x.min(y) },
     );
+}
+
+/// The geometry of a batched matrix product (validated by the op at load).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatMulShape {
+    /// The output's two batch axes.
+    pub batches: [usize; 2],
+    /// Element strides of the left operand's matrices along the batch axes (0: broadcast).
+    pub lhs_strides: [usize; 2],
+    /// Element strides of the right operand's matrices along the batch axes.
+    pub rhs_strides: [usize; 2],
+    /// Rows of each product (M).
+    pub rows: usize,
+    /// Reduction length (K).
+    pub depth: usize,
+    /// Columns of each product (N).
+    pub cols: usize,
+    /// The left operand is stored `[K, M]`.
+    pub adj_x: bool,
+    /// The right operand is stored `[N, K]`.
+    pub adj_y: bool,
+}
+
+/// TFLite's int8 BATCH_MATMUL: each output `(i, j)` is `Σk (l(i, k) − zl)(r(k, j) − zr)`
+/// requantized once (double rounding) to the int8 range.
+pub fn batch_matmul(
+    p: &BatchMatMulParams,
+    s: &MatMulShape,
+    lhs: &[i8],
+    rhs: &[i8],
+    output: &mut [i8],
+) {
+    let (m, k_len, n) = (s.rows, s.depth, s.cols);
+    let mut out = output.iter_mut();
+    for b0 in 0..s.batches[0] {
+        for b1 in 0..s.batches[1] {
+            let l0 = b0 * s.lhs_strides[0] + b1 * s.lhs_strides[1];
+            let r0 = b0 * s.rhs_strides[0] + b1 * s.rhs_strides[1];
+            for i in 0..m {
+                for j in 0..n {
+                    let mut acc: i32 = 0;
+                    for k in 0..k_len {
+                        let l = lhs[l0 + if s.adj_x { k * m + i } else { i * k_len + k }];
+                        let r = rhs[r0 + if s.adj_y { j * k_len + k } else { k * n + j }];
+                        acc = acc.wrapping_add(
+                            (i32::from(l) - p.lhs_zero_point) * (i32::from(r) - p.rhs_zero_point),
+                        );
+                    }
+                    let Some(y) = out.next() else { return };
+                    *y = (mbqm(acc, p.multiplier, p.shift) + p.output_zero_point).clamp(-128, 127)
+                        as i8;
+                }
+            }
+        }
+    }
 }
 
 /// TFLite's int8 PRELU: the input requantized where it is at least its zero point, else

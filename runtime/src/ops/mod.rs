@@ -2,6 +2,7 @@
 //! kernel at run time (`run`). One file per operator family.
 
 mod add;
+mod batch_matmul;
 mod concat;
 mod conv;
 mod fully_connected;
@@ -66,6 +67,7 @@ pub(crate) fn validate(model: &Model<'_>, index: usize, op: &OpDesc) -> Result<(
         OpKind::TransposeConv2d => transpose_conv::validate(&check),
         OpKind::Gather => gather::validate(&check),
         OpKind::Prelu => prelu::validate(&check),
+        OpKind::BatchMatMul => batch_matmul::validate(&check),
     }
 }
 
@@ -139,6 +141,7 @@ pub(crate) fn run(
         OpKind::TransposeConv2d => transpose_conv::run(&mut io),
         OpKind::Gather => gather::run(&mut io),
         OpKind::Prelu => prelu::run(&mut io),
+        OpKind::BatchMatMul => batch_matmul::run(&mut io),
     }
 }
 

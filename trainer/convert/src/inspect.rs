@@ -170,6 +170,13 @@ pub fn describe(model: &Model<'_>) -> Result<String> {
             OpKind::ResizeBilinear => {
                 "row and column tables (low, high, fraction/1024)".to_string()
             }
+            OpKind::BatchMatMul => {
+                let p: BatchMatMulParams = read_params(op);
+                format!(
+                    "adj_x {} adj_y {} zero points {}, {} -> {}",
+                    p.adj_x, p.adj_y, p.lhs_zero_point, p.rhs_zero_point, p.output_zero_point
+                )
+            }
             OpKind::Prelu => {
                 let p: PreluParams = read_params(op);
                 format!(

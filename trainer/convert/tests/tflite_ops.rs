@@ -112,6 +112,7 @@ fn every_operator_matches_litert_reference_kernels() {
         "transpose_conv_",
         "gather_",
         "prelu_",
+        "batch_matmul_",
         "ops_chain",
     ];
     for op in ops {

@@ -1076,6 +1076,7 @@ impl<'a> Lowering<'a> {
             tflite::BuiltinOperator::TRANSPOSE_CONV => self.transpose_conv(op, &inputs, out),
             tflite::BuiltinOperator::GATHER => self.gather(op, &inputs, out),
             tflite::BuiltinOperator::PRELU => self.prelu(&inputs, out),
+            tflite::BuiltinOperator::BATCH_MATMUL => self.batch_matmul(op, &inputs, out),
             tflite::BuiltinOperator::RESIZE_BILINEAR => {
                 let o = op
                     .builtin_options_as_resize_bilinear_options()
@@ -1613,6 +1614,40 @@ impl<'a> Lowering<'a> {
         self.builder.add_op(
             OpKind::Prelu,
             &[Some(x), Some(alpha)],
+            y,
+            write_params(&params),
+        );
+        Ok(())
+    }
+
+    /// BATCH_MATMUL: two int8 operands (activations or constants), `adj_x`/`adj_y`, the
+    /// multiplier as TFLite's `GetQuantizedConvolutionMultipler` (the scales' product in
+    /// `f32`, divided in `f64`).
+    fn batch_matmul(&mut self, op: &tflite::Operator<'a>, inputs: &[i32], out: i32) -> Result<()> {
+        let o = op
+            .builtin_options_as_batch_mat_mul_options()
+            .context("missing BATCH_MATMUL options")?;
+        ensure!(inputs.len() == 2, "BATCH_MATMUL takes 2 inputs");
+        let (l, sl, zl) = self.int8_operand(inputs[0])?;
+        let (r, sr, zr) = self.int8_operand(inputs[1])?;
+        let (y, sy, zy) = self.int8_activation(out)?;
+        let (multiplier, shift) = quantize_multiplier(f64::from(sl * sr) / f64::from(sy));
+        ensure!(
+            (-31..=30).contains(&shift),
+            "BATCH_MATMUL's scale ratio is out of range"
+        );
+        let params = BatchMatMulParams {
+            lhs_zero_point: zl,
+            rhs_zero_point: zr,
+            output_zero_point: zy,
+            multiplier,
+            shift,
+            adj_x: u32::from(o.adj_x()),
+            adj_y: u32::from(o.adj_y()),
+        };
+        self.builder.add_op(
+            OpKind::BatchMatMul,
+            &[Some(l), Some(r)],
             y,
             write_params(&params),
         );

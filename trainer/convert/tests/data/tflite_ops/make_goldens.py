@@ -488,6 +488,21 @@ def main():
                     half_pixel_centers=True)
     resize_bilinear("resize_bilinear_half_pixel_x4", [1, 3, 4, 5], [12, 16], (0.05, 10),
                     half_pixel_centers=True)
+    # BATCH_MATMUL: two activations with zero points; broadcast batches; a constant right
+    # operand stored transposed (adj_y) and a transposed left one (adj_x); a long reduction.
+    def matmul(adj_x=False, adj_y=False):
+        o = S.BatchMatMulOptionsT()
+        o.adjX, o.adjY = adj_x, adj_y
+        return (S.BuiltinOperator.BATCH_MATMUL, S.BuiltinOptions.BatchMatMulOptions, o)
+    write("batch_matmul_plain", model(*matmul(), [act([2, 3, 5], 0.05, 3), act([2, 5, 4], 0.04, -7)],
+          act([2, 3, 4], 0.2, 10)))
+    write("batch_matmul_broadcast", model(*matmul(), [act([2, 1, 3, 6], 0.03, -2),
+          act([1, 4, 6, 2], 0.05, 11)], act([2, 4, 3, 2], 0.1, 0)))
+    weights = np.random.default_rng(27).integers(-128, 128, size=(7, 9), dtype=np.int8)
+    write("batch_matmul_const_adj_y", model(*matmul(adj_y=True), [act([1, 4, 9], 0.02, 0),
+          const(weights, S.TensorType.INT8, (0.01, 0))], act([1, 4, 7], 0.05, -3)))
+    write("batch_matmul_adj_x_deep", model(*matmul(adj_x=True), [act([300, 5], 0.01, 20),
+          act([300, 3], 0.02, -50)], act([5, 3], 0.5, 1)))
     # PRELU: slopes per channel (a constant, positive and negative), one slope, slopes
     # as an activation of the input's shape.
     prelu = (S.BuiltinOperator.PRELU, None, None)
