@@ -7,9 +7,9 @@ mkdir -p "$corpus"
 for m in "$root"/examples/data/mlperf-tiny/models/*.tflite; do
   cargo run -q --release -p edgeq-convert -- import "$m" -o "$corpus/$(basename "$m" .tflite).eqm"
 done
-# Most operators in one small graph (PAD, MUL, CONCATENATION, SUB, TRANSPOSE, SLICE, resize,
-# LOOKUP, MAXIMUM, MEAN, a RESHAPE view).
-cp "$root/runtime/tests/data/ops_chain.eqm" "$corpus/"
+# Most operators in two small graphs (PAD, MUL, CONCATENATION, SUB, TRANSPOSE, SLICE, both
+# resizes, LOOKUP, MAXIMUM, MEAN, RESHAPE views, TRANSPOSE_CONV, PRELU, GATHER, BATCH_MATMUL).
+cp "$root/runtime/tests/data/ops_chain.eqm" "$root/runtime/tests/data/ops_chain2.eqm" "$corpus/"
 # An integer LSTM (state in its scratch, int16 gates).
 cp "$root/runtime/tests/data/lstm.eqm" "$corpus/"
 # 4-bit and mixed models: int4 weights, uint4 activations, their scratch.

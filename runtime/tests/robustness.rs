@@ -16,8 +16,9 @@ fn cases(native: usize) -> usize {
 
 /// A bundled `.eqm`: the MLPerf Tiny imports (`examples/data/mlperf-tiny/eqm`), or one of
 /// `tests/data`: the W4A4 synthetic models (`edgeq-convert synth --bits w4a4 --seed 7`) and
-/// `ops_chain.eqm` and `lstm.eqm` (imports of the converter's
-/// `tests/data/tflite_ops/ops_chain.tflite` and `lstm_batches_clip.tflite`). The converter's
+/// `ops_chain.eqm`, `ops_chain2.eqm` and `lstm.eqm` (imports of the converter's
+/// `tests/data/tflite_ops/ops_chain.tflite`, `ops_chain2.tflite` and
+/// `lstm_batches_clip.tflite`). The converter's
 /// tests check all are what it writes today.
 fn bundled(name: &str) -> Vec<u8> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -94,6 +95,8 @@ fn random_byte_flips_never_panic() {
         bundled("ops_chain.eqm"),
         // An LSTM: state kept in its scratch, int16 gates, two batches.
         bundled("lstm.eqm"),
+        // RESIZE_BILINEAR, TRANSPOSE_CONV, PRELU, GATHER, a RESHAPE view, BATCH_MATMUL.
+        bundled("ops_chain2.eqm"),
     ];
     for bytes in models {
         // Structure (header, tables, ops, names) sits before the constants; aim half of the

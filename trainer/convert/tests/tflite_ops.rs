@@ -178,8 +178,9 @@ fn infer_asks_for_one_input_per_model_input() {
     );
 }
 
-/// The runtime's corruption-test fixtures `runtime/tests/data/ops_chain.eqm` and `lstm.eqm`
-/// are byte for byte today's imports of `ops_chain.tflite` and `lstm_batches_clip.tflite`.
+/// The runtime's corruption-test fixtures `runtime/tests/data/{ops_chain,ops_chain2,lstm}.eqm`
+/// are byte for byte today's imports of `ops_chain.tflite`, `ops_chain2.tflite` and
+/// `lstm_batches_clip.tflite`.
 #[test]
 fn runtime_ops_fixtures_are_fresh() {
     let tmp = tempfile::tempdir().unwrap();
@@ -220,54 +221,63 @@ fn overflowing_shapes_are_refused() {
 }
 
 /// `edgeq-bench infer --dump` writes every operator's output as LiteRT's reference
-/// interpreter computes it (`layers/ops_chain.0/*.npy`, kept with
+/// interpreter computes it (`layers/CHAIN.0/*.npy`, kept with
 /// `experimental_preserve_all_tensors`), each named by its TFLite tensor in `tensors.tsv`,
-/// and the model's inputs as given.
+/// and the model's inputs as given; for both operator chains.
 #[test]
 fn dump_matches_litert_layer_by_layer() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = ops_dir();
-    let eqm = tmp.path().join("ops_chain.eqm");
-    run(edgeq()
-        .arg("import")
-        .arg(dir.join("ops_chain.tflite"))
-        .arg("-o")
-        .arg(&eqm));
-    let dump = tmp.path().join("dump");
-    let inputs = files(&dir, "ops_chain.0.in", ".npy");
-    let mut infer = edgeq_bench();
-    infer.arg("infer").arg(&eqm).arg("--dump").arg(&dump);
-    for input in &inputs {
-        infer.arg("--input").arg(input);
-    }
-    run(&mut infer);
-    let table = std::fs::read_to_string(dump.join("tensors.tsv")).unwrap();
-    let mut lines = table.lines();
-    assert_eq!(
-        lines.next(),
-        Some("op\tkind\ttensor\tname\tdtype\tshape\tscale\tzero_point\tfile")
-    );
-    let layers = dir.join("layers/ops_chain.0");
-    let (mut ops, mut given) = (Vec::new(), Vec::new());
-    for line in lines {
-        let cols: Vec<&str> = line.split('\t').collect();
-        assert_eq!(cols.len(), 9, "{line}");
-        let (op, kind, name, file) = (cols[0], cols[1], cols[3], cols[8]);
-        let got = npy(&dump.join(file));
-        if op == "input" {
-            given.push(got);
-            continue;
+    for (chain, first, last) in [
+        ("ops_chain", "PAD", "RESHAPE"),
+        ("ops_chain2", "RESIZE_BILINEAR", "BATCH_MATMUL"),
+    ] {
+        let eqm = tmp.path().join(format!("{chain}.eqm"));
+        run(edgeq()
+            .arg("import")
+            .arg(dir.join(format!("{chain}.tflite")))
+            .arg("-o")
+            .arg(&eqm));
+        let dump = tmp.path().join(format!("{chain}.dump"));
+        let inputs = files(&dir, &format!("{chain}.0.in"), ".npy");
+        let mut infer = edgeq_bench();
+        infer.arg("infer").arg(&eqm).arg("--dump").arg(&dump);
+        for input in &inputs {
+            infer.arg("--input").arg(input);
         }
-        let want = npy(&layers.join(format!("{name}.npy")));
-        assert_eq!(got, want, "operator {op} ({kind}), tensor {name}");
-        ops.push(kind.to_owned());
+        run(&mut infer);
+        let table = std::fs::read_to_string(dump.join("tensors.tsv")).unwrap();
+        let mut lines = table.lines();
+        assert_eq!(
+            lines.next(),
+            Some("op\tkind\ttensor\tname\tdtype\tshape\tscale\tzero_point\tfile")
+        );
+        let layers = dir.join(format!("layers/{chain}.0"));
+        let (mut ops, mut given) = (Vec::new(), Vec::new());
+        for line in lines {
+            let cols: Vec<&str> = line.split('\t').collect();
+            assert_eq!(cols.len(), 9, "{line}");
+            let (op, kind, name, file) = (cols[0], cols[1], cols[3], cols[8]);
+            let got = npy(&dump.join(file));
+            if op == "input" {
+                given.push(got);
+                continue;
+            }
+            let want = npy(&layers.join(format!("{name}.npy")));
+            assert_eq!(got, want, "{chain}: operator {op} ({kind}), tensor {name}");
+            ops.push(kind.to_owned());
+        }
+        let expected_inputs: Vec<_> = inputs.iter().map(|p| npy(p)).collect();
+        assert_eq!(given, expected_inputs, "{chain}: dumped inputs");
+        let reference = std::fs::read_dir(&layers).unwrap().count();
+        assert_eq!(
+            ops.len(),
+            reference,
+            "{chain}: one file per operator: {ops:?}"
+        );
+        assert_eq!(ops.first().map(String::as_str), Some(first));
+        assert_eq!(ops.last().map(String::as_str), Some(last));
     }
-    let expected_inputs: Vec<_> = inputs.iter().map(|p| npy(p)).collect();
-    assert_eq!(given, expected_inputs, "dumped inputs");
-    let reference = std::fs::read_dir(&layers).unwrap().count();
-    assert_eq!(ops.len(), reference, "one file per operator: {ops:?}");
-    assert_eq!(ops.first().map(String::as_str), Some("PAD"));
-    assert_eq!(ops.last().map(String::as_str), Some("RESHAPE"));
 }
 
 /// A streaming model's LSTM state carries from one `invoke` to the next as TFLite's variable

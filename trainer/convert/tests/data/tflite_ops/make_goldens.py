@@ -544,6 +544,7 @@ def main():
     lstm("lstm_time_major", 3, 4, 6, 5, (0.03, 7), (0.006, -2), -12, time_major=True)
     lstm("lstm_hidden_apart", 2, 7, 3, 6, (0.04, -1), (0.009, 10), -10,
          hidden_q=(0.011, -4))
+    ints = lambda v: const(np.array(v, dtype=np.int32), S.TensorType.INT32)  # noqa: E731
     # Most operators in one graph, their outputs planned in one arena (also the runtime's
     # corruption-test fixture, runtime/tests/data/ops_chain.eqm).
     q = (0.05, -3)
@@ -599,6 +600,48 @@ def main():
              "clipped", 2),
             (B.MEAN, O.ReducerOptions, mean_opts, ["clipped", "axes"], "mean", 2),
             (B.RESHAPE, None, None, ["mean", "shape"], "flat", 1),
+        ],
+    ), layers=True)
+    # The operators added after that chain in one graph (the runtime's second corruption-test
+    # fixture, runtime/tests/data/ops_chain2.eqm): upsample, decode, gate, pick, project.
+    rng = np.random.default_rng(2)
+    bilinear_opts = S.ResizeBilinearOptionsT()
+    bilinear_opts.halfPixelCenters = True
+    tconv_opts = S.TransposeConvOptionsT()
+    tconv_opts.padding, tconv_opts.strideH, tconv_opts.strideW = S.Padding.SAME, 2, 2
+    gather_opts = S.GatherOptionsT()
+    gather_opts.axis = 3
+    matmul_opts = S.BatchMatMulOptionsT()
+    write("ops_chain2", graph(
+        {
+            "x": act([1, 3, 3, 3], 0.05, -3),
+            "size": ints([6, 6]),
+            "upsampled": act([1, 6, 6, 3], 0.05, -3),
+            "out_shape": ints([1, 12, 12, 4]),
+            "filter": const(rng.integers(-127, 128, size=(4, 3, 3, 3), dtype=np.int8),
+                            S.TensorType.INT8, (np.array([0.01, 0.02, 0.015, 0.005]), 0)),
+            "decoded": act([1, 12, 12, 4], 0.2, 5),
+            "slopes": const(rng.integers(-128, 128, size=(1, 1, 4), dtype=np.int8),
+                            S.TensorType.INT8, (0.004, 3)),
+            "gated": act([1, 12, 12, 4], 0.15, -40),
+            "picks": const(np.array([3, 0, 2], dtype=np.int32), S.TensorType.INT32),
+            "picked": act([1, 12, 12, 3], 0.15, -40),
+            "rows": ints([12, 36]),
+            "flat": act([12, 36], 0.15, -40),
+            "projection": const(rng.integers(-128, 128, size=(36, 5), dtype=np.int8),
+                                S.TensorType.INT8, (0.01, 0)),
+            "projected": act([12, 5], 0.5, 2),
+        },
+        [
+            (B.RESIZE_BILINEAR, O.ResizeBilinearOptions, bilinear_opts, ["x", "size"],
+             "upsampled", 3),
+            (B.TRANSPOSE_CONV, O.TransposeConvOptions, tconv_opts,
+             ["out_shape", "filter", "upsampled"], "decoded", 4),
+            (B.PRELU, None, None, ["decoded", "slopes"], "gated", 1),
+            (B.GATHER, O.GatherOptions, gather_opts, ["gated", "picks"], "picked", 5),
+            (B.RESHAPE, None, None, ["picked", "rows"], "flat", 1),
+            (B.BATCH_MATMUL, O.BatchMatMulOptions, matmul_opts, ["flat", "projection"],
+             "projected", 1),
         ],
     ), layers=True)
 
