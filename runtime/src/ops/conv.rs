@@ -5,7 +5,7 @@ use super::{
 };
 use crate::error::Result;
 use crate::format::{
-    ConvParams, DType, OpKind, Storage, WEIGHT_LAYOUT_PACKED_8X4, WEIGHT_LAYOUT_PLAIN,
+    ConvParams, DType, OpKind, Storage, TensorDesc, WEIGHT_LAYOUT_PACKED_8X4, WEIGHT_LAYOUT_PLAIN,
 };
 use crate::kernels::int4::ValuesMut;
 use crate::kernels::{depthwise, gemm, scalar, ConvGeometry};
@@ -89,6 +89,27 @@ fn geometry(c: &Check<'_, '_>) -> Result<(ConvGeometry, ConvParams, Types)> {
     Ok((g, p, types))
 }
 
+/// The per-channel constants of a conv-like op (CONV_2D, DEPTHWISE_CONV_2D,
+/// TRANSPOSE_CONV): an optional int32 bias in slot 2, multipliers and shifts in slots 3 and
+/// 4, one per output channel. Returns the bias.
+pub(super) fn check_channel_tables<'m>(
+    c: &Check<'_, 'm>,
+    out_c: usize,
+) -> Result<Option<&'m TensorDesc>> {
+    let bias = c.const_table(2, DType::I32, out_c, "bias must be constant int32 [Cout]")?;
+    let table = |slot| {
+        c.const_table(
+            slot,
+            DType::I32,
+            out_c,
+            "requantization tables must be constant int32 [Cout]",
+        )?
+        .ok_or(c.err("requantization tables missing"))
+    };
+    check_requant_tables(c, c.const_i32(table(3)?)?, c.const_i32(table(4)?)?)?;
+    Ok(bias)
+}
+
 pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
     let (g, p, types) = geometry(c)?;
     check_zero_point_for(c, p.input_zero_point, types.input)?;
@@ -97,18 +118,7 @@ pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
     if Rounding::from_u16(p.rounding).is_none() {
         return Err(c.err("unknown rounding rule"));
     }
-    let bias = c.const_table(2, DType::I32, g.out_c, "bias must be constant int32 [Cout]")?;
-    let table = |slot| {
-        c.const_table(
-            slot,
-            DType::I32,
-            g.out_c,
-            "requantization tables must be constant int32 [Cout]",
-        )?
-        .ok_or(c.err("requantization tables missing"))
-    };
-    let multipliers = c.const_i32(table(3)?)?;
-    check_requant_tables(c, multipliers, c.const_i32(table(4)?)?)?;
+    let bias = check_channel_tables(c, g.out_c)?;
     if p.weight_layout == WEIGHT_LAYOUT_PACKED_8X4 {
         if bias.is_none() {
             return Err(c.err("packed weights need the folded bias"));

@@ -2,7 +2,7 @@
 //! and segmenters upsample. Inputs and parameters as CONV_2D's (plain OHWI weights; the
 //! strides and padding are those of the convolution it transposes, dilation 1).
 
-use super::{check_clamp_for, check_requant_tables, check_zero_point, dims, Check, Io};
+use super::{check_clamp_for, check_zero_point, dims, Check, Io};
 use crate::error::Result;
 use crate::format::{ConvParams, DType, Storage, WEIGHT_LAYOUT_PLAIN};
 use crate::kernels::{scalar, ConvGeometry};
@@ -42,17 +42,7 @@ pub(super) fn validate(c: &Check<'_, '_>) -> Result<()> {
     if Rounding::from_u16(p.rounding).is_none() {
         return Err(c.err("unknown rounding rule"));
     }
-    c.const_table(2, DType::I32, g.out_c, "bias must be constant int32 [Cout]")?;
-    let table = |slot| {
-        c.const_table(
-            slot,
-            DType::I32,
-            g.out_c,
-            "requantization tables must be constant int32 [Cout]",
-        )?
-        .ok_or(c.err("requantization tables missing"))
-    };
-    check_requant_tables(c, c.const_i32(table(3)?)?, c.const_i32(table(4)?)?)
+    super::conv::check_channel_tables(c, g.out_c).map(|_| ())
 }
 
 pub(super) fn run(io: &mut Io<'_, '_>) -> Result<()> {
