@@ -8,7 +8,7 @@ state; edgeq keeps per-op data and requantization tables with the weights, in fl
     /tmp/tflm/bin/python bench/scripts/tflm_arena.py MODEL.tflite... [--edgeq-convert BIN]
 
 Each model runs one inference in TFLM's Python interpreter (the `tflite-micro` package) on
-seeded random int8 input of the shape LiteRT reads from the model (ai-edge-litert must be
+seeded random input of the shape and type LiteRT reads from the model (ai-edge-litert must be
 importable); the table also says whether TFLM's output equals LiteRT's reference kernels'
 (edgeq matches LiteRT's).
 """
@@ -91,7 +91,9 @@ def main():
             if shape is None:
                 print(f"| {model.stem} | (input shape unknown without LiteRT) | | |")
                 continue
-            x = np.random.default_rng(0).integers(-128, 128, size=shape, dtype=np.int8)
+            info = np.iinfo(details["dtype"])  # int8, or an int16 audio input
+            x = np.random.default_rng(0).integers(info.min, info.max + 1, size=shape,
+                                                  dtype=details["dtype"])
             x_path, y_path = tmp / "x.npy", tmp / "y.npy"
             np.save(x_path, x)
             sizes, err = tflm(model, x_path, y_path)

@@ -99,6 +99,13 @@ fn write_tensor(interp: &Interpreter, model: &Model, t: usize, path: &Path) -> R
             write_npy(path, shape, &v)
         }
         DType::U8 => write_npy(path, shape, bytes),
+        DType::I16 => {
+            let v: Vec<i16> = bytes
+                .chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            write_npy(path, shape, &v)
+        }
         DType::I32 => {
             let v: Vec<i32> = words(bytes).into_iter().map(i32::from_le_bytes).collect();
             write_npy(path, shape, &v)

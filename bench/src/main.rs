@@ -187,6 +187,7 @@ fn parse_isa(name: &str) -> std::result::Result<Isa, String> {
 /// Elements of a .npy file, in one of the dtypes edgeq models take.
 enum Array {
     I8(Vec<i8>),
+    I16(Vec<i16>),
     I32(Vec<i32>),
     F32(Vec<f32>),
 }
@@ -204,10 +205,11 @@ fn read_npy(path: &Path) -> Result<(Array, Vec<u64>)> {
     let descr = npy.dtype().descr();
     let array = match descr.as_str() {
         "'|i1'" | "'i1'" => Array::I8(npy.into_vec::<i8>()?),
+        "'<i2'" => Array::I16(npy.into_vec::<i16>()?),
         "'<i4'" => Array::I32(npy.into_vec::<i32>()?),
         "'<f4'" => Array::F32(npy.into_vec::<f32>()?),
         other => bail!(
-            "{}: dtype {other} is not supported (int8, little-endian int32 or float32)",
+            "{}: dtype {other} is not supported (int8, little-endian int16, int32 or float32)",
             path.display()
         ),
     };
@@ -314,6 +316,12 @@ fn infer(
                     .with_context(|| format!("{}", path.display()))?;
                 interp.input_i8_mut(i)?.copy_from_slice(&v);
             }
+            (Array::I16(v), DType::I16) => {
+                check_shape(&info, &shape, v.len())
+                    .with_context(|| format!("{}", path.display()))?;
+                let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                interp.input_bytes_mut(i)?.copy_from_slice(&bytes);
+            }
             (Array::I32(v), DType::I32) => {
                 check_shape(&info, &shape, v.len())
                     .with_context(|| format!("{}", path.display()))?;
@@ -330,6 +338,7 @@ fn infer(
                 path.display(),
                 match array {
                     Array::I8(_) => "int8",
+                    Array::I16(_) => "int16",
                     Array::I32(_) => "int32",
                     Array::F32(_) => "float32",
                 },
@@ -368,6 +377,34 @@ fn infer(
                     None => {}
                 }
                 y
+            }
+            DType::I16 | DType::I32 => {
+                let bytes = interp.output_bytes(i)?;
+                let values: Vec<i32> = if out.dtype == DType::I16 {
+                    bytes
+                        .chunks_exact(2)
+                        .map(|c| i32::from(i16::from_le_bytes([c[0], c[1]])))
+                        .collect()
+                } else {
+                    bytes
+                        .chunks_exact(4)
+                        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect()
+                };
+                match path {
+                    Some(path) if out.dtype == DType::I16 => {
+                        let v: Vec<i16> = values.iter().map(|&v| v as i16).collect();
+                        write_npy(path, out.shape(), &v)?
+                    }
+                    Some(path) => write_npy(path, out.shape(), &values)?,
+                    None if print && n_out > 1 => println!("output {i}: {values:?}"),
+                    None if print => println!("{values:?}"),
+                    None => {}
+                }
+                values
+                    .iter()
+                    .map(|&q| out.scale * (q - out.zero_point) as f32)
+                    .collect()
             }
             other => bail!("output dtype {} is not supported by infer", other.name()),
         };

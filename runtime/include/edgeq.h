@@ -77,6 +77,8 @@ typedef enum {
   EDGEQ_DTYPE_INT4 = 5,
   // Unsigned 4-bit, two per byte, as `EDGEQ_DTYPE_INT4`.
   EDGEQ_DTYPE_UINT4 = 6,
+  // Signed 16-bit, little-endian.
+  EDGEQ_DTYPE_INT16 = 7,
 } edgeq_dtype;
 
 // Caller-owned storage for one interpreter: declare it (stack, static or heap) and pass it

@@ -85,6 +85,8 @@ pub enum edgeq_dtype {
     EDGEQ_DTYPE_INT4 = 5,
     /// Unsigned 4-bit, two per byte, as `EDGEQ_DTYPE_INT4`.
     EDGEQ_DTYPE_UINT4 = 6,
+    /// Signed 16-bit, little-endian.
+    EDGEQ_DTYPE_INT16 = 7,
 }
 
 /// Shape, type and quantization of a model input or output.
@@ -315,6 +317,7 @@ fn c_info(t: &TensorInfo) -> edgeq_tensor_info {
             DType::F32 => edgeq_dtype::EDGEQ_DTYPE_FLOAT32,
             DType::I4 => edgeq_dtype::EDGEQ_DTYPE_INT4,
             DType::U4 => edgeq_dtype::EDGEQ_DTYPE_UINT4,
+            DType::I16 => edgeq_dtype::EDGEQ_DTYPE_INT16,
         },
         rank: t.rank as u32,
         dims,

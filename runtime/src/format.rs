@@ -106,6 +106,8 @@ pub enum DType {
     /// Unsigned 4-bit integer, 0..=15 (activations, with a zero point), two per byte as
     /// [`DType::I4`].
     U4 = 6,
+    /// Signed 16-bit integer (audio inputs, SVDF time weights and state).
+    I16 = 7,
 }
 
 impl DType {
@@ -118,6 +120,7 @@ impl DType {
             4 => Self::F32,
             5 => Self::I4,
             6 => Self::U4,
+            7 => Self::I16,
             _ => return None,
         })
     }
@@ -127,6 +130,7 @@ impl DType {
         match self {
             Self::I4 | Self::U4 => 4,
             Self::I8 | Self::U8 => 8,
+            Self::I16 => 16,
             Self::I32 | Self::F32 => 32,
         }
     }
@@ -148,6 +152,7 @@ impl DType {
             Self::I4 => (-8, 7),
             Self::U4 => (0, 15),
             Self::U8 => (0, 255),
+            Self::I16 => (-32768, 32767),
             Self::I32 => (i32::MIN, i32::MAX),
             Self::I8 | Self::F32 => (-128, 127),
         }
@@ -162,6 +167,7 @@ impl DType {
             Self::F32 => "float32",
             Self::I4 => "int4",
             Self::U4 => "uint4",
+            Self::I16 => "int16",
         }
     }
 }
@@ -295,9 +301,23 @@ pub enum OpKind {
     /// Batched matrix product of two int8 tensors (TFLite's BATCH_MATMUL): the last two axes
     /// multiplied, the others broadcast. Params: [`BatchMatMulParams`].
     BatchMatMul = 27,
+    /// An integer tensor rescaled to another integer type or quantization (TFLite's QUANTIZE
+    /// between int16 and int8). Params: [`RequantizeParams`].
+    Requantize = 28,
+    /// TFLite's integer SVDF (int8 input and output, int8 feature weights, int16 time
+    /// weights and state). Inputs: x, feature weights, time weights, optional int32 bias.
+    /// Params: [`SvdfParams`]. Stateful, as [`OpKind::Lstm`].
+    Svdf = 29,
 }
 
 impl OpKind {
+    /// Whether operators of this kind keep state in their scratch from one `invoke` to the
+    /// next (an LSTM's hidden and cell state, an SVDF's memory). Such a scratch is planned
+    /// live at every step, so no other buffer ever shares its bytes (FORMAT.md, rule 4).
+    pub fn keeps_state(self) -> bool {
+        matches!(self, Self::Lstm | Self::Svdf)
+    }
+
     /// The kind for a raw value, if known.
     pub fn from_u16(v: u16) -> Option<Self> {
         Some(match v {
@@ -328,6 +348,8 @@ impl OpKind {
             25 => Self::Gather,
             26 => Self::Prelu,
             27 => Self::BatchMatMul,
+            28 => Self::Requantize,
+            29 => Self::Svdf,
             _ => return None,
         })
     }
@@ -362,6 +384,8 @@ impl OpKind {
             Self::Gather => "GATHER",
             Self::Prelu => "PRELU",
             Self::BatchMatMul => "BATCH_MATMUL",
+            Self::Requantize => "REQUANTIZE",
+            Self::Svdf => "SVDF",
         }
     }
 }
@@ -660,6 +684,41 @@ pub struct BatchMatMulParams {
     pub adj_x: u32,
     /// 1: the right operand is stored transposed (`[..., N, K]`).
     pub adj_y: u32,
+}
+
+/// Params of [`OpKind::Requantize`]: `y = clamp(zy + M(x − zx))` to the output's type,
+/// double rounding.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct RequantizeParams {
+    /// Input zero point.
+    pub input_zero_point: i32,
+    /// Output zero point.
+    pub output_zero_point: i32,
+    /// `s_x / s_y` as a Q0.31 multiplier ...
+    pub multiplier: i32,
+    /// ... and shift.
+    pub shift: i32,
+}
+
+/// Params of [`OpKind::Svdf`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct SvdfParams {
+    /// Filters per output unit (`filters = units · rank`).
+    pub rank: u32,
+    /// Input zero point.
+    pub input_zero_point: i32,
+    /// Output zero point.
+    pub output_zero_point: i32,
+    /// Feature products to the state's scale (`s_x · s_wf / s_state`): multiplier ...
+    pub feature_multiplier: i32,
+    /// ... and shift.
+    pub feature_shift: i32,
+    /// Time products to the output's scale (`s_state · s_wt / s_y`): multiplier ...
+    pub time_multiplier: i32,
+    /// ... and shift.
+    pub time_shift: i32,
 }
 
 /// Params of [`OpKind::Gather`].

@@ -45,11 +45,10 @@ pub(crate) fn is_view(model: &Model<'_>, x: usize, y: usize) -> bool {
     })
 }
 
-/// Whether `op`'s scratch holds state kept from one `invoke` to the next (an LSTM's hidden
-/// and cell state): such a scratch is planned live at every step, so nothing else ever
-/// writes its bytes.
+/// Whether `op`'s scratch holds state kept from one `invoke` to the next
+/// ([`OpKind::keeps_state`]).
 pub(crate) fn holds_state(op: &OpDesc) -> bool {
-    op.kind == OpKind::Lstm as u16
+    OpKind::from_u16(op.kind).is_some_and(OpKind::keeps_state)
 }
 
 pub(crate) fn check(model: &Model<'_>) -> Result<()> {

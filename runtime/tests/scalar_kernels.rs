@@ -3,7 +3,8 @@
 //! pooling, RELU6-style clamps, odd channel counts.
 
 use edgeq_runtime::format::{
-    AddParams, BatchMatMulParams, MeanParams, MulParams, PreluParams, SoftmaxParams,
+    AddParams, BatchMatMulParams, DType, MeanParams, MulParams, PreluParams, RequantizeParams,
+    SoftmaxParams,
 };
 use edgeq_runtime::kernels::{
     layout, scalar, Broadcast, ConvGeometry, FullyConnectedGeometry, Requant,
@@ -744,6 +745,60 @@ fn resize_bilinear_blends_the_tabled_pixels() {
                 i32::from(got),
                 blend.round() as i32,
                 "{dims:?} to {out_dims:?} at {i}"
+            );
+        }
+    }
+}
+
+/// REQUANTIZE between int8, int16 and int32 against the formula per element: each value
+/// less its zero point, scaled (double rounding), plus the output zero point, clamped to the
+/// output type; and within a step of the real rescaling.
+#[test]
+fn requantize_values_rescale_between_integer_types() {
+    let mut rng = fastrand::Rng::with_seed(28);
+    for _ in 0..cases(300) {
+        let from = *rng.choice(&[DType::I8, DType::I16]).unwrap();
+        let to = *rng.choice(&[DType::I8, DType::I16, DType::I32]).unwrap();
+        let n = rng.usize(1..=40);
+        let ratio = rng.f64() * 4.0 + 1e-3;
+        let (multiplier, shift) = quantize_multiplier(ratio);
+        let (in_lo, in_hi) = from.int_range();
+        let (out_lo, out_hi) = to.int_range();
+        let p = RequantizeParams {
+            input_zero_point: rng.i32(in_lo.max(-1000)..=in_hi.min(1000)),
+            output_zero_point: rng.i32(out_lo.max(-1000)..=out_hi.min(1000)),
+            multiplier,
+            shift,
+        };
+        let values: Vec<i32> = (0..n).map(|_| rng.i32(in_lo..=in_hi)).collect();
+        let input: Vec<u8> = values
+            .iter()
+            .flat_map(|&v| {
+                if from == DType::I16 {
+                    (v as i16).to_le_bytes().to_vec()
+                } else {
+                    vec![v as i8 as u8]
+                }
+            })
+            .collect();
+        let width = to.byte_len(1);
+        let mut output = vec![0u8; n * width];
+        scalar::requantize_values(&p, from, to, &input, &mut output);
+        for (i, &v) in values.iter().enumerate() {
+            let bytes = &output[i * width..(i + 1) * width];
+            let got = match to {
+                DType::I8 => i32::from(bytes[0] as i8),
+                DType::I16 => i32::from(i16::from_le_bytes([bytes[0], bytes[1]])),
+                _ => i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
+            };
+            let exact = Rounding::Double.apply(v - p.input_zero_point, multiplier, shift);
+            let want = (exact + p.output_zero_point).clamp(out_lo, out_hi);
+            assert_eq!(got, want, "{from:?} -> {to:?} value {v}");
+            let real = (f64::from(v - p.input_zero_point) * ratio + f64::from(p.output_zero_point))
+                .clamp(f64::from(out_lo), f64::from(out_hi));
+            assert!(
+                (f64::from(got) - real).abs() <= 1.0,
+                "{v}: {got} for {real}"
             );
         }
     }

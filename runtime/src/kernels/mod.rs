@@ -17,6 +17,7 @@ pub mod layout;
 pub mod lstm;
 pub mod pool;
 pub mod scalar;
+pub mod svdf;
 mod table;
 #[cfg(target_arch = "x86_64")]
 mod x86;

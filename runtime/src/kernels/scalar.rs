@@ -7,7 +7,8 @@
 use super::int4::{Elems, ElemsMut};
 use super::{Broadcast, ConvGeometry, FullyConnectedGeometry, PoolGeometry, Requant};
 use crate::format::{
-    AddParams, BatchMatMulParams, MeanParams, MulParams, PreluParams, SoftmaxParams,
+    AddParams, BatchMatMulParams, DType, MeanParams, MulParams, PreluParams, RequantizeParams,
+    SoftmaxParams,
 };
 use crate::quant::{self, fixed, multiply_by_quantized_multiplier as mbqm};
 
@@ -275,6 +276,39 @@ pub fn max_min(maximum: bool, s: &Broadcast, a: &[i8], b: &[i8], output: &mut [i
     );
 }
 
+/// TFLite's integer QUANTIZE (`Requantize`): each value less the input zero point, scaled
+/// (double rounding), plus the output zero point, clamped to the output type. Values are
+/// int8 or little-endian int16 (and int32 out) bytes, as `from` and `to` say.
+pub fn requantize_values(
+    p: &RequantizeParams,
+    from: DType,
+    to: DType,
+    input: &[u8],
+    output: &mut [u8],
+) {
+    let (lo, hi) = to.int_range();
+    let read = |i: usize| -> Option<i32> {
+        Some(match from {
+            DType::I16 => i32::from(i16::from_le_bytes([
+                *input.get(2 * i)?,
+                *input.get(2 * i + 1)?,
+            ])),
+            _ => i32::from(*input.get(i)? as i8),
+        })
+    };
+    let count = output.len() / to.byte_len(1);
+    for i in 0..count {
+        let Some(x) = read(i) else { return };
+        let y = (mbqm(x - p.input_zero_point, p.multiplier, p.shift) + p.output_zero_point)
+            .clamp(lo, hi);
+        match to {
+            DType::I16 => output[2 * i..2 * i + 2].copy_from_slice(&(y as i16).to_le_bytes()),
+            DType::I32 => output[4 * i..4 * i + 4].copy_from_slice(&y.to_le_bytes()),
+            _ => output[i] = y as i8 as u8,
+        }
+    }
+}
+
 /// The geometry of a batched matrix product (validated by the op at load).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MatMulShape {
@@ -532,8 +566,29 @@ where
 }
 
 /// Softmax over rows of `depth` elements: TFLite's reference int8 algorithm (gemmlowp
-/// fixed point), output scale 1/256 and zero point -128.
+/// fixed point), int8 output at scale 1/256 and zero point -128.
 pub fn softmax(p: &SoftmaxParams, depth: usize, input: &[i8], output: &mut [i8]) {
+    softmax_to(p, depth, input, 8, |i, v| output[i] = v as i8);
+}
+
+/// As [`softmax`], to int16 at scale 1/65536 and zero point -32768 (TFLite's int8 -> int16
+/// SOFTMAX): `output` holds little-endian int16 values.
+pub fn softmax_i16(p: &SoftmaxParams, depth: usize, input: &[i8], output: &mut [u8]) {
+    softmax_to(p, depth, input, 16, |i, v| {
+        output[2 * i..2 * i + 2].copy_from_slice(&(v as i16).to_le_bytes());
+    });
+}
+
+/// The softmax of [`softmax`] to a signed output of `bits` bits: `put(i, value)` stores
+/// element `i` of the input's layout, already clamped to the type.
+fn softmax_to(
+    p: &SoftmaxParams,
+    depth: usize,
+    input: &[i8],
+    bits: u32,
+    mut put: impl FnMut(usize, i32),
+) {
+    let (min, max) = (-(1i32 << (bits - 1)), (1i32 << (bits - 1)) - 1);
     const ACCUMULATION_INTEGER_BITS: i32 = 12;
     let rescale = |diff: i32| {
         // MultiplyByQuantizedMultiplierGreaterThanOne: Q5.26 result.
@@ -542,14 +597,11 @@ pub fn softmax(p: &SoftmaxParams, depth: usize, input: &[i8], output: &mut [i8])
             p.input_multiplier,
         )
     };
-    for (row, out_row) in input
-        .chunks_exact(depth)
-        .zip(output.chunks_exact_mut(depth))
-    {
-        let max = row.iter().copied().max().unwrap_or(0);
+    for (r, row) in input.chunks_exact(depth).enumerate() {
+        let row_max = row.iter().copied().max().unwrap_or(0);
         let mut sum_of_exps: i32 = 0; // Q12.19
         for &x in row {
-            let diff = i32::from(x) - i32::from(max);
+            let diff = i32::from(x) - i32::from(row_max);
             if diff >= p.diff_min {
                 let e = fixed::exp_on_negative_values_q5(rescale(diff));
                 sum_of_exps = sum_of_exps.wrapping_add(quant::rounding_divide_by_pot(e, 12));
@@ -557,19 +609,20 @@ pub fn softmax(p: &SoftmaxParams, depth: usize, input: &[i8], output: &mut [i8])
         }
         let (shifted_scale, num_bits_over_unit) =
             fixed::reciprocal(sum_of_exps, ACCUMULATION_INTEGER_BITS);
-        let exponent = (num_bits_over_unit + 31 - 8).clamp(0, 31) as u32;
-        for (&x, out) in row.iter().zip(out_row.iter_mut()) {
-            let diff = i32::from(x) - i32::from(max);
-            *out = if diff >= p.diff_min {
+        let exponent = (num_bits_over_unit + 31 - bits as i32).clamp(0, 31) as u32;
+        for (c, &x) in row.iter().enumerate() {
+            let diff = i32::from(x) - i32::from(row_max);
+            let value = if diff >= p.diff_min {
                 let e = fixed::exp_on_negative_values_q5(rescale(diff));
                 let unsat = quant::rounding_divide_by_pot(
                     quant::sat_rounding_doubling_high_mul(shifted_scale, e),
                     exponent,
                 );
-                (unsat - 128).clamp(-128, 127) as i8
+                (unsat + min).clamp(min, max)
             } else {
-                i8::MIN
+                min
             };
+            put(r * depth + c, value);
         }
     }
 }

@@ -16,10 +16,12 @@ mod pad;
 mod pool;
 mod prelu;
 mod quantize;
+mod requantize;
 mod reshape;
 mod resize;
 mod slice;
 mod softmax;
+mod svdf;
 mod transpose;
 mod transpose_conv;
 
@@ -68,11 +70,13 @@ pub(crate) fn validate(model: &Model<'_>, index: usize, op: &OpDesc) -> Result<(
         OpKind::Gather => gather::validate(&check),
         OpKind::Prelu => prelu::validate(&check),
         OpKind::BatchMatMul => batch_matmul::validate(&check),
+        OpKind::Requantize => requantize::validate(&check),
+        OpKind::Svdf => svdf::validate(&check),
     }
 }
 
-/// Puts the state of every stateful operator (see `plan::holds_state`) at its start: a new
-/// sequence for each LSTM.
+/// Puts the state of every stateful operator (`OpKind::keeps_state`) at its start: a new
+/// sequence for each LSTM, an empty memory for each SVDF.
 pub(crate) fn reset_state(model: &Model<'_>, arena: &mut [u8]) -> Result<()> {
     for (index, op) in model.ops.iter().enumerate() {
         if !crate::plan::holds_state(op) {
@@ -83,8 +87,10 @@ pub(crate) fn reset_state(model: &Model<'_>, arena: &mut [u8]) -> Result<()> {
         let scratch = arena
             .get_mut(start..start + op.scratch_size as usize)
             .ok_or(check.err("scratch outside the arena"))?;
-        if check.kind == OpKind::Lstm {
-            lstm::reset(&check, scratch)?;
+        match check.kind {
+            OpKind::Lstm => lstm::reset(&check, scratch)?,
+            OpKind::Svdf => svdf::reset(&check, scratch)?,
+            _ => {}
         }
     }
     Ok(())
@@ -142,6 +148,8 @@ pub(crate) fn run(
         OpKind::Gather => gather::run(&mut io),
         OpKind::Prelu => prelu::run(&mut io),
         OpKind::BatchMatMul => batch_matmul::run(&mut io),
+        OpKind::Requantize => requantize::run(&mut io),
+        OpKind::Svdf => svdf::run(&mut io),
     }
 }
 

@@ -252,8 +252,8 @@ impl ModelBuilder {
             .collect();
         out.extend(self.ops.iter().enumerate().map(|(i, op)| {
             // A stateful op's scratch is its state, kept across invokes: live at
-            // every step (the runtime's `plan::holds_state` rule).
-            let (from, to) = if op.kind == OpKind::Lstm {
+            // every step (the rule the loader checks).
+            let (from, to) = if op.kind.keeps_state() {
                 (0, n_ops)
             } else {
                 (i, i)

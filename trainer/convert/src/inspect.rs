@@ -170,6 +170,17 @@ pub fn describe(model: &Model<'_>) -> Result<String> {
             OpKind::ResizeBilinear => {
                 "row and column tables (low, high, fraction/1024)".to_string()
             }
+            OpKind::Requantize => {
+                let p: RequantizeParams = read_params(op);
+                format!(
+                    "zero point {} -> {}, multiplier {} shift {}",
+                    p.input_zero_point, p.output_zero_point, p.multiplier, p.shift
+                )
+            }
+            OpKind::Svdf => {
+                let p: SvdfParams = read_params(op);
+                format!("rank {} (memory kept across invokes)", p.rank)
+            }
             OpKind::BatchMatMul => {
                 let p: BatchMatMulParams = read_params(op);
                 format!(

@@ -113,6 +113,9 @@ fn every_operator_matches_litert_reference_kernels() {
         "gather_",
         "prelu_",
         "batch_matmul_",
+        "svdf_",
+        "quantize_int",
+        "softmax_int16",
         "ops_chain",
     ];
     for op in ops {
@@ -134,6 +137,7 @@ fn public_models_match_litert_reference_kernels() {
         "mnist_lstm",
         "micro_speech_lstm",
         "dtln",
+        "keyword_scrambled",
     ];
     for model in models {
         assert!(
@@ -280,48 +284,57 @@ fn dump_matches_litert_layer_by_layer() {
     }
 }
 
-/// A streaming model's LSTM state carries from one `invoke` to the next as TFLite's variable
-/// tensors do: DTLN fed four consecutive frames matches LiteRT's four outputs of one
-/// interpreter (`data/public/streams`), the state changes the later outputs (a fresh
-/// interpreter gives another answer on frame 1), and `reset_state` starts over.
+/// Recurrent state carries from one `invoke` to the next as TFLite's variable tensors do:
+/// each model fed consecutive inputs on one interpreter matches LiteRT's outputs of one
+/// interpreter (`streams/`): DTLN's two LSTMs, an SVDF's memory (which shifts across filters
+/// and batches), an LSTM with two batches. The state changes the later outputs (a fresh
+/// interpreter gives another answer on input 1), and `reset_state` starts over.
 #[test]
-fn lstm_state_carries_across_invokes_until_reset() {
+fn state_carries_across_invokes_until_reset() {
     use edgeq_runtime::{Interpreter, Model};
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/public");
-    let bytes = edgeq_convert::import::import_file(&dir.join("dtln.tflite")).unwrap();
-    let model = Model::from_bytes(&bytes).unwrap();
-    let frame = |k: usize, what: &str| npy(&dir.join(format!("streams/dtln.{k}.{what}.npy"))).2;
-    let run = |interp: &mut Interpreter, k: usize| -> Vec<u8> {
-        interp
-            .input_bytes_mut(0)
-            .unwrap()
-            .copy_from_slice(&frame(k, "in0"));
-        interp.invoke().unwrap();
-        interp.output_bytes(0).unwrap().to_vec()
-    };
-    let mut arena = vec![0u8; model.arena_size()];
-    let mut interp = Interpreter::new(&model, &mut arena).unwrap();
-    for k in 0..4 {
+    let public = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/public");
+    for (dir, name, frames) in [
+        (public, "dtln", 4),
+        (ops_dir(), "svdf_rank2_batches", 9),
+        (ops_dir(), "lstm_batches_clip", 3),
+    ] {
+        let bytes =
+            edgeq_convert::import::import_file(&dir.join(format!("{name}.tflite"))).unwrap();
+        let model = Model::from_bytes(&bytes).unwrap();
+        let frame =
+            |k: usize, what: &str| npy(&dir.join(format!("streams/{name}.{k}.{what}.npy"))).2;
+        let run = |interp: &mut Interpreter, k: usize| -> Vec<u8> {
+            interp
+                .input_bytes_mut(0)
+                .unwrap()
+                .copy_from_slice(&frame(k, "in0"));
+            interp.invoke().unwrap();
+            interp.output_bytes(0).unwrap().to_vec()
+        };
+        let mut arena = vec![0u8; model.arena_size()];
+        let mut interp = Interpreter::new(&model, &mut arena).unwrap();
+        for k in 0..frames {
+            assert_eq!(
+                run(&mut interp, k),
+                frame(k, "out"),
+                "{name}: input {k} of the stream"
+            );
+        }
+        interp.reset_state().unwrap();
         assert_eq!(
-            run(&mut interp, k),
-            frame(k, "out"),
-            "frame {k} of the stream"
+            run(&mut interp, 0),
+            frame(0, "out"),
+            "{name}: input 0 after reset_state"
+        );
+
+        let mut fresh_arena = vec![0u8; model.arena_size()];
+        let mut fresh = Interpreter::new(&model, &mut fresh_arena).unwrap();
+        assert_ne!(
+            run(&mut fresh, 1),
+            frame(1, "out"),
+            "{name}: input 1 alone should differ from input 1 after input 0"
         );
     }
-    interp.reset_state().unwrap();
-    assert_eq!(
-        run(&mut interp, 0),
-        frame(0, "out"),
-        "frame 0 after reset_state"
-    );
-
-    let mut fresh_arena = vec![0u8; model.arena_size()];
-    let mut fresh = Interpreter::new(&model, &mut fresh_arena).unwrap();
-    assert_ne!(
-        run(&mut fresh, 1),
-        frame(1, "out"),
-        "frame 1 alone should differ from frame 1 after frame 0"
-    );
 }
 
 /// A run-time GATHER index outside the table is an error naming the operator, not a read

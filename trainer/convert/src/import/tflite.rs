@@ -14,10 +14,11 @@ use super::tables;
 use crate::eqm::{ModelBuilder, TensorSpec};
 
 /// Operators this importer lowers.
-pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL, \
-     MAXIMUM, MINIMUM, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, RESHAPE, TRANSPOSE, PAD, PADV2, \
-     CONCATENATION, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, RESIZE_NEAREST_NEIGHBOR, SOFTMAX, LOGISTIC, TANH, RELU, RELU6, \
-     RELU_N1_TO_1, LEAKY_RELU, HARD_SWISH, QUANTIZE, DEQUANTIZE";
+pub const SUPPORTED_OPS: &str = "CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, FULLY_CONNECTED, \
+     BATCH_MATMUL, ADD, SUB, MUL, MAXIMUM, MINIMUM, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, RESHAPE, \
+     TRANSPOSE, PAD, PADV2, CONCATENATION, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, GATHER, \
+     RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, SOFTMAX, LOGISTIC, TANH, RELU, RELU6, RELU_N1_TO_1, \
+     LEAKY_RELU, HARD_SWISH, PRELU, UNIDIRECTIONAL_SEQUENCE_LSTM, SVDF, QUANTIZE, DEQUANTIZE";
 
 /// Lowers TFLite flatbuffer bytes to an `.eqm` graph (weights still in TFLite's layouts).
 pub fn lower(bytes: &[u8]) -> Result<ModelBuilder> {
@@ -276,6 +277,7 @@ impl<'a> Lowering<'a> {
         let t = self.tensor(index)?;
         Ok(match t.type_() {
             tflite::TensorType::INT8 => DType::I8,
+            tflite::TensorType::INT16 => DType::I16,
             tflite::TensorType::INT32 => DType::I32,
             tflite::TensorType::FLOAT32 => DType::F32,
             other => bail!(
@@ -1077,6 +1079,7 @@ impl<'a> Lowering<'a> {
             tflite::BuiltinOperator::GATHER => self.gather(op, &inputs, out),
             tflite::BuiltinOperator::PRELU => self.prelu(&inputs, out),
             tflite::BuiltinOperator::BATCH_MATMUL => self.batch_matmul(op, &inputs, out),
+            tflite::BuiltinOperator::SVDF => self.svdf(op, &inputs, out),
             tflite::BuiltinOperator::RESIZE_BILINEAR => {
                 let o = op
                     .builtin_options_as_resize_bilinear_options()
@@ -1270,22 +1273,35 @@ impl<'a> Lowering<'a> {
                     .builtin_options_as_softmax_options()
                     .context("missing SOFTMAX options")?;
                 let (x, sx, _) = self.int8_activation(input(0)?)?;
-                let (y, sy, zy) = self.int8_activation(out)?;
-                ensure!(
-                    sy == 1.0 / 256.0 && zy == -128,
-                    "int8 SOFTMAX output must have scale 1/256 and zero point -128 (has {sy}, {zy})"
-                );
+                let y = if self.dtype(out)? == DType::I16 {
+                    let q = self.quant(out)?;
+                    // TFLite accepts an int16 output scale within 0.1 % of 1/65536.
+                    let near = (q.scale() - 1.0 / 65536.0).abs() <= 0.001 / 65536.0;
+                    ensure!(
+                        near && q.zero_point() == -32768,
+                        "int16 SOFTMAX output must have scale 1/65536 and zero point -32768 (has {}, {})",
+                        q.scale(),
+                        q.zero_point()
+                    );
+                    self.activation(out)?
+                } else {
+                    let (y, sy, zy) = self.int8_activation(out)?;
+                    ensure!(
+                        sy == 1.0 / 256.0 && zy == -128,
+                        "int8 SOFTMAX output must have scale 1/256 and zero point -128 (has {sy}, {zy})"
+                    );
+                    y
+                };
                 let params = crate::emit::softmax_params(o.beta(), sx)
                     .context("softmax input scale too small")?;
                 self.builder
                     .add_op(OpKind::Softmax, &[Some(x)], y, write_params(&params));
                 Ok(())
             }
+            tflite::BuiltinOperator::QUANTIZE if self.dtype(input(0)?)? != DType::F32 => {
+                self.requantize(input(0)?, out)
+            }
             tflite::BuiltinOperator::QUANTIZE => {
-                ensure!(
-                    self.dtype(input(0)?)? == DType::F32,
-                    "only float32 -> int8 QUANTIZE is supported"
-                );
                 let x = self.activation(input(0)?)?;
                 let (y, sy, zy) = self.int8_activation(out)?;
                 let params = AffineParams {
@@ -1651,6 +1667,133 @@ impl<'a> Lowering<'a> {
             y,
             write_params(&params),
         );
+        Ok(())
+    }
+
+    /// QUANTIZE between integer types (int8 or int16 to int8, int16 or int32): TFLite's `Requantize`
+    /// with `s_x / s_y` in double precision.
+    fn requantize(&mut self, x: i32, out: i32) -> Result<()> {
+        let (from, to) = (self.dtype(x)?, self.dtype(out)?);
+        ensure!(
+            [DType::I8, DType::I16].contains(&from)
+                && [DType::I8, DType::I16, DType::I32].contains(&to),
+            "QUANTIZE from {} to {} is not supported (float32 -> int8, or int8/int16 -> int8/int16/int32)",
+            from.name(),
+            to.name()
+        );
+        let (xq, yq) = (self.quant(x)?, self.quant(out)?);
+        ensure!(
+            xq.scale() > 0.0 && yq.scale() > 0.0,
+            "QUANTIZE between integer types needs both scales"
+        );
+        let (xt, yt) = (self.activation(x)?, self.activation(out)?);
+        let (multiplier, shift) =
+            quantize_multiplier(f64::from(xq.scale()) / f64::from(yq.scale()));
+        ensure!(
+            (-31..=30).contains(&shift),
+            "QUANTIZE's scale ratio is out of range"
+        );
+        let params = RequantizeParams {
+            input_zero_point: xq.zero_point(),
+            output_zero_point: yq.zero_point(),
+            multiplier,
+            shift,
+        };
+        self.builder
+            .add_op(OpKind::Requantize, &[Some(xt)], yt, write_params(&params));
+        Ok(())
+    }
+
+    /// SVDF, TFLite's integer form: int8 input, feature weights and output, int16 time
+    /// weights and state (its memory, kept in the op's scratch), optional int32 bias; the
+    /// two multipliers from `f32` scale products as TFLite's Prepare.
+    fn svdf(&mut self, op: &tflite::Operator<'a>, inputs: &[i32], out: i32) -> Result<()> {
+        let o = op
+            .builtin_options_as_svdfoptions()
+            .context("missing SVDF options")?;
+        ensure!(
+            inputs.len() == 5,
+            "SVDF takes 5 inputs, found {}",
+            inputs.len()
+        );
+        ensure!(
+            self.dtype(inputs[0])? == DType::I8,
+            "the SVDF's input must be int8 (float and hybrid SVDFs are not supported)"
+        );
+        ensure!(
+            o.fused_activation_function() == tflite::ActivationFunctionType::RELU,
+            "an integer SVDF must have a fused RELU (as TFLite requires)"
+        );
+        ensure!(
+            self.dtype(inputs[2])? == DType::I16 && self.dtype(inputs[4])? == DType::I16,
+            "an SVDF with int8 time weights or state (TFLite Micro's 8-bit variant) is not \
+             supported: LiteRT's integer SVDF, which edgeq matches, takes them as int16"
+        );
+        let (x, sx, zx) = self.int8_activation(inputs[0])?;
+        let (y, sy, zy) = self.int8_activation(out)?;
+        let wf = self.constant(inputs[1], DType::I8)?;
+        let wt = self.constant(inputs[2], DType::I16)?;
+        let bias = match inputs[3] {
+            b if b >= 0 => Some(self.constant(b, DType::I32)?),
+            _ => None,
+        };
+        let state = inputs[4];
+        let scale = |me: &Self, t: i32| -> Result<f32> {
+            let q = me.quant(t)?;
+            ensure!(
+                q.scale() > 0.0,
+                "SVDF tensor {t} '{}' needs a scale",
+                me.name(t)
+            );
+            Ok(q.scale())
+        };
+        let (s_wf, s_wt, s_state) = (
+            scale(self, inputs[1])?,
+            scale(self, inputs[2])?,
+            scale(self, state)?,
+        );
+        let rank = o.rank();
+        let (xd, wfd, wtd) = (
+            self.dims(inputs[0])?,
+            self.dims(inputs[1])?,
+            self.dims(inputs[2])?,
+        );
+        ensure!(
+            rank >= 1 && xd.len() == 2 && wfd.len() == 2 && wtd.len() == 2,
+            "SVDF needs rank >= 1, a [batch, inputs] input and 2-D weights"
+        );
+        let (f1, s1) = quantize_multiplier(f64::from(sx * s_wf / s_state));
+        let (f2, s2) = quantize_multiplier(f64::from(s_state * s_wt / sy));
+        ensure!(
+            [s1, s2].iter().all(|s| (-31..=30).contains(s)),
+            "SVDF's scale ratios are out of range"
+        );
+        let params = SvdfParams {
+            rank: u32::try_from(rank)?,
+            input_zero_point: zx,
+            output_zero_point: zy,
+            feature_multiplier: f1,
+            feature_shift: s1,
+            time_multiplier: f2,
+            time_shift: s2,
+        };
+        self.builder.add_op(
+            OpKind::Svdf,
+            &[Some(x), Some(wf), Some(wt), bias],
+            y,
+            write_params(&params),
+        );
+        let shape = edgeq_runtime::kernels::svdf::SvdfShape {
+            batches: xd[0],
+            inputs: xd[1],
+            filters: wfd[0],
+            units: wfd[0] / rank as usize,
+            rank: rank as usize,
+            memory: wtd[1],
+        };
+        if let Some(op) = self.builder.ops.last_mut() {
+            op.scratch = edgeq_runtime::kernels::svdf::scratch_len(&shape);
+        }
         Ok(())
     }
 

@@ -80,6 +80,18 @@ pub fn npy(path: &std::path::Path) -> (Vec<u64>, String, Vec<u8>) {
             .iter()
             .flat_map(|v| v.to_bits().to_le_bytes())
             .collect(),
+        "'<i2'" => file
+            .into_vec::<i16>()
+            .unwrap()
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
+        "'<i4'" => file
+            .into_vec::<i32>()
+            .unwrap()
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
         other => panic!("unexpected dtype {other}"),
     };
     (shape, descr, data)

@@ -126,6 +126,8 @@ def write(name, tflite, cases=3, first=None, layers=False, index_bound=None):
         for i, d in enumerate(interp.get_input_details()):
             if d["dtype"] == np.int32:
                 x = rng.integers(0, index_bound, size=d["shape"], dtype=np.int32)
+            elif d["dtype"] == np.int16:
+                x = rng.integers(-32768, 32768, size=d["shape"], dtype=np.int16)
             elif case == 0 and first is not None:
                 x = first[i]
             elif case == 0:
@@ -375,6 +377,54 @@ def gather(name, x, indices, axis, out_shape, q, batch_dims=0, index_bound=None)
                       [x, idx], act(out_shape, *q), version=5), index_bound=index_bound)
 
 
+def stream(name, frames):
+    """streams/NAME.K.in0.npy and .out.npy: `frames` consecutive invokes of one interpreter
+    on seeded random inputs, the operator's state carried from one to the next."""
+    interp = litert.Interpreter(
+        model_path=str(OUT / f"{name}.tflite"),
+        experimental_op_resolver_type=litert.OpResolverType.BUILTIN_REF,
+    )
+    interp.allocate_tensors()
+    (d,) = interp.get_input_details()
+    rng = np.random.default_rng(zlib.crc32(f"{name} stream".encode()))
+    folder = OUT / "streams"
+    folder.mkdir(exist_ok=True)
+    for k in range(frames):
+        x = rng.integers(-128, 128, size=d["shape"], dtype=np.int8)
+        interp.set_tensor(d["index"], x)
+        interp.invoke()
+        np.save(folder / f"{name}.{k}.in0.npy", x)
+        np.save(folder / f"{name}.{k}.out.npy",
+                interp.get_tensor(interp.get_output_details()[0]["index"]))
+
+
+def svdf(name, batches, n_input, units, rank, memory, q_in, q_out, state_scale, bias=True):
+    """An integer SVDF (int8 feature weights, int16 time weights and state) with random
+    weights; its state a variable tensor."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()) + 3)
+    filters = units * rank
+    wf_scale, wt_scale = float(rng.uniform(0.005, 0.02)), float(rng.uniform(1e-4, 4e-4))
+    tensors = {
+        "x": act([batches, n_input], *q_in),
+        "weights_feature": const(rng.integers(-127, 128, size=(filters, n_input), dtype=np.int8),
+                                 S.TensorType.INT8, (wf_scale, 0)),
+        "weights_time": const(rng.integers(-32767, 32768, size=(filters, memory), dtype=np.int16),
+                              S.TensorType.INT16, (wt_scale, 0)),
+    }
+    if bias:
+        tensors["bias"] = const(rng.integers(-20000, 20000, size=units, dtype=np.int32),
+                                S.TensorType.INT32, (state_scale * wt_scale, 0))
+    tensors["state"] = {"shape": [batches, memory * filters], "type": S.TensorType.INT16,
+                        "q": (state_scale, 0), "variable": True, "internal": True}
+    tensors["y"] = act([batches, units], *q_out)
+    o = S.SVDFOptionsT()
+    o.rank = rank
+    o.fusedActivationFunction = S.ActivationFunctionType.RELU
+    write(name, graph(tensors, [(S.BuiltinOperator.SVDF, S.BuiltinOptions.SVDFOptions, o,
+                                 ["x", "weights_feature", "weights_time",
+                                  "bias" if bias else None, "state"], "y", 4)]))
+
+
 def main():
     # MUL: same shapes, broadcasting (a per-channel scale, a scalar), fused activations,
     # multipliers below and above one, a constant operand.
@@ -536,6 +586,27 @@ def main():
                    (0.04, 0), (0.12, 2), bias=False)
     transpose_conv("transpose_conv_stride1", [1, 6, 6, 8], (3, 3), 4, (1, 1), S.Padding.SAME,
                    (0.02, -20), (0.05, 1))
+    # SOFTMAX to int16 (keyword models end so), and QUANTIZE between int8, int16, int32.
+    softmax_opts = S.SoftmaxOptionsT()
+    softmax_opts.beta = 1.0
+    write("softmax_int16_output", model(S.BuiltinOperator.SOFTMAX, S.BuiltinOptions.SoftmaxOptions,
+          softmax_opts, [act([3, 10], 0.1, -5)],
+          {"shape": [3, 10], "type": S.TensorType.INT16, "q": (1 / 65536, -32768)}, version=3))
+    i16 = lambda shape, scale, zp: {"shape": shape, "type": S.TensorType.INT16, "q": (scale, zp)}  # noqa: E731
+    write("quantize_int16_to_int8", model(S.BuiltinOperator.QUANTIZE, None, None,
+          [i16([2, 50], 0.0007, 0)], act([2, 50], 0.08, -3), version=4))
+    write("quantize_int8_to_int16", model(S.BuiltinOperator.QUANTIZE, None, None,
+          [act([40], 0.05, 9)], i16([40], 0.001, 0), version=4))
+    write("quantize_int16_to_int32", model(S.BuiltinOperator.QUANTIZE, None, None,
+          [i16([30], 0.002, 0)], {"shape": [30], "type": S.TensorType.INT32, "q": (0.0001, 5)},
+          version=4))
+    # SVDF, integer: rank 1 and 2, two batches, without bias, non-zero zero points.
+    svdf("svdf_rank1", 1, 12, 6, 1, 5, (0.05, 3), (0.1, -10), 0.02)
+    svdf("svdf_rank2_batches", 2, 9, 4, 2, 7, (0.03, -20), (4.0, 7), 0.01)
+    svdf("svdf_no_bias", 1, 16, 8, 1, 3, (0.02, 0), (0.08, -3), 0.015, bias=False)
+    # Their memory over consecutive invokes (the state shifts across filters and batches).
+    stream("svdf_rank2_batches", 9)
+    stream("lstm_batches_clip", 3)
     # UNIDIRECTIONAL_SEQUENCE_LSTM, integer: one sequence; two sequences with non-zero zero
     # points and a cell clip that bites; time-major; another cell scale and a hidden
     # intermediate quantized apart from the output state.
