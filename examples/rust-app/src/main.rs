@@ -134,6 +134,12 @@ fn run(args: &Args) -> Result<(), String> {
                 .map(|i| info.scale * (v.at(i) - info.zero_point) as f32)
                 .collect()
         }
+        DType::I16 => raw
+            .chunks_exact(2)
+            .map(|c| {
+                info.scale * (i32::from(i16::from_le_bytes([c[0], c[1]])) - info.zero_point) as f32
+            })
+            .collect(),
         DType::I32 => return Err("int32 outputs are not printed by this example".into()),
     };
     let best = (0..scores.len())
