@@ -8,8 +8,9 @@ Runs the original .tflite in LiteRT's reference interpreter (OpResolverType.BUIL
 kernels edgeq matches bit for bit) on the inputs saved in the dump, keeping every
 intermediate tensor (experimental_preserve_all_tensors), then walks the TFLite operators in
 execution order and compares each output with the edgeq tensor of the same name (the TFLite
-importer keeps tensor names). Prints one line per operator and names the first whose output
-differs: the operator to look at, since later differences may only propagate it.
+importer keeps tensor names; a file without names is matched operator by operator). Prints
+one line per operator and names the first whose output differs: the operator to look at,
+since later differences may only propagate it.
 
 Exit status: 0 when every compared tensor is equal, 1 when one differs, 2 on a usage error
 (missing files, nothing to compare). Needs numpy and ai-edge-litert (pip install
@@ -78,20 +79,30 @@ def main():
 
     rows = load_dump(args.dump)
     inputs = [r["array"] for r in rows if r["op"] == "input"]
-    ours = {r["name"]: r for r in rows if r["op"] != "input" and r["name"]}
-    if not ours:
-        sys.exit("error: the dump has no named operator outputs (was the .eqm made by the "
-                 "TFLite importer?)")
+    op_rows = [r for r in rows if r["op"] != "input"]
+    ours = {r["name"]: r for r in op_rows if r["name"]}
     interp = reference_run(args.tflite, inputs)
     tensors = {d["index"]: d for d in interp.get_tensor_details()}
+    ops = interp._get_ops_details()
+    # Files whose tensors have no names (or repeat them) are matched by position when
+    # both sides have one output per operator, in the same number.
+    names = [tensors[int(t)]["name"] for op in ops for t in op["outputs"]]
+    by_position = (len(set(names)) < len(names) or "" in names) and len(names) == len(op_rows)
+    if by_position:
+        print("tensor names missing or repeated: operators matched by position")
+    elif not ours:
+        sys.exit("error: the dump has no named operator outputs (was the .eqm made by the "
+                 "TFLite importer?)")
 
     first, compared, missing = None, 0, 0
     print(f"{'tflite op':>9}  {'operator':<24} {'tensor':<32} {'edgeq op':<28} result")
-    for op in interp._get_ops_details():
+    position = 0
+    for op in ops:
         for t in op["outputs"]:
             d = tensors[int(t)]
             name = d["name"]
-            mine = ours.get(name)
+            mine = op_rows[position] if by_position else ours.get(name)
+            position += 1
             label = f"{op['index']:>9}  {op['op_name']:<24} {name[-32:]:<32}"
             if mine is None:
                 missing += 1
