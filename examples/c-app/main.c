@@ -71,6 +71,7 @@ static const char *dtype_name(edgeq_dtype t) {
   case EDGEQ_DTYPE_FLOAT32: return "float32";
   case EDGEQ_DTYPE_INT4: return "int4";
   case EDGEQ_DTYPE_UINT4: return "uint4";
+  case EDGEQ_DTYPE_INT16: return "int16";
   }
   return "?";
 }
@@ -86,6 +87,11 @@ static float real_value(const edgeq_tensor_info *t, const uint8_t *data, size_t 
   switch (t->dtype) {
   case EDGEQ_DTYPE_INT8: return t->scale * (float)((int8_t)data[k] - t->zero_point);
   case EDGEQ_DTYPE_UINT8: return t->scale * (float)((int)data[k] - t->zero_point);
+  case EDGEQ_DTYPE_INT16: {
+    int16_t v;
+    memcpy(&v, data + 2 * k, 2);
+    return t->scale * (float)(v - t->zero_point);
+  }
   case EDGEQ_DTYPE_INT32: {
     int32_t v;
     memcpy(&v, data + 4 * k, 4);
