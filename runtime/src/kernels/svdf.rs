@@ -44,6 +44,7 @@ pub fn svdf(
 ) -> Option<()> {
     let total = s.batches * s.filters * s.memory;
     let state = state.get_mut(..2 * total)?;
+    let time_weights = time_weights.get(..2 * s.filters * s.memory)?;
     // The whole memory moves back one value, across filter boundaries, as TFLite's
     // `std::copy` does; each filter's newest value is then overwritten.
     state.copy_within(2.., 0);
@@ -64,10 +65,7 @@ pub fn svdf(
             for f in u * s.rank..(u + 1) * s.rank {
                 let base = (b * s.filters + f) * s.memory;
                 for m in 0..s.memory {
-                    let t = word(
-                        time_weights.get(..2 * s.filters * s.memory)?,
-                        f * s.memory + m,
-                    );
+                    let t = word(time_weights, f * s.memory + m);
                     sum = sum.wrapping_add(t * word(state, base + m));
                 }
             }
